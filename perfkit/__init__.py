@@ -1,0 +1,30 @@
+"""perfkit: find out why a PyTorch training loop is slow, and what to change.
+
+``profile_step`` and ``Session`` import torch; they load on first use so that
+``perfkit --help`` and reading run files stay fast and work without torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from perfkit._version import __version__
+from perfkit.runfile import Run, RunFileError, load_run
+
+if TYPE_CHECKING:
+    from perfkit.capture.session import Session
+    from perfkit.capture.step import profile_step
+
+__all__ = ["profile_step", "Session", "load_run", "Run", "RunFileError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "profile_step":
+        from perfkit.capture.step import profile_step
+
+        return profile_step
+    if name == "Session":
+        from perfkit.capture.session import Session
+
+        return Session
+    raise AttributeError(f"module 'perfkit' has no attribute {name!r}")

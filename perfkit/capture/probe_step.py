@@ -1,0 +1,113 @@
+"""One sampled step watched closely: direct ``module.forward()`` calls, model wrappers, op count.
+
+Run once per session (expensive probes never run every step). While it runs:
+
+- ``sys.setprofile`` sees every Python call. A call to a module's ``forward`` made by
+  ``Module.__call__`` is normal; one made from user code bypasses hooks (``model.forward(x)``)
+  and is recorded at the calling line. A ``super().forward(x)`` inside the same module's
+  forward is not a bypass and is skipped.
+- Modules entered through ``__call__`` with no module forward open above them are the
+  roots; their type tells DataParallel/DistributedDataParallel apart from a plain model.
+- A ``TorchFunctionMode`` counts torch calls, the evidence for launch-bound steps (many
+  tiny ops per step).
+"""
+
+from __future__ import annotations
+
+import sys
+from types import FrameType
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from perfkit.capture.callsite import TORCH, first_user_frame, kind_of, site_key
+
+_MODULE_FILE = torch.nn.modules.module.__file__
+_CALL_IMPL_NAMES = {"_call_impl", "_wrapped_call_impl"}
+# Data-parallel wrappers, however they are called.
+_WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
+
+
+class _CountCalls(TorchFunctionMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _via_call(frame: FrameType) -> bool:
+    code = frame.f_code
+    return code.co_name in _CALL_IMPL_NAMES and code.co_filename == _MODULE_FILE
+
+
+class StepProbe:
+    """Context manager wrapping one step; results in ``record``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.direct: dict[tuple, dict[str, Any]] = {}
+        self.roots: dict[str, int] = {}
+        self.wrappers: dict[str, int] = {}
+        self._open_forwards: list[FrameType] = []  # module forwards entered via __call__
+        self._counter = _CountCalls()
+        self._previous_profile = None
+
+    def __enter__(self) -> StepProbe:
+        self._previous_profile = sys.getprofile()
+        sys.setprofile(self._on_event)
+        self._counter.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._counter.__exit__(None, None, None)
+        sys.setprofile(self._previous_profile)
+
+    def _on_event(self, frame: FrameType, event: str, arg: Any) -> None:
+        if frame.f_code.co_name != "forward":
+            return
+        if event == "return":
+            if self._open_forwards and self._open_forwards[-1] is frame:
+                self._open_forwards.pop()
+            return
+        if event != "call":
+            return
+        module = frame.f_locals.get("self")
+        if not isinstance(module, torch.nn.Module):
+            return
+        if isinstance(module, _WRAPPERS):
+            name = type(module).__name__
+            self.wrappers[name] = self.wrappers.get(name, 0) + 1
+        parent = frame.f_back
+        if parent is None:
+            return
+        if _via_call(parent):
+            if not self._open_forwards:
+                name = f"{type(module).__module__}.{type(module).__qualname__}"
+                self.roots[name] = self.roots.get(name, 0) + 1
+            self._open_forwards.append(frame)
+            return
+        if parent.f_code.co_name == "forward" and parent.f_locals.get("self") is module:
+            return  # super().forward(x) from the module's own forward
+        if kind_of(parent.f_code) == TORCH:
+            return  # torch internals (checkpointing, wrappers) call forward on purpose
+        entry = self.direct.setdefault(
+            site_key(first_user_frame(parent)), {"module": type(module).__name__, "count": 0}
+        )
+        entry["count"] += 1
+        self._open_forwards.append(frame)  # its submodules are not roots
+
+    def record(self, sites) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "torch_calls": self._counter.calls,
+            "root_modules": [{"type": t, "calls": n} for t, n in self.roots.items()],
+            "wrappers": [{"type": t, "calls": n} for t, n in self.wrappers.items()],
+            "direct_forward": [
+                {"site": sites.index(k), "module": v["module"], "count": v["count"]}
+                for k, v in self.direct.items()
+            ],
+        }

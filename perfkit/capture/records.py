@@ -1,0 +1,127 @@
+"""Per-interval counters filled by the probes, and their run-file form.
+
+An ``Interval`` collects what happens between two step boundaries: syncs and transfers
+keyed by call site, DataLoader wait, ``empty_cache`` calls. The hot path only does dict
+increments; turning keys into site indices happens once per step.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from perfkit.capture.callsite import SiteKey, describe_site
+
+# Transfer directions. "intent" is a .to(device)/.cuda() call that moved nothing because
+# source and target are the same device (a CPU-only machine running GPU code): recorded
+# so the pattern is visible where it would cost on an accelerator.
+H2D, D2H, D2D, INTENT = "h2d", "d2h", "d2d", "intent"
+
+
+class Interval:
+    __slots__ = ("syncs", "transfers", "data_wait_s", "batches", "empty_cache")
+
+    def __init__(self, data_wait_s: float = 0.0, batches: int = 0) -> None:
+        self.syncs: dict[tuple[SiteKey, str], int] = {}
+        # (site, direction, pinned, non_blocking) -> [count, bytes]
+        self.transfers: dict[tuple[SiteKey, str, bool, bool], list[int]] = {}
+        self.data_wait_s = data_wait_s
+        self.batches = batches
+        self.empty_cache: dict[SiteKey, int] = {}
+
+    def add_sync(self, key: SiteKey, kind: str) -> None:
+        k = (key, kind)
+        self.syncs[k] = self.syncs.get(k, 0) + 1
+
+    def add_transfer(
+        self, key: SiteKey, direction: str, nbytes: int, pinned: bool, non_blocking: bool
+    ) -> None:
+        k = (key, direction, pinned, non_blocking)
+        slot = self.transfers.get(k)
+        if slot is None:
+            self.transfers[k] = [1, nbytes]
+        else:
+            slot[0] += 1
+            slot[1] += nbytes
+
+    def add_empty_cache(self, key: SiteKey) -> None:
+        self.empty_cache[key] = self.empty_cache.get(key, 0) + 1
+
+    def merge_events(self, other: Interval) -> None:
+        """Add another interval's syncs, transfers and empty_cache calls to this one."""
+        for k, n in other.syncs.items():
+            self.syncs[k] = self.syncs.get(k, 0) + n
+        for k, (n, b) in other.transfers.items():
+            slot = self.transfers.setdefault(k, [0, 0])
+            slot[0] += n
+            slot[1] += b
+        for k, n in other.empty_cache.items():
+            self.empty_cache[k] = self.empty_cache.get(k, 0) + n
+
+
+class SiteTable:
+    """Interns call sites: the run file lists each once and records refer to it by index."""
+
+    def __init__(self) -> None:
+        self._index: dict[SiteKey, int] = {}
+        self._keys: list[SiteKey] = []
+        self._lock = threading.Lock()  # the writer thread interns sites too
+
+    def index(self, key: SiteKey) -> int:
+        i = self._index.get(key)
+        if i is None:
+            with self._lock:
+                i = self._index.get(key)
+                if i is None:
+                    self._keys.append(key)
+                    i = self._index[key] = len(self._keys) - 1
+        return i
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [describe_site(k) for k in list(self._keys)]
+
+
+def syncs_to_json(interval: Interval, sites: SiteTable) -> dict[str, Any]:
+    by_kind: dict[str, int] = {}
+    listed = []
+    for (key, kind), n in interval.syncs.items():
+        by_kind[kind] = by_kind.get(kind, 0) + n
+        listed.append({"site": sites.index(key), "kind": kind, "count": n})
+    return {"count": sum(by_kind.values()), "by_kind": by_kind, "sites": listed}
+
+
+def transfers_to_json(interval: Interval, sites: SiteTable) -> dict[str, Any]:
+    totals: dict[str, dict[str, int]] = {}
+    listed = []
+    for (key, direction, pinned, non_blocking), (n, nbytes) in interval.transfers.items():
+        t = totals.setdefault(
+            direction, {"count": 0, "bytes": 0, "pinned": 0, "pageable": 0, "non_blocking": 0}
+        )
+        t["count"] += n
+        t["bytes"] += nbytes
+        t["pinned" if pinned else "pageable"] += n
+        t["non_blocking"] += n if non_blocking else 0
+        listed.append(
+            {
+                "site": sites.index(key),
+                "direction": direction,
+                "count": n,
+                "bytes": nbytes,
+                "pinned": pinned,
+                "non_blocking": non_blocking,
+            }
+        )
+    return {"totals": totals, "sites": listed}
+
+
+def site_counts_to_json(counts: dict[SiteKey, int], sites: SiteTable) -> list[dict[str, int]]:
+    return [{"site": sites.index(k), "count": n} for k, n in counts.items()]
+
+
+def interval_events_to_json(interval: Interval, sites: SiteTable) -> dict[str, Any]:
+    """Syncs, transfers and empty_cache calls of an interval, in run-file form."""
+    return {
+        "syncs": syncs_to_json(interval, sites),
+        "transfers": transfers_to_json(interval, sites),
+        "empty_cache": site_counts_to_json(interval.empty_cache, sites),
+    }

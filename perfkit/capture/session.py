@@ -1,0 +1,391 @@
+"""The capture session: step boundaries, the per-step record, and the run file.
+
+Probes report events here; the Session files them under the current step and writes
+``run.json``. Everything on the per-step path (``begin_step``/``end_step`` and the
+``on_*`` callbacks) is a handful of dict operations; expensive work (heap scans, the
+profiler, the probe step, writing the file) is sampled on a budget.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from perfkit.capture import env, graphscan, probes, state
+from perfkit.capture.callsite import TORCH, caller, site_key
+from perfkit.capture.config import ConfigRecorder
+from perfkit.capture.dataloader import LoaderInfo
+from perfkit.capture.evalwatch import EvalWatch
+from perfkit.capture.memory import MemoryReader
+from perfkit.capture.probe_step import StepProbe
+from perfkit.capture.records import D2D, D2H, H2D, INTENT, Interval, SiteTable
+from perfkit.capture.rundir import choose_run_dir
+from perfkit.capture.sampler import Sampler
+from perfkit.capture.window import ProfilerWindow, WindowSpec
+from perfkit.capture.writer import RunWriter
+
+# Step sources, strongest first: a decorator beats optimizer steps beats backward calls
+# beats DataLoader batches. A stronger signal, once seen, replaces a weaker one.
+SOURCES = ("decorator", "optimizer", "backward", "batch")
+
+# Heap scans (graphscan) may use this share of wall time ...
+SCAN_BUDGET = 0.02
+# ... and no more often than this, whatever the budget says.
+MIN_SCAN_INTERVAL_S = 0.25
+# Short runs still get scans at steps 2, 4, 8, ... while their total cost stays under this.
+EARLY_SCAN_ALLOWANCE_S = 0.5
+
+
+class Session:
+    """Capture a training run into ``run.json`` (and traces) in one run directory.
+
+    ``out``: run directory (default ``perfkit-runs/<script>-<time>``; an existing run is
+    never overwritten unless ``force``). ``window``: ``(wait, warmup, active)`` steps for
+    the torch.profiler window, or None to disable. ``sample_hz``: background sampling
+    rate (0 disables). ``graph_scan``/``probe_step``: the sampled leak scan and the one
+    closely-watched step. ``auto_steps``: find step boundaries from optimizer steps,
+    backward calls or DataLoader batches when no decorator marks them.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike[str] | None = None,
+        *,
+        window: Any = (5, 1, 3),
+        sample_hz: float = 10.0,
+        graph_scan: bool = True,
+        probe_step: bool = True,
+        auto_steps: bool = False,
+        flush_interval_s: float = 2.0,
+        force: bool = False,
+        quiet: bool = False,
+    ) -> None:
+        self.window_spec = WindowSpec.parse(window)
+        self.run_dir = choose_run_dir(out, force=force, quiet=quiet)
+        self.sample_hz = float(sample_hz)
+        self.graph_scan = graph_scan
+        self.probe_step = probe_step
+        self.auto_steps = auto_steps
+        self.quiet = quiet
+        self.accelerator = torch.cuda.is_available()
+        self.sites = SiteTable()
+        self.config = ConfigRecorder()
+        self.eval_watch = EvalWatch()
+        self.steps: list[dict[str, Any]] = []
+        self.graph_scans: list[dict[str, Any]] = []
+        self.probe_record: dict[str, Any] = {}
+        # DataLoaders that delivered batches during this session (an ordered set).
+        self.loaders: dict[LoaderInfo, None] = {}
+        self.dropped_steps = 0
+        self.source: str | None = None
+        self._outside = Interval()
+        self._acc = Interval()
+        self._in_step = False
+        self._nested = 0
+        self._step_start = 0.0
+        self._outside_s = 0.0
+        self._cpu_marker: tuple | None = None
+        self._probe: StepProbe | None = None
+        self._started = False
+        self._closed = False
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._scan_total_s = 0.0
+        self._last_scan_end = 0.0
+        self._last_scan_cost = 0.0
+        self.memory = MemoryReader()
+        self.window = (
+            ProfilerWindow(self.window_spec, str(self.run_dir / "traces"), self.accelerator)
+            if self.window_spec
+            else None
+        )
+        self.writer = RunWriter(self, flush_interval_s)
+        self.sampler = Sampler(
+            self.sample_hz, env.nvml_index(env.accelerator_index()), self.writer.maybe_flush
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> Session:
+        if self._started:
+            return self
+        if state.session is not None:
+            raise RuntimeError("another perfkit session is already active in this process")
+        self._started = True
+        self.t0 = time.perf_counter()
+        self._last_end = self.t0
+        self._last_scan_end = self.t0
+        self.env = env.snapshot()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        probes.acquire()
+        state.session = self
+        self.sampler.start(self.t0)
+        atexit.register(self.close)
+        self.writer.flush(complete=False)
+        return self
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Finish the run: stop the profiler and sampler, write the final file."""
+        if self._closed or not self._started:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        if os.getpid() != self._pid:
+            return  # a forked child (DataLoader worker) never writes the parent's run
+        if state.session is self:
+            state.session = None
+        if self._in_step and self.source != "decorator":
+            self._in_step = False  # the tail after the last boundary is not a whole step
+        self._stop_probe()
+        if self.window is not None:
+            self.window.close()
+        self.eval_watch.stop()
+        self.sampler.stop()
+        if self.graph_scan:
+            self._scan(final=True)
+        probes.release()
+        self.env["end_time"] = env.now_iso()
+        if error is not None:
+            self.env["error"] = f"{type(error).__name__}: {error}"
+        self.writer.flush(complete=True)
+        if not self.quiet:
+            print(f"perfkit: run saved to {self.run_dir}", file=sys.stderr)
+
+    def __enter__(self) -> Session:
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(error=exc if isinstance(exc, Exception) else None)
+
+    @contextlib.contextmanager
+    def step(self) -> Iterator[None]:
+        """Mark one training step: ``with session.step(): ...``."""
+        self.begin_step()
+        try:
+            yield
+        except BaseException as e:
+            self.end_step(error=e)
+            raise
+        self.end_step()
+
+    # -- step boundaries -------------------------------------------------------------
+
+    def begin_step(self) -> None:
+        """Start of a decorated step. Nested decorated calls count as one step."""
+        if self._in_step and self.source == "decorator":
+            self._nested += 1
+            return
+        if self.source != "decorator":
+            self._switch_source("decorator")
+        self._open_step(time.perf_counter())
+
+    def end_step(self, error: BaseException | None = None) -> None:
+        if self._nested:
+            self._nested -= 1
+            return
+        if self._in_step:
+            self._close_step(time.perf_counter(), error)
+
+    def _open_step(self, now: float) -> None:
+        gap = self._acc
+        if gap.syncs or gap.transfers or gap.empty_cache:
+            self._outside.merge_events(gap)
+        self._acc = Interval(gap.data_wait_s, gap.batches)
+        self._outside_s = now - self._last_end
+        self._in_step = True
+        index = len(self.steps)
+        if self.window is not None:
+            self.window.before_step(index)
+        if (
+            self.probe_step
+            and not self.probe_record
+            and index >= 1
+            and not self._window_phase(index)
+        ):
+            self._probe = StepProbe(index).__enter__()
+        self._step_start = time.perf_counter()
+
+    def _close_step(self, now: float, error: BaseException | None) -> None:
+        wall_s = now - self._step_start
+        index = len(self.steps)
+        probed = self._stop_probe()
+        acc, self._acc = self._acc, Interval()
+        self._in_step = False
+        record: dict[str, Any] = {
+            "i": index,
+            "t": round(self._step_start - self.t0, 6),
+            "wall_ms": round(wall_s * 1e3, 4),
+            "outside_ms": round(self._outside_s * 1e3, 4),
+            "data_wait_ms": round(acc.data_wait_s * 1e3, 4),
+            "batches": acc.batches,
+            "memory": self.memory.read(),
+        }
+        if acc.syncs or acc.transfers or acc.empty_cache:
+            record["events"] = self.writer.events(acc)
+        phase = "probe" if probed else self._window_phase(index)
+        if phase:
+            record["phase"] = phase
+        if error is not None:
+            record["error"] = type(error).__name__
+        self.steps.append(record)
+        if self.window is not None:
+            self.window.after_step(index)
+        if self.graph_scan and self._scan_due(index + 1, now):
+            self._scan()
+        if error is not None:
+            self.writer.flush(complete=False)
+        self._last_end = time.perf_counter()
+
+    def _window_phase(self, index: int) -> str:
+        return self.window.phase(index) if self.window is not None else ""
+
+    def _switch_source(self, source: str) -> None:
+        """A stronger boundary signal appeared: drop steps cut by the weaker one."""
+        if self.source is not None and self.steps:
+            self.dropped_steps += len(self.steps)
+            self.steps.clear()
+        self.source = source
+        self._in_step = False
+        self._stop_probe()
+
+    def _auto_boundary(self, source: str, at: float | None = None) -> None:
+        """An automatic boundary signal: switch to it if stronger, else cut a step if it rules."""
+        if not self.auto_steps:
+            return
+        current = SOURCES.index(self.source) if self.source else len(SOURCES)
+        rank = SOURCES.index(source)
+        if rank > current:
+            return
+        now = time.perf_counter() if at is None else at
+        if rank < current:
+            self._switch_source(source)
+        elif self._in_step:
+            self._close_step(now, None)
+        self._open_step(now)
+
+    def _stop_probe(self) -> bool:
+        probe, self._probe = self._probe, None
+        if probe is None:
+            return False
+        probe.__exit__(None, None, None)
+        self.probe_record = probe.record(self.sites)
+        return True
+
+    def _scan_due(self, steps_done: int, now: float) -> bool:
+        since = now - self._last_scan_end
+        if since >= max(MIN_SCAN_INTERVAL_S, self._last_scan_cost / SCAN_BUDGET):
+            return True
+        early = steps_done >= 2 and steps_done & (steps_done - 1) == 0
+        return early and self._scan_total_s < EARLY_SCAN_ALLOWANCE_S
+
+    def _scan(self, final: bool = False) -> None:
+        t0 = time.perf_counter()
+        record = graphscan.scan(len(self.steps))
+        if final:
+            record["final"] = True  # after the loop: the training's locals may be gone
+        self._last_scan_end = time.perf_counter()
+        self._last_scan_cost = self._last_scan_end - t0
+        self._scan_total_s += self._last_scan_cost
+        self.graph_scans.append(record)
+
+    # -- events from probes ----------------------------------------------------------
+
+    def on_tensor_sync(self, tensor: torch.Tensor, kind: str) -> None:
+        on_cpu = tensor.device.type == "cpu"
+        if on_cpu and self.accelerator:
+            return  # a CPU tensor on a machine with a GPU: nothing to wait for
+        who, frame = caller()
+        if on_cpu:
+            if who == TORCH:
+                return  # torch reading its own CPU scalars (optimizer step counts ...)
+            marker, self._cpu_marker = self._cpu_marker, None
+            if marker == (id(tensor), frame, frame.f_lineno if frame else 0):
+                return  # x.cpu().item(): the .cpu() was already counted as the sync
+        self._acc.add_sync(site_key(frame), kind)
+
+    def on_explicit_sync(self, kind: str) -> None:
+        self._acc.add_sync(site_key(caller()[1]), kind)
+
+    def on_transfer(
+        self, src: torch.Tensor, out: torch.Tensor, non_blocking: bool, method: str
+    ) -> None:
+        sdev, ddev = src.device, out.device
+        if sdev == ddev:
+            if self.accelerator:
+                return  # a cast or a no-op
+            who, frame = caller()
+            if who == TORCH:
+                return
+            if method == "cpu":
+                # CPU-only machine: .cpu() is where a GPU run would wait for the device.
+                self._acc.add_sync(site_key(frame), "cpu")
+                self._cpu_marker = (id(out), frame, frame.f_lineno if frame else 0)
+                return
+            nbytes = src.nelement() * src.element_size()
+            self._acc.add_transfer(site_key(frame), INTENT, nbytes, False, non_blocking)
+            return
+        key = site_key(caller()[1])
+        nbytes = src.nelement() * src.element_size()
+        if sdev.type == "cpu":
+            self._acc.add_transfer(key, H2D, nbytes, src.is_pinned(), non_blocking)
+        elif ddev.type == "cpu":
+            self._acc.add_transfer(key, D2H, nbytes, out.is_pinned(), non_blocking)
+            if not non_blocking:
+                self._acc.add_sync(key, "cpu")
+        else:
+            self._acc.add_transfer(key, D2D, nbytes, False, non_blocking)
+
+    def on_batch_start(self, t0: float) -> None:
+        self._auto_boundary("batch", t0)
+
+    def on_batch_end(self, t0: float, t1: float, got_batch: bool) -> None:
+        self._acc.data_wait_s += t1 - t0
+        self._acc.batches += got_batch
+
+    def on_backward(self) -> None:
+        self._auto_boundary("backward")
+
+    def on_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        first = self.config.on_optimizer_step(optimizer)
+        if first is not None and first != id(optimizer):
+            return  # only the first optimizer to step marks boundaries (GANs step two)
+        self._auto_boundary("optimizer")
+
+    def on_zero_grad(self, owner: object, set_to_none: bool) -> None:
+        self.config.on_zero_grad(owner, set_to_none, None if set_to_none else site_key(caller()[1]))
+
+    def on_autocast(self, device: str, dtype: str, enabled: bool) -> None:
+        self.config.on_autocast(device, dtype, enabled)
+
+    def on_grad_scaler(self, enabled: bool) -> None:
+        self.config.on_grad_scaler(enabled)
+
+    def on_empty_cache(self) -> None:
+        self._acc.add_empty_cache(site_key(caller()[1]))
+
+    # -- the run file ----------------------------------------------------------------
+
+    def capture_info(self) -> dict[str, Any]:
+        return {
+            "step_source": self.source,
+            "dropped_steps": self.dropped_steps,
+            "accelerator": self.accelerator,
+            "sync_semantics": "device" if self.accelerator else "would-sync (CPU-only run)",
+            "window": list(self._window_tuple()) if self.window_spec else None,
+            "window_error": self.window.error if self.window is not None else "",
+            "sample_hz": self.sample_hz,
+            "graph_scan": self.graph_scan,
+            "probe_step": self.probe_step,
+        }
+
+    def _window_tuple(self) -> tuple[int, int, int]:
+        spec = self.window_spec
+        return (spec.wait, spec.warmup, spec.active) if spec else (0, 0, 0)

@@ -1,0 +1,13 @@
+"""Module-level state the probes read on every call: kept tiny so the check is one lookup."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perfkit.capture.session import Session
+
+# The session that probes report to; None when nothing is being captured.
+session: Session | None = None
+# Above zero while a probed call runs, so torch's own nested calls are not counted twice.
+guard = 0

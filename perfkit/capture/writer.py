@@ -1,0 +1,100 @@
+"""Assemble the run file from a Session and write it, atomically and on a budget.
+
+The periodic flush runs on the sampler thread, so the file stays fresh while training
+runs; its interval stretches if writing gets expensive (a long run), keeping the cost
+under ``FLUSH_BUDGET`` of wall time. A write that fails (disk full, read-only directory)
+is reported once and training goes on.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from perfkit.capture.records import Interval, interval_events_to_json
+from perfkit.runfile import RUN_FILE_NAME, SCHEMA, write_json_atomic
+
+if TYPE_CHECKING:
+    from perfkit.capture.session import Session
+
+FLUSH_BUDGET = 0.02
+# Snapshotting reads dicts the training thread may be growing; retry a few times.
+SNAPSHOT_TRIES = 5
+
+
+class RunWriter:
+    def __init__(self, session: Session, interval_s: float) -> None:
+        self.session = session
+        self.interval_s = interval_s
+        self.path = session.run_dir / RUN_FILE_NAME
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self._cost = 0.0
+        self._warned = False
+
+    def events(self, interval: Interval) -> dict[str, Any]:
+        return interval_events_to_json(interval, self.session.sites)
+
+    def maybe_flush(self) -> None:
+        """Called from the sampler thread at every tick."""
+        now = time.perf_counter()
+        if now - self._last >= max(self.interval_s, self._cost / FLUSH_BUDGET):
+            self.flush(complete=False)
+
+    def flush(self, complete: bool) -> None:
+        s = self.session
+        if s._closed and not complete:
+            return
+        with self._lock:
+            t0 = time.perf_counter()
+            data = None
+            for _ in range(SNAPSHOT_TRIES):
+                try:
+                    data = self._assemble(complete)
+                    break
+                except RuntimeError:  # "dictionary changed size during iteration"
+                    continue
+            if data is None:
+                return
+            try:
+                write_json_atomic(self.path, data)
+            except (OSError, ValueError) as e:
+                if not self._warned:
+                    self._warned = True
+                    print(
+                        f"perfkit: cannot write {self.path}: {e}; training goes on", file=sys.stderr
+                    )
+            self._last = time.perf_counter()
+            self._cost = self._last - t0
+
+    def _assemble(self, complete: bool) -> dict[str, Any]:
+        s = self.session
+        sites = s.sites
+        return {
+            "schema": SCHEMA,
+            "complete": complete,
+            "env": dict(s.env),
+            "capture": s.capture_info(),
+            "config": {
+                **s.config.to_json(sites),
+                "dataloaders": [info.to_json() for info in list(s.loaders)],
+            },
+            "steps": list(s.steps),
+            "outside_steps": interval_events_to_json(s._outside, sites),
+            "eval_forwards": s.eval_watch.to_json(sites),
+            "graph_scans": list(s.graph_scans),
+            "probe": dict(s.probe_record),
+            "samples": s.sampler.snapshot(),
+            "traces": self._traces(),
+            "sites": sites.to_json(),
+        }
+
+    def _traces(self) -> list[str]:
+        traces_dir = self.session.run_dir / "traces"
+        if not traces_dir.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(self.session.run_dir)) for p in traces_dir.glob("*.pt.trace.json*")
+        )

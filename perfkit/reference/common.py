@@ -1,0 +1,59 @@
+"""Pieces both reference presets share: device choice, model wrapping, optimizer, AMP."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def prepare_model(model: nn.Module, device: torch.device, inject: frozenset[str]) -> nn.Module:
+    model = model.to(device)
+    if "dataparallel" in inject:
+        model = nn.DataParallel(model)
+    return model
+
+
+def make_optimizer(model: nn.Module, lr: float, inject: frozenset[str]) -> torch.optim.Optimizer:
+    # foreach=None lets torch use its multi-tensor kernels; False forces a per-tensor loop.
+    foreach = False if "single-tensor-optimizer" in inject else None
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, foreach=foreach)
+
+
+def configure_backends(device: torch.device, inject: frozenset[str]) -> None:
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = "cudnn-benchmark" not in inject
+    tf32 = "no-amp" not in inject
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+@contextlib.contextmanager
+def autocast_for(device: torch.device, inject: frozenset[str]) -> Iterator[None]:
+    """bf16 autocast on a GPU (the well-written default); nothing on CPU or with no-amp."""
+    if device.type == "cuda" and "no-amp" not in inject:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def forward(model: nn.Module, x: torch.Tensor, inject: frozenset[str]) -> torch.Tensor:
+    return model.forward(x) if "direct-forward" in inject else model(x)
+
+
+def zero_grad(optimizer: torch.optim.Optimizer, inject: frozenset[str]) -> None:
+    optimizer.zero_grad(set_to_none="zero-grad-fill" not in inject)
+
+
+def per_sample_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The launch-bound way: one tiny forward and loss per sample."""
+    losses = [nn.functional.cross_entropy(model(x[i : i + 1]), y[i : i + 1]) for i in range(len(x))]
+    return torch.stack(losses).mean()

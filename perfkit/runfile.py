@@ -1,0 +1,153 @@
+"""The run file: the only thing that crosses from capture to analysis.
+
+A run directory holds ``run.json`` (schema ``perfkit.run/1``, documented in
+``docs/run-format.md``) and ``traces/``. Capture writes it atomically (temp file +
+rename) so a reader never sees half a file, and rewrites it periodically so a killed
+process still leaves a readable run marked ``"complete": false``.
+
+This module imports neither torch nor anything from capture: analysis and the CLI load
+runs on machines without a GPU or without torch at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_NAME = "perfkit.run"
+SCHEMA_VERSION = 1
+SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
+RUN_FILE_NAME = "run.json"
+
+
+class RunFileError(Exception):
+    """A run file that cannot be read; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A loaded run file. Plain data; see docs/run-format.md for every field."""
+
+    path: str
+    complete: bool
+    env: dict[str, Any]
+    config: dict[str, Any]
+    steps: list[dict[str, Any]]
+    sites: list[dict[str, Any]]
+    capture: dict[str, Any] = field(default_factory=dict)
+    outside_steps: dict[str, Any] = field(default_factory=dict)
+    eval_forwards: dict[str, Any] = field(default_factory=dict)
+    graph_scans: list[dict[str, Any]] = field(default_factory=list)
+    probe: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, Any] = field(default_factory=dict)
+    traces: list[str] = field(default_factory=list)
+
+    def site(self, index: int) -> dict[str, Any]:
+        """The call site a step record refers to by index."""
+        return self.sites[index]
+
+
+_REQUIRED: dict[str, type] = {
+    "complete": bool,
+    "env": dict,
+    "config": dict,
+    "steps": list,
+    "sites": list,
+}
+_OPTIONAL: dict[str, type] = {
+    "capture": dict,
+    "outside_steps": dict,
+    "eval_forwards": dict,
+    "graph_scans": list,
+    "probe": dict,
+    "samples": dict,
+    "traces": list,
+}
+
+
+def resolve_run_path(path: str | os.PathLike[str]) -> Path:
+    """Accept a run directory or the run.json inside it."""
+    p = Path(path)
+    if p.is_dir():
+        return p / RUN_FILE_NAME
+    return p
+
+
+def load_run(path: str | os.PathLike[str]) -> Run:
+    """Read and check a run file (or a run directory). Raises RunFileError."""
+    p = resolve_run_path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise RunFileError(p, "no such file") from None
+    except PermissionError:
+        raise RunFileError(p, "permission denied") from None
+    except OSError as e:
+        raise RunFileError(p, f"cannot read ({e.strerror or e})") from None
+    if not raw.strip():
+        raise RunFileError(p, "the file is empty")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RunFileError(p, f"not valid JSON ({e})") from None
+    return run_from_dict(data, p)
+
+
+def run_from_dict(data: Any, path: str | os.PathLike[str] = "<memory>") -> Run:
+    """Check the schema and field types of a decoded run file."""
+    if not isinstance(data, dict):
+        raise RunFileError(path, "not a perfkit run file (top level is not an object)")
+    schema = data.get("schema")
+    if not isinstance(schema, str) or not schema.startswith(SCHEMA_NAME + "/"):
+        raise RunFileError(path, f"not a perfkit run file (schema is {schema!r})")
+    version_text = schema.split("/", 1)[1]
+    if not version_text.isdigit():
+        raise RunFileError(path, f"unknown schema version {version_text!r}")
+    if int(version_text) > SCHEMA_VERSION:
+        raise RunFileError(
+            path,
+            f"written by a newer perfkit (schema {schema}); this perfkit reads up to {SCHEMA}."
+            " Upgrade perfkit to read it",
+        )
+    fields: dict[str, Any] = {}
+    for name, kind in {**_REQUIRED, **_OPTIONAL}.items():
+        if name not in data:
+            if name in _REQUIRED:
+                raise RunFileError(path, f"missing field {name!r}")
+            continue
+        if not isinstance(data[name], kind):
+            raise RunFileError(
+                path, f"field {name!r} should be a {kind.__name__}, not {type(data[name]).__name__}"
+            )
+        fields[name] = data[name]
+    for i, step in enumerate(fields["steps"]):
+        if not isinstance(step, dict) or not isinstance(step.get("wall_ms"), (int, float)):
+            raise RunFileError(path, f"step record {i} is malformed (needs a numeric 'wall_ms')")
+    return Run(path=str(path), **fields)
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never a mix."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, separators=(",", ":"), allow_nan=False, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
