@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
+from perfkit.capture import state
 from perfkit.capture.callsite import TORCH, first_user_frame, kind_of, site_key
 
 _MODULE_FILE = torch.nn.modules.module.__file__
@@ -36,7 +37,12 @@ class _CountCalls(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         self.calls += 1
-        return func(*args, **(kwargs or {}))
+        # func may be one of perfkit's own probed methods: the outer call already counted.
+        state.guard += 1
+        try:
+            return func(*args, **(kwargs or {}))
+        finally:
+            state.guard -= 1
 
 
 def _via_call(frame: FrameType) -> bool:

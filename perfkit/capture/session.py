@@ -144,6 +144,8 @@ class Session:
             state.session = None
         if self._in_step and self.source != "decorator":
             self._in_step = False  # the tail after the last boundary is not a whole step
+        if not self._in_step:
+            self._outside.merge_events(self._acc)
         self._stop_probe()
         if self.window is not None:
             self.window.close()
@@ -199,7 +201,8 @@ class Session:
         if gap.syncs or gap.transfers or gap.empty_cache:
             self._outside.merge_events(gap)
         self._acc = Interval(gap.data_wait_s, gap.batches)
-        self._outside_s = now - self._last_end
+        # Zero when boundaries are back to back (automatic steps).
+        self._outside_s = max(0.0, now - self._last_end)
         self._in_step = True
         index = len(self.steps)
         if self.window is not None:

@@ -1,0 +1,60 @@
+"""One module per ``perfkit`` subcommand, imported only when that subcommand runs."""
+
+from __future__ import annotations
+
+import click
+
+
+class InputError(click.ClickException):
+    """Bad input from the user (a missing file, an impossible option): one line, exit 2."""
+
+    exit_code = 2
+
+
+def window_option(value: str | None) -> tuple[int, int, int] | None:
+    """Parse ``--window WAIT,WARMUP,ACTIVE``; ``off`` disables the profiler window."""
+    if value is None:
+        return (5, 1, 3)
+    if value.lower() in ("off", "none", "0"):
+        return None
+    parts = value.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise click.BadParameter("expected WAIT,WARMUP,ACTIVE (e.g. 5,1,3) or 'off'")
+    wait, warmup, active = (int(p) for p in parts)
+    if active < 1:
+        raise click.BadParameter("ACTIVE must be at least 1")
+    return (wait, warmup, active)
+
+
+def capture_options(f):
+    """The Session options shared by `run` and `reference`."""
+    for decorator in reversed(
+        [
+            click.option(
+                "-o",
+                "--out",
+                "out",
+                type=click.Path(file_okay=False),
+                help="Run directory (default: perfkit-runs/<name>-<time>).",
+            ),
+            click.option(
+                "--window",
+                metavar="WAIT,WARMUP,ACTIVE",
+                help="torch.profiler window in steps (default 5,1,3), or 'off'.",
+            ),
+            click.option(
+                "--sample-hz",
+                type=click.FloatRange(min=0),
+                default=10.0,
+                show_default=True,
+                help="Background GPU/host sampling rate; 0 disables.",
+            ),
+            click.option(
+                "--force",
+                is_flag=True,
+                help="Overwrite the run in --out instead of writing next to it.",
+            ),
+        ]
+    ):
+        f = decorator(f)
+    return f

@@ -1,0 +1,83 @@
+"""``perfkit run``: profile an unmodified training script."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import traceback
+
+import click
+
+from perfkit.commands import InputError, capture_options, window_option
+from perfkit.commands.summary import print_summary
+
+
+@click.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    short_help="Profile an unmodified training script.",
+)
+@capture_options
+@click.argument("script", type=click.Path(dir_okay=False))
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+def run(out, window, sample_hz, force, script, script_args) -> int:
+    """Run SCRIPT with its arguments under perfkit and write a run directory.
+
+    Steps are found without any code change: optimizer.step() calls, or backward()
+    calls when there is no optimizer, or DataLoader batches when there is neither. A
+    function decorated with @profile_step takes precedence. Options after SCRIPT go to
+    the script.
+
+    \b
+    Example:  perfkit run -o runs/exp1 train.py --epochs 1
+    """
+    if not os.path.isfile(script):
+        raise InputError(f"{script}: no such file")
+    if not os.access(script, os.R_OK):
+        raise InputError(f"{script}: permission denied")
+    from perfkit.capture.session import Session
+
+    session = Session(
+        out, window=window_option(window), sample_hz=sample_hz, auto_steps=True, force=force
+    )
+    script_path = os.path.abspath(script)
+    saved_argv, saved_path0 = sys.argv, sys.path[0]
+    sys.argv = [script, *script_args]
+    sys.path[0] = os.path.dirname(script_path)
+    session.start()
+    code = 0
+    try:
+        runpy.run_path(script_path, run_name="__main__")
+    except SystemExit as e:
+        code = _exit_code(e)
+        session.close()
+    except KeyboardInterrupt as e:
+        session.close(error=e)
+        code = 130
+    except BaseException as e:
+        session.close(error=e)
+        _print_user_traceback(e, script_path)
+        code = 1
+    else:
+        session.close()
+    finally:
+        sys.argv, sys.path[0] = saved_argv, saved_path0
+    print_summary(session.run_dir)
+    return code
+
+
+def _exit_code(e: SystemExit) -> int:
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code
+    print(e.code, file=sys.stderr)
+    return 1
+
+
+def _print_user_traceback(e: BaseException, script_path: str) -> None:
+    """The script's traceback from its own frames down, without perfkit's and runpy's."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != script_path:
+        tb = tb.tb_next
+    traceback.print_exception(type(e), e, tb or e.__traceback__)

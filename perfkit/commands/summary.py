@@ -1,0 +1,30 @@
+"""The few lines printed after a capture: where the run is, and what to run next."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+
+import click
+
+from perfkit.runfile import RunFileError, load_run
+
+
+def print_summary(run_dir: Path) -> None:
+    try:
+        run = load_run(run_dir)
+    except RunFileError as e:
+        click.echo(f"perfkit: the run could not be read back: {e}", err=True)
+        return
+    walls = [s["wall_ms"] for s in run.steps]
+    source = run.capture.get("step_source") or "none found"
+    if walls:
+        line = f"{len(walls)} steps (boundaries: {source}), median step {statistics.median(walls):.2f} ms"
+    else:
+        line = "no training steps were recognised (no optimizer step, backward or DataLoader batch)"
+    out = sys.stderr
+    click.echo(f"perfkit: {line}", file=out)
+    click.echo(f"perfkit: run file  {Path(run.path)}", file=out)
+    if run.traces:
+        click.echo(f"perfkit: traces    {run_dir / 'traces'} ({len(run.traces)} file(s))", file=out)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from perfkit import load_run
+from perfkit.capture import state
+from perfkit.capture.session import Session
+from perfkit.capture.step import profile_step
+from perfkit.runfile import Run
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+# Fast defaults for in-process captures: no profiler window, no sampler thread.
+QUICK = {"window": None, "sample_hz": 0, "quiet": True}
+
+
+def capture(
+    out: Path, step: Callable[[], Any], steps: int = 5, between: Callable[[], Any] | None = None,
+    **options: Any,
+) -> Run:
+    """Run ``step`` ``steps`` times as decorated steps inside a Session; load the run."""
+    with Session(out, **{**QUICK, **options}):
+        decorated = profile_step(step)
+        for _ in range(steps):
+            decorated()
+            if between is not None:
+                between()
+    return load_run(out)
+
+
+def step_syncs(run: Run, i: int) -> dict[str, Any]:
+    return run.steps[i].get("events", {}).get("syncs", {"count": 0, "by_kind": {}, "sites": []})
+
+
+def step_transfers(run: Run, i: int) -> dict[str, Any]:
+    return run.steps[i].get("events", {}).get("transfers", {"totals": {}, "sites": []})
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_session():
+    """Every test starts and ends without an active session."""
+    assert state.session is None
+    yield
+    leftover = state.session
+    if leftover is not None:
+        leftover.close()
+    assert leftover is None, "a test left a perfkit session active"
+
+
+@pytest.fixture()
+def tiny_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    return model, opt, x, y

@@ -1,0 +1,129 @@
+"""@profile_step forms, pass-through of results and exceptions, and numerical identity."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from perfkit import Session, load_run, profile_step
+from perfkit.capture import step as step_module
+from tests.conftest import QUICK
+
+
+def test_bare_decorator_uses_the_active_session(tmp_path):
+    @profile_step
+    def train_step(x):
+        return x * 2
+
+    with Session(tmp_path / "run", **QUICK):
+        assert [train_step(i) for i in range(3)] == [0, 2, 4]
+    run = load_run(tmp_path / "run")
+    assert len(run.steps) == 3 and run.capture["step_source"] == "decorator"
+    assert train_step.__name__ == "train_step"
+
+
+def test_decorator_with_options_starts_a_default_session(tmp_path):
+    out = tmp_path / "exp1"
+
+    @profile_step(out=out, window=None, sample_hz=0, quiet=True)
+    def train_step():
+        return "ok"
+
+    assert train_step() == "ok" and train_step() == "ok"
+    session = step_module.default_session()
+    assert session is not None and session.run_dir == out
+    session.close()
+    run = load_run(out)
+    assert run.complete and len(run.steps) == 2
+
+
+def test_misspelt_option_fails_at_decoration():
+    with pytest.raises(TypeError):
+        profile_step(windw=(1, 1, 1))
+
+
+def test_methods_are_decorated(tmp_path):
+    class Trainer:
+        def __init__(self):
+            self.calls = 0
+
+        @profile_step
+        def step(self, k):
+            self.calls += k
+            return self.calls
+
+    trainer = Trainer()
+    with Session(tmp_path / "run", **QUICK):
+        assert trainer.step(2) == 2 and trainer.step(3) == 5
+    assert len(load_run(tmp_path / "run").steps) == 2
+
+
+def test_exception_propagates_unchanged_and_run_is_saved(tmp_path):
+    class Boom(Exception):
+        pass
+
+    error = Boom("bad batch")
+
+    @profile_step
+    def train_step(fail):
+        if fail:
+            raise error
+        return 1
+
+    with pytest.raises(Boom) as caught, Session(tmp_path / "run", **QUICK):
+        train_step(False)
+        train_step(True)
+    assert caught.value is error
+    run = load_run(tmp_path / "run")
+    assert run.complete
+    assert [s.get("error") for s in run.steps] == [None, "Boom"]
+    assert run.env["error"] == "Boom: bad batch"
+
+
+def test_nested_decorated_calls_are_one_step(tmp_path):
+    @profile_step
+    def inner():
+        return 1
+
+    @profile_step
+    def outer():
+        return inner() + inner()
+
+    with Session(tmp_path / "run", **QUICK):
+        assert outer() == 2
+    assert len(load_run(tmp_path / "run").steps) == 1
+
+
+def _train(steps, decorate, out=None):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 5)
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 5, (8,))
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    if decorate:
+        # Everything on: profiler window, probe step, heap scans, sampler.
+        with Session(out, window=(1, 1, 2), sample_hz=50, quiet=True):
+            wrapped = profile_step(step)
+            for _ in range(steps):
+                wrapped()
+    else:
+        for _ in range(steps):
+            step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_parameters_are_bit_identical_with_and_without_perfkit(tmp_path):
+    plain = _train(12, decorate=False)
+    profiled = _train(12, decorate=True, out=tmp_path / "run")
+    assert len(load_run(tmp_path / "run").steps) == 12
+    for a, b in zip(plain, profiled):
+        assert torch.equal(a, b)
