@@ -53,23 +53,27 @@ def _via_call(frame: FrameType) -> bool:
 class StepProbe:
     """Context manager wrapping one step; results in ``record``."""
 
-    def __init__(self, step: int) -> None:
+    def __init__(self, step: int, count_calls: bool = True) -> None:
         self.step = step
         self.direct: dict[tuple, dict[str, Any]] = {}
         self.roots: dict[str, int] = {}
         self.wrappers: dict[str, int] = {}
         self._open_forwards: list[FrameType] = []  # module forwards entered via __call__
-        self._counter = _CountCalls()
+        # A TorchFunctionMode must be exited where it was entered, outside any torch
+        # function; a step cut by backward() calls ends inside one, so it goes uncounted.
+        self._counter = _CountCalls() if count_calls else None
         self._previous_profile = None
 
     def __enter__(self) -> StepProbe:
         self._previous_profile = sys.getprofile()
         sys.setprofile(self._on_event)
-        self._counter.__enter__()
+        if self._counter is not None:
+            self._counter.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._counter.__exit__(None, None, None)
+        if self._counter is not None:
+            self._counter.__exit__(None, None, None)
         sys.setprofile(self._previous_profile)
 
     def _on_event(self, frame: FrameType, event: str, arg: Any) -> None:
@@ -109,7 +113,7 @@ class StepProbe:
     def record(self, sites) -> dict[str, Any]:
         return {
             "step": self.step,
-            "torch_calls": self._counter.calls,
+            "torch_calls": self._counter.calls if self._counter is not None else None,
             "root_modules": [{"type": t, "calls": n} for t, n in self.roots.items()],
             "wrappers": [{"type": t, "calls": n} for t, n in self.wrappers.items()],
             "direct_forward": [

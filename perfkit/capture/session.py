@@ -213,7 +213,7 @@ class Session:
             and index >= 1
             and not self._window_phase(index)
         ):
-            self._probe = StepProbe(index).__enter__()
+            self._probe = StepProbe(index, count_calls=self.source != "backward").__enter__()
         self._step_start = time.perf_counter()
 
     def _close_step(self, now: float, error: BaseException | None) -> None:
@@ -258,6 +258,9 @@ class Session:
         self.source = source
         self._in_step = False
         self._stop_probe()
+        # What happened before the first boundary of the new source belongs to no step.
+        self._outside.merge_events(self._acc)
+        self._acc = Interval()
 
     def _auto_boundary(self, source: str, at: float | None = None) -> None:
         """An automatic boundary signal: switch to it if stronger, else cut a step if it rules."""

@@ -11,7 +11,7 @@ class InputError(click.ClickException):
     exit_code = 2
 
 
-def window_option(value: str | None) -> tuple[int, int, int] | None:
+def window_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple | None:
     """Parse ``--window WAIT,WARMUP,ACTIVE``; ``off`` disables the profiler window."""
     if value is None:
         return (5, 1, 3)
@@ -40,6 +40,7 @@ def capture_options(f):
             click.option(
                 "--window",
                 metavar="WAIT,WARMUP,ACTIVE",
+                callback=window_option,
                 help="torch.profiler window in steps (default 5,1,3), or 'off'.",
             ),
             click.option(

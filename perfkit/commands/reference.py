@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from perfkit.commands import InputError, capture_options, window_option
+from perfkit.commands import InputError, capture_options
 from perfkit.commands.summary import print_summary
 from perfkit.reference.injections import INJECTIONS, PRESETS, InjectionError, parse_injections
 
@@ -65,7 +65,7 @@ def reference(inject, preset, steps, list_only, out, window, sample_hz, force) -
         chosen,
         out=out,
         steps=n,
-        window=window_option(window),
+        window=window,
         sample_hz=sample_hz,
         force=force,
     )

@@ -9,7 +9,7 @@ import traceback
 
 import click
 
-from perfkit.commands import InputError, capture_options, window_option
+from perfkit.commands import InputError, capture_options
 from perfkit.commands.summary import print_summary
 
 
@@ -38,7 +38,7 @@ def run(out, window, sample_hz, force, script, script_args) -> int:
     from perfkit.capture.session import Session
 
     session = Session(
-        out, window=window_option(window), sample_hz=sample_hz, auto_steps=True, force=force
+        out, window=window, sample_hz=sample_hz, auto_steps=True, force=force
     )
     script_path = os.path.abspath(script)
     saved_argv, saved_path0 = sys.argv, sys.path[0]

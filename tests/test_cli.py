@@ -1,0 +1,161 @@
+"""The command line as a user meets it: help, errors, `perfkit run` on plain scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from perfkit import load_run
+from perfkit.cli import SUBCOMMANDS, main
+from tests.conftest import REPO
+
+SCRIPTS = REPO / "tests" / "scripts"
+
+
+def perfkit(*args, timeout=180, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "perfkit", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, **kwargs,
+    )
+
+
+def invoke(capsys, *args):
+    with pytest.raises(SystemExit) as caught:
+        main(list(args))
+    out = capsys.readouterr()
+    return caught.value.code, out.out, out.err
+
+
+@pytest.mark.parametrize("args", [[], *([name] for name in SUBCOMMANDS)])
+def test_help_is_clear(capsys, args):
+    code, out, _ = invoke(capsys, *args, "--help")
+    assert code == 0
+    assert out.startswith("Usage: perfkit")
+    assert "Example" in out or "Commands:" in out
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from perfkit.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("False")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bogus"], "No such command 'bogus'"),
+        (["run"], "Missing argument 'SCRIPT'"),
+        (["run", "missing.py"], "missing.py: no such file"),
+        (["reference", "--preset", "huge"], "'huge' is not one of"),
+        (["reference", "--inject", "nonsense"], "unknown anti-pattern 'nonsense'"),
+        (["reference", "--inject", "data-starved"], "does not apply to the iris preset"),
+        (["reference", "--window", "1,2"], "expected WAIT,WARMUP,ACTIVE"),
+        (["reference", "--steps", "0"], "--steps"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(capsys, args, message):
+    code, _, err = invoke(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="checks the CPU-only refusal"
+)
+def test_gpu_only_injection_is_refused_on_cpu(capsys):
+    code, _, err = invoke(capsys, "reference", "--preset", "cnn", "--inject", "pageable-copy")
+    assert code == 2 and "needs a CUDA device" in err
+
+
+def test_reference_list(capsys):
+    code, out, _ = invoke(capsys, "reference", "--list")
+    assert code == 0 and "PK101  host-sync" in out and "PK301  data-starved" in out
+
+
+def test_run_finds_steps_in_a_plain_script(tmp_path):
+    result = perfkit("run", "-o", tmp_path / "run", SCRIPTS / "plain_train.py", 2)
+    assert result.returncode == 0, result.stderr
+    assert "trained 2 epochs" in result.stdout  # the script's own argv reached it
+    assert "USDT:" not in result.stderr and "STAGE:" not in result.stderr
+    run = load_run(tmp_path / "run")
+    assert run.complete and run.capture["step_source"] == "optimizer"
+    assert len(run.steps) == 2 * 16 - 1  # the first boundary opens the first step
+    assert all(s["batches"] == 1 and s["data_wait_ms"] > 0 for s in run.steps)
+    sync_sites = {
+        run.sites[site["site"]]["code"]
+        for step in run.steps
+        for site in step["events"]["syncs"]["sites"]
+    }
+    assert sync_sites == {"last = loss.item()  # the per-step sync"}
+    assert run.traces and (tmp_path / "run" / run.traces[0]).stat().st_size > 0
+    assert run.env["argv"][1:] == ["2"]
+
+
+def test_run_without_optimizer_uses_backward(tmp_path):
+    result = perfkit("run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "manual_sgd.py")
+    assert result.returncode == 0, result.stderr
+    run = load_run(tmp_path / "run")
+    assert run.capture["step_source"] == "backward" and len(run.steps) == 39
+
+
+def test_run_inference_uses_batches(tmp_path):
+    result = perfkit("run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "inference.py")
+    assert result.returncode == 0, result.stderr
+    run = load_run(tmp_path / "run")
+    assert run.capture["step_source"] == "batch" and len(run.steps) == 16  # one per batch
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_script_exit_code_passes_through(tmp_path, code):
+    result = perfkit("run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "exits.py", code)
+    assert result.returncode == code
+    assert load_run(tmp_path / "run").complete
+
+
+def test_script_exception_prints_its_traceback_and_saves_the_run(tmp_path):
+    result = perfkit("run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "exits.py", "raise")
+    assert result.returncode == 1
+    assert "ValueError: the script's own error" in result.stderr
+    assert 'exits.py", line 12' in result.stderr
+    assert "runpy" not in result.stderr and "perfkit/commands" not in result.stderr
+    run = load_run(tmp_path / "run")
+    assert run.complete and run.env["error"] == "ValueError: the script's own error"
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    out = tmp_path / "run"
+    for _ in range(2):
+        assert perfkit("run", "--window", "off", "-o", out, SCRIPTS / "exits.py", 0).returncode == 0
+    assert (tmp_path / "run" / "run.json").exists() and (tmp_path / "run-2" / "run.json").exists()
+
+
+def test_sigkill_leaves_a_readable_partial_run(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perfkit", "run", "--window", "off", "-o", str(out),
+         str(SCRIPTS / "forever.py")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if len(json.loads((out / "run.json").read_text())["steps"]) >= 20:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    run = load_run(out)
+    assert run.complete is False and len(run.steps) >= 20
+    assert [p.name for p in out.iterdir()] == ["run.json"]  # no temp file left behind
