@@ -22,7 +22,10 @@ QUICK = {"window": None, "sample_hz": 0, "quiet": True}
 
 
 def capture(
-    out: Path, step: Callable[[], Any], steps: int = 5, between: Callable[[], Any] | None = None,
+    out: Path,
+    step: Callable[[], Any],
+    steps: int = 5,
+    between: Callable[[], Any] | None = None,
     **options: Any,
 ) -> Run:
     """Run ``step`` ``steps`` times as decorated steps inside a Session; load the run."""

@@ -21,7 +21,10 @@ SCRIPTS = REPO / "tests" / "scripts"
 def perfkit(*args, timeout=180, **kwargs):
     return subprocess.run(
         [sys.executable, "-m", "perfkit", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, **kwargs,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
     )
 
 
@@ -67,9 +70,7 @@ def test_bad_arguments_give_one_line_and_exit_2(capsys, args, message):
     assert "Traceback" not in err
 
 
-@pytest.mark.skipif(
-    __import__("torch").cuda.is_available(), reason="checks the CPU-only refusal"
-)
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the CPU-only refusal")
 def test_gpu_only_injection_is_refused_on_cpu(capsys):
     code, _, err = invoke(capsys, "reference", "--preset", "cnn", "--inject", "pageable-copy")
     assert code == 2 and "needs a CUDA device" in err
@@ -121,7 +122,9 @@ def test_script_exit_code_passes_through(tmp_path, code):
 
 
 def test_script_exception_prints_its_traceback_and_saves_the_run(tmp_path):
-    result = perfkit("run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "exits.py", "raise")
+    result = perfkit(
+        "run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "exits.py", "raise"
+    )
     assert result.returncode == 1
     assert "ValueError: the script's own error" in result.stderr
     assert 'exits.py", line 12' in result.stderr
@@ -140,9 +143,19 @@ def test_existing_run_is_not_overwritten(tmp_path):
 def test_sigkill_leaves_a_readable_partial_run(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "perfkit", "run", "--window", "off", "-o", str(out),
-         str(SCRIPTS / "forever.py")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "perfkit",
+            "run",
+            "--window",
+            "off",
+            "-o",
+            str(out),
+            str(SCRIPTS / "forever.py"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60

@@ -54,7 +54,9 @@ def test_data_wait_is_measured_in_the_loaders_next(tmp_path):
 def test_loader_settings_and_worker_spawns(tmp_path):
     def run(out, persistent):
         loader = DataLoader(
-            TensorDataset(torch.ones(16, 2)), batch_size=8, num_workers=1,
+            TensorDataset(torch.ones(16, 2)),
+            batch_size=8,
+            num_workers=1,
             persistent_workers=persistent,
         )
 
@@ -73,7 +75,9 @@ def test_loader_settings_and_worker_spawns(tmp_path):
     assert [(d["persistent_workers"], d["epochs"], d["worker_spawns"]) for d in respawned] == [
         (False, 3, 3)
     ]
-    assert [(d["persistent_workers"], d["epochs"], d["worker_spawns"]) for d in kept] == [(True, 3, 1)]
+    assert [(d["persistent_workers"], d["epochs"], d["worker_spawns"]) for d in kept] == [
+        (True, 3, 1)
+    ]
 
 
 def _optim_step(model, opt, x, y, set_to_none=True):
@@ -174,10 +178,18 @@ def test_eval_forward_with_grad_is_recorded_at_its_line(tmp_path, tiny_model):
             model(x)  # EVAL-GRAD
         model.train()
 
-    bad = capture(tmp_path / "bad", lambda: _optim_step(model, opt, x, y), steps=3,
-                  between=lambda: evaluate(False))
-    good = capture(tmp_path / "good", lambda: _optim_step(model, opt, x, y), steps=3,
-                   between=lambda: evaluate(True))
+    bad = capture(
+        tmp_path / "bad",
+        lambda: _optim_step(model, opt, x, y),
+        steps=3,
+        between=lambda: evaluate(False),
+    )
+    good = capture(
+        tmp_path / "good",
+        lambda: _optim_step(model, opt, x, y),
+        steps=3,
+        between=lambda: evaluate(True),
+    )
     assert bad.eval_forwards["forwards_with_grad"] == 3
     assert bad.eval_forwards["forwards_without_grad"] == 0
     site = bad.sites[bad.eval_forwards["sites"][0]["site"]]

@@ -42,8 +42,10 @@ def test_directory_means_its_run_json(tmp_path):
         (json.dumps({**MINIMAL, "schema": "other/1"}).encode(), "not a perfkit run file"),
         (json.dumps({**MINIMAL, "schema": "perfkit.run/99"}).encode(), "newer perfkit"),
         (json.dumps({**MINIMAL, "schema": "perfkit.run/x"}).encode(), "unknown schema version"),
-        (json.dumps({k: v for k, v in MINIMAL.items() if k != "steps"}).encode(),
-         "missing field 'steps'"),
+        (
+            json.dumps({k: v for k, v in MINIMAL.items() if k != "steps"}).encode(),
+            "missing field 'steps'",
+        ),
         (json.dumps({**MINIMAL, "steps": {}}).encode(), "field 'steps' should be a list"),
         (json.dumps({**MINIMAL, "steps": [{"wall_ms": "1"}]}).encode(), "step record 0"),
     ],
@@ -72,8 +74,13 @@ def test_unreadable_file(tmp_path):  # pragma: no cover - CI runs as root
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-                    lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids), max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids),
+        max_leaves=20,
+    )
+)
 def test_reader_rejects_any_json_value_cleanly(value):
     try:
         run_from_dict(value)
@@ -82,8 +89,12 @@ def test_reader_rejects_any_json_value_cleanly(value):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.dictionaries(st.sampled_from(sorted(MINIMAL) + ["samples", "traces"]),
-                       st.none() | st.integers() | st.text() | st.lists(st.integers())))
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(MINIMAL) + ["samples", "traces"]),
+        st.none() | st.integers() | st.text() | st.lists(st.integers()),
+    )
+)
 def test_reader_survives_odd_field_values(overrides):
     try:
         run = run_from_dict({**MINIMAL, **overrides})

@@ -61,7 +61,15 @@ def test_each_sync_kind_is_named(tmp_path):
 
     run = capture(tmp_path / "run", step, steps=2)
     kinds = step_syncs(run, 1)["by_kind"]
-    assert kinds == {"item": 1, "tolist": 1, "numpy": 1, "bool": 1, "float": 1, "print": 1, "nonzero": 1}
+    assert kinds == {
+        "item": 1,
+        "tolist": 1,
+        "numpy": 1,
+        "bool": 1,
+        "float": 1,
+        "print": 1,
+        "nonzero": 1,
+    }
 
 
 def test_cpu_then_item_on_one_line_counts_once(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 from perfkit.capture import dataloader, syncs, training, transfers
 from perfkit.capture.patching import Patches
@@ -18,11 +20,15 @@ def acquire() -> None:
     global _users
     with _lock:
         if _users == 0:
-            syncs.install(_patches)
-            transfers.install(_patches)
-            dataloader.install(_patches)
-            training.install(_patches, _handles)
+            _install_all()
         _users += 1
+
+
+def _install_all() -> None:
+    syncs.install(_patches)
+    transfers.install(_patches)
+    dataloader.install(_patches)
+    training.install(_patches, _handles)
 
 
 def release() -> None:
@@ -37,3 +43,19 @@ def release() -> None:
 
 def installed() -> bool:
     return bool(_patches)
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """Run a block with torch exactly as it was before perfkit (benchmarks compare the two)."""
+    with _lock:
+        active = bool(_patches)
+        if active:
+            _handles.remove()
+            _patches.undo()
+    try:
+        yield
+    finally:
+        if active:
+            with _lock:
+                _install_all()

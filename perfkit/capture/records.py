@@ -8,7 +8,7 @@ increments; turning keys into site indices happens once per step.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 from perfkit.capture.callsite import SiteKey, describe_site
 
@@ -28,6 +28,9 @@ class Interval:
         self.data_wait_s = data_wait_s
         self.batches = batches
         self.empty_cache: dict[SiteKey, int] = {}
+
+    def has_events(self) -> bool:
+        return bool(self.syncs or self.transfers or self.empty_cache)
 
     def add_sync(self, key: SiteKey, kind: str) -> None:
         k = (key, kind)
@@ -57,6 +60,42 @@ class Interval:
             slot[1] += b
         for k, n in other.empty_cache.items():
             self.empty_cache[k] = self.empty_cache.get(k, 0) + n
+
+
+class StepRecord(NamedTuple):
+    """One step as the hot path stores it; ``step_to_json`` makes the run-file form."""
+
+    start_s: float  # since the session started
+    wall_s: float
+    outside_s: float  # since the previous step ended
+    data_wait_s: float  # inside DataLoader.__next__ since the previous step ended
+    batches: int
+    memory: Any  # see MemoryReader.read; None on steps between RSS readings
+    events: Interval | None  # None when the step had no sync, transfer or empty_cache
+    phase: str  # "", "probe", "warmup" or "active"
+    error: str | None
+
+
+def step_to_json(
+    index: int, step: StepRecord, memory: dict[str, int] | None, sites: SiteTable
+) -> dict:
+    record: dict[str, Any] = {
+        "i": index,
+        "t": round(step.start_s, 6),
+        "wall_ms": round(step.wall_s * 1e3, 4),
+        "outside_ms": round(step.outside_s * 1e3, 4),
+        "data_wait_ms": round(step.data_wait_s * 1e3, 4),
+        "batches": step.batches,
+    }
+    if memory is not None:
+        record["memory"] = memory
+    if step.events is not None:
+        record["events"] = interval_events_to_json(step.events, sites)
+    if step.phase:
+        record["phase"] = step.phase
+    if step.error is not None:
+        record["error"] = step.error
+    return record
 
 
 class SiteTable:

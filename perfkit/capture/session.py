@@ -26,7 +26,7 @@ from perfkit.capture.dataloader import LoaderInfo
 from perfkit.capture.evalwatch import EvalWatch
 from perfkit.capture.memory import MemoryReader
 from perfkit.capture.probe_step import StepProbe
-from perfkit.capture.records import D2D, D2H, H2D, INTENT, Interval, SiteTable
+from perfkit.capture.records import D2D, D2H, H2D, INTENT, Interval, SiteTable, StepRecord
 from perfkit.capture.rundir import choose_run_dir
 from perfkit.capture.sampler import Sampler
 from perfkit.capture.window import ProfilerWindow, WindowSpec
@@ -79,7 +79,7 @@ class Session:
         self.sites = SiteTable()
         self.config = ConfigRecorder()
         self.eval_watch = EvalWatch()
-        self.steps: list[dict[str, Any]] = []
+        self.steps: list[StepRecord] = []
         self.graph_scans: list[dict[str, Any]] = []
         self.probe_record: dict[str, Any] = {}
         # DataLoaders that delivered batches during this session (an ordered set).
@@ -94,6 +94,7 @@ class Session:
         self._outside_s = 0.0
         self._cpu_marker: tuple | None = None
         self._probe: StepProbe | None = None
+        self._probe_pending = probe_step
         self._started = False
         self._closed = False
         self._pid = os.getpid()
@@ -198,47 +199,46 @@ class Session:
 
     def _open_step(self, now: float) -> None:
         gap = self._acc
-        if gap.syncs or gap.transfers or gap.empty_cache:
+        if gap.has_events():
             self._outside.merge_events(gap)
-        self._acc = Interval(gap.data_wait_s, gap.batches)
+            self._acc = Interval(gap.data_wait_s, gap.batches)
+        # else: keep the interval; the wait for this step's batch is already in it.
         # Zero when boundaries are back to back (automatic steps).
         self._outside_s = max(0.0, now - self._last_end)
         self._in_step = True
         index = len(self.steps)
         if self.window is not None:
             self.window.before_step(index)
-        if (
-            self.probe_step
-            and not self.probe_record
-            and index >= 1
-            and not self._window_phase(index)
-        ):
+        if self._probe_pending and index >= 1 and not self._window_phase(index):
+            self._probe_pending = False
             self._probe = StepProbe(index, count_calls=self.source != "backward").__enter__()
         self._step_start = time.perf_counter()
 
     def _close_step(self, now: float, error: BaseException | None) -> None:
-        wall_s = now - self._step_start
+        """Record the step. The hot path: plain tuples here, dicts only when the file is written."""
         index = len(self.steps)
-        probed = self._stop_probe()
-        acc, self._acc = self._acc, Interval()
-        self._in_step = False
-        record: dict[str, Any] = {
-            "i": index,
-            "t": round(self._step_start - self.t0, 6),
-            "wall_ms": round(wall_s * 1e3, 4),
-            "outside_ms": round(self._outside_s * 1e3, 4),
-            "data_wait_ms": round(acc.data_wait_s * 1e3, 4),
-            "batches": acc.batches,
-            "memory": self.memory.read(),
-        }
-        if acc.syncs or acc.transfers or acc.empty_cache:
-            record["events"] = self.writer.events(acc)
+        probed = self._probe is not None and self._stop_probe()
+        acc = self._acc
+        if acc.has_events():
+            self._acc = Interval()  # acc now belongs to the step record
         phase = "probe" if probed else self._window_phase(index)
-        if phase:
-            record["phase"] = phase
-        if error is not None:
-            record["error"] = type(error).__name__
-        self.steps.append(record)
+        self.steps.append(
+            StepRecord(
+                self._step_start - self.t0,
+                now - self._step_start,
+                self._outside_s,
+                acc.data_wait_s,
+                acc.batches,
+                self.memory.read(now),
+                acc if acc is not self._acc else None,
+                phase,
+                type(error).__name__ if error is not None else None,
+            )
+        )
+        if acc is self._acc:
+            acc.data_wait_s = 0.0
+            acc.batches = 0
+        self._in_step = False
         if self.window is not None:
             self.window.after_step(index)
         if self.graph_scan and self._scan_due(index + 1, now):
@@ -254,7 +254,7 @@ class Session:
         """A stronger boundary signal appeared: drop steps cut by the weaker one."""
         if self.source is not None and self.steps:
             self.dropped_steps += len(self.steps)
-            self.steps.clear()
+            self.steps = []  # a new list: the writer notices and starts over
         self.source = source
         self._in_step = False
         self._stop_probe()

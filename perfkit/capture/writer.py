@@ -13,7 +13,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from perfkit.capture.records import Interval, interval_events_to_json
+from perfkit.capture.memory import MemoryReader
+from perfkit.capture.records import interval_events_to_json, step_to_json
 from perfkit.runfile import RUN_FILE_NAME, SCHEMA, write_json_atomic
 
 if TYPE_CHECKING:
@@ -33,9 +34,21 @@ class RunWriter:
         self._last = 0.0
         self._cost = 0.0
         self._warned = False
+        # Steps converted once and reused by every flush, for the session's current list.
+        self._steps_json: list[dict[str, Any]] = []
+        self._steps_of: list | None = None
 
-    def events(self, interval: Interval) -> dict[str, Any]:
-        return interval_events_to_json(interval, self.session.sites)
+    def _steps(self) -> list[dict[str, Any]]:
+        s = self.session
+        if self._steps_of is not s.steps:
+            self._steps_of, self._steps_json = s.steps, []
+        done = self._steps_json
+        records = s.steps[len(done) :]
+        done.extend(
+            step_to_json(len(done) + k, r, MemoryReader.to_json(r.memory), s.sites)
+            for k, r in enumerate(records)
+        )
+        return list(done)
 
     def maybe_flush(self) -> None:
         """Called from the sampler thread at every tick."""
@@ -81,7 +94,7 @@ class RunWriter:
                 **s.config.to_json(sites),
                 "dataloaders": [info.to_json() for info in list(s.loaders)],
             },
-            "steps": list(s.steps),
+            "steps": self._steps(),
             "outside_steps": interval_events_to_json(s._outside, sites),
             "eval_forwards": s.eval_watch.to_json(sites),
             "graph_scans": list(s.graph_scans),
