@@ -44,7 +44,11 @@ def test_help_is_clear(capsys, args):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from perfkit.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    code = (
+        "import sys; from perfkit.cli import main\n"
+        "try: main(['--help'])\nexcept SystemExit: pass\n"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("False")
 

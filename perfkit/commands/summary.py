@@ -20,7 +20,8 @@ def print_summary(run_dir: Path) -> None:
     walls = [s["wall_ms"] for s in run.steps]
     source = run.capture.get("step_source") or "none found"
     if walls:
-        line = f"{len(walls)} steps (boundaries: {source}), median step {statistics.median(walls):.2f} ms"
+        median = statistics.median(walls)
+        line = f"{len(walls)} steps (boundaries: {source}), median step {median:.2f} ms"
     else:
         line = "no training steps were recognised (no optimizer step, backward or DataLoader batch)"
     out = sys.stderr

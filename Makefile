@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU wheel this machine ships installs in seconds; the package itself accepts any torch>=2.0.
+TORCH_DEV := torch==2.13.0
+DEMO_DIR := perfkit-runs/demo
+
+.PHONY: setup demo test bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH_DEV)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/perfkit reference --preset cnn --inject host-sync,graph-leak,data-starved,eval-grad \
+		-o $(DEMO_DIR) --force
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/overhead.py
+
+lint: setup
+	$(BIN)/ruff check perfkit tests bench
+	$(BIN)/ruff format --check perfkit tests bench
+
+clean:
+	rm -rf $(VENV) perfkit-runs .pytest_cache
