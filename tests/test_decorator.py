@@ -127,3 +127,16 @@ def test_parameters_are_bit_identical_with_and_without_perfkit(tmp_path):
     assert len(load_run(tmp_path / "run").steps) == 12
     for a, b in zip(plain, profiled):
         assert torch.equal(a, b)
+
+
+def test_step_indices_are_consecutive_across_flushes(tmp_path):
+    @profile_step
+    def train_step():
+        return None
+
+    with Session(tmp_path / "run", **QUICK) as session:
+        for n in range(3):
+            for _ in range(4):
+                train_step()
+            session.writer.flush(complete=False)
+            assert [s["i"] for s in load_run(tmp_path / "run").steps] == list(range(4 * (n + 1)))

@@ -117,3 +117,17 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     with pytest.raises(ValueError):
         write_json_atomic(target, {**MINIMAL, "bad": float("nan")})
     assert load_run(target).complete and os.listdir(tmp_path) == ["run.json"]
+
+
+def test_documented_top_level_keys_match_what_capture_writes(tmp_path):
+    """docs/run-format.md lists every top-level key a run file has, and no other."""
+    import re
+
+    from tests.conftest import REPO, capture
+
+    doc = (REPO / "docs" / "run-format.md").read_text()
+    table = doc.split("## Top level", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", table, flags=re.M))
+    capture(tmp_path / "run", lambda: None, steps=2)
+    written = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert documented == set(written)

@@ -43,11 +43,9 @@ class RunWriter:
         if self._steps_of is not s.steps:
             self._steps_of, self._steps_json = s.steps, []
         done = self._steps_json
-        records = s.steps[len(done) :]
-        done.extend(
-            step_to_json(len(done) + k, r, MemoryReader.to_json(r.memory), s.sites)
-            for k, r in enumerate(records)
-        )
+        base = len(done)
+        for k, r in enumerate(s.steps[base:]):
+            done.append(step_to_json(base + k, r, MemoryReader.to_json(r.memory), s.sites))
         return list(done)
 
     def maybe_flush(self) -> None:
