@@ -32,14 +32,8 @@ from perfkit.reference import cnn, iris
 RESULTS = Path(__file__).with_name("results.json")
 
 
-def iris_loop():
-    x, y = iris.iris_like_data(torch.Generator().manual_seed(0))
-    model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-
-    def batches():
-        while True:
-            yield x, y
+def sgd_step(model: nn.Module, opt: torch.optim.Optimizer):
+    """The clean reference step, as a plain function of one batch."""
 
     def step(xb, yb):
         opt.zero_grad()
@@ -48,7 +42,18 @@ def iris_loop():
         opt.step()
         return loss
 
-    return batches, step
+    return step
+
+
+def iris_loop():
+    x, y = iris.iris_like_data(torch.Generator().manual_seed(0))
+    model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3))
+
+    def batches():
+        while True:
+            yield x, y
+
+    return batches, sgd_step(model, torch.optim.SGD(model.parameters(), lr=0.05))
 
 
 def cnn_loop():
@@ -56,20 +61,12 @@ def cnn_loop():
         cnn.SyntheticImages(cnn.TRAIN_SAMPLES, seed=1), batch_size=cnn.BATCH, shuffle=True
     )
     model = cnn.make_model()
-    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
 
     def batches():
         while True:
             yield from loader
 
-    def step(xb, yb):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return batches, step
+    return batches, sgd_step(model, torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9))
 
 
 def timed(batches, step) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 import sys
 import threading
@@ -42,6 +43,21 @@ SCAN_BUDGET = 0.02
 MIN_SCAN_INTERVAL_S = 0.25
 # Short runs still get scans at steps 2, 4, 8, ... while their total cost stays under this.
 EARLY_SCAN_ALLOWANCE_S = 0.5
+
+
+def _clear_in_child() -> None:
+    state.session = None
+
+
+_fork_hook_installed = False
+
+
+def _forget_session_in_forked_children() -> None:
+    """DataLoader workers and other forks must not record into (or write) the parent's run."""
+    global _fork_hook_installed
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_clear_in_child)
+        _fork_hook_installed = True
 
 
 class Session:
@@ -128,6 +144,7 @@ class Session:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         probes.acquire()
         state.session = self
+        _forget_session_in_forked_children()
         self.sampler.start(self.t0)
         atexit.register(self.close)
         self.writer.flush(complete=False)
@@ -385,13 +402,9 @@ class Session:
             "dropped_steps": self.dropped_steps,
             "accelerator": self.accelerator,
             "sync_semantics": "device" if self.accelerator else "would-sync (CPU-only run)",
-            "window": list(self._window_tuple()) if self.window_spec else None,
+            "window": list(dataclasses.astuple(self.window_spec)) if self.window_spec else None,
             "window_error": self.window.error if self.window is not None else "",
             "sample_hz": self.sample_hz,
             "graph_scan": self.graph_scan,
             "probe_step": self.probe_step,
         }
-
-    def _window_tuple(self) -> tuple[int, int, int]:
-        spec = self.window_spec
-        return (spec.wait, spec.warmup, spec.active) if spec else (0, 0, 0)

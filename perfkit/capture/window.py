@@ -15,9 +15,11 @@ import re
 import socket
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
 
 # Lines that Kineto/CUPTI write straight to fd 2 on start and stop; anything else passes.
@@ -51,77 +53,114 @@ def quiet_native_stderr() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class WindowSpec:
+    """Like ``torch.profiler.schedule``: wait, warm up, record; ``repeat`` cycles (0: forever)."""
+
     wait: int = 5
     warmup: int = 1
     active: int = 3
+    repeat: int = 1
 
     @classmethod
     def parse(cls, value: object) -> WindowSpec | None:
-        """None/False (off), True (default), a WindowSpec, or (wait, warmup, active)."""
+        """None/False (off), True (default), a WindowSpec, or (wait, warmup, active[, repeat])."""
         if value is None or value is False:
             return None
         if value is True:
             return cls()
         if isinstance(value, WindowSpec):
             return value
-        if isinstance(value, (tuple, list)) and len(value) == 3:
-            wait, warmup, active = (int(v) for v in value)
-            if wait < 0 or warmup < 0 or active < 1:
-                raise ValueError("window needs wait >= 0, warmup >= 0 and active >= 1")
-            return cls(wait, warmup, active)
-        raise ValueError(f"window must be (wait, warmup, active) or None, not {value!r}")
+        if isinstance(value, (tuple, list)) and len(value) in (3, 4):
+            spec = cls(*(int(v) for v in value))
+            if spec.wait < 0 or spec.warmup < 0 or spec.active < 1 or spec.repeat < 0:
+                raise ValueError("window needs wait >= 0, warmup >= 0, active >= 1, repeat >= 0")
+            return spec
+        raise ValueError(f"window must be (wait, warmup, active[, repeat]) or None, not {value!r}")
+
+    def phase(self, step: int) -> str:
+        """'' outside a window, else 'warmup' or 'active' for that step."""
+        cycle = self.wait + self.warmup + self.active
+        if self.repeat and step >= cycle * self.repeat:
+            return ""
+        pos = step % cycle
+        if pos < self.wait:
+            return ""
+        return "warmup" if pos < self.wait + self.warmup else "active"
 
 
 class ProfilerWindow:
-    """Drives one profiler window from step boundaries."""
+    """Opens a torch.profiler at each window's first step and closes it after its last.
+
+    If the profiler cannot start (the user already runs one; torch refuses nesting), the
+    reason is kept in ``error`` and the window is off for the rest of the run: the
+    training goes on.
+    """
 
     def __init__(self, spec: WindowSpec, traces_dir: str, with_cuda: bool) -> None:
         self.spec = spec
         self.traces_dir = traces_dir
         self.with_cuda = with_cuda
         self._prof: profile | None = None
-        self._done = False
+        self._off = False
         self.error = ""
 
     def phase(self, step: int) -> str:
-        """'' outside the window, else 'warmup' or 'active' for the step about to run."""
-        start = self.spec.wait
-        if step < start or step >= start + self.spec.warmup + self.spec.active or self._done:
-            return ""
-        return "warmup" if step < start + self.spec.warmup else "active"
+        return "" if self._off else self.spec.phase(step)
 
     def before_step(self, step: int) -> None:
-        if step == self.spec.wait and self._prof is None and not self._done:
-            self._open()
+        if (
+            self._prof is None
+            and not self._off
+            and self.spec.phase(step)
+            and (step == 0 or not self.spec.phase(step - 1))
+        ):
+            self._guarded(self._open)
 
     def after_step(self, step: int) -> None:
         if self._prof is None:
             return
-        with quiet_native_stderr():
-            self._prof.step()
-        if step + 1 >= self.spec.wait + self.spec.warmup + self.spec.active:
-            self.close()
+        self._guarded(self._step)
+        if not self.spec.phase(step + 1) and self._prof is not None:
+            prof, self._prof = self._prof, None
+            self._guarded(lambda: prof.stop())
 
     def close(self) -> None:
+        """End of the run: stop a window still open, and open no more."""
         prof, self._prof = self._prof, None
-        self._done = True
+        self._off = True
         if prof is not None:
+            self._guarded(prof.stop)
+
+    def _guarded(self, action) -> None:
+        try:
             with quiet_native_stderr():
-                prof.stop()
+                action()
+        except Exception as e:  # the training comes first: note it and stop profiling
+            self.error = f"{type(e).__name__}: {e}"
+            self._off = True
+            self._prof = None
+
+    def _step(self) -> None:
+        if self._prof is not None:
+            self._prof.step()
 
     def _open(self) -> None:
+        if torch._C._autograd._profiler_enabled():
+            # Starting a second one would silently end the user's own profiling session.
+            raise RuntimeError("another torch.profiler is already recording; window skipped")
         activities = [ProfilerActivity.CPU]
         if self.with_cuda:
             activities.append(ProfilerActivity.CUDA)
         os.makedirs(self.traces_dir, exist_ok=True)
         worker = f"{socket.gethostname()}_{os.getpid()}"
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Profiler won't be using warmup")
+            steps = schedule(wait=0, warmup=self.spec.warmup, active=self.spec.active, repeat=1)
         prof = profile(
             activities=activities,
-            schedule=schedule(wait=0, warmup=self.spec.warmup, active=self.spec.active, repeat=1),
+            schedule=steps,
             on_trace_ready=tensorboard_trace_handler(self.traces_dir, worker, use_gzip=True),
             record_shapes=True,
             with_stack=True,
         )
-        with quiet_native_stderr():
-            prof.start()
+        prof.start()
         self._prof = prof

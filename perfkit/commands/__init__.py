@@ -12,18 +12,18 @@ class InputError(click.ClickException):
 
 
 def window_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple | None:
-    """Parse ``--window WAIT,WARMUP,ACTIVE``; ``off`` disables the profiler window."""
+    """Parse ``--window WAIT,WARMUP,ACTIVE[,REPEAT]``; ``off`` disables the profiler window."""
     if value is None:
         return (5, 1, 3)
     if value.lower() in ("off", "none", "0"):
         return None
     parts = value.split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
-        raise click.BadParameter("expected WAIT,WARMUP,ACTIVE (e.g. 5,1,3) or 'off'")
-    wait, warmup, active = (int(p) for p in parts)
-    if active < 1:
+    if len(parts) not in (3, 4) or not all(p.strip().isdigit() for p in parts):
+        raise click.BadParameter("expected WAIT,WARMUP,ACTIVE[,REPEAT] (e.g. 5,1,3) or 'off'")
+    numbers = tuple(int(p) for p in parts)
+    if numbers[2] < 1:
         raise click.BadParameter("ACTIVE must be at least 1")
-    return (wait, warmup, active)
+    return numbers
 
 
 def capture_options(f):
@@ -39,9 +39,9 @@ def capture_options(f):
             ),
             click.option(
                 "--window",
-                metavar="WAIT,WARMUP,ACTIVE",
+                metavar="WAIT,WARMUP,ACTIVE[,REPEAT]",
                 callback=window_option,
-                help="torch.profiler window in steps (default 5,1,3), or 'off'.",
+                help="Profiler window in steps (default 5,1,3; REPEAT 0: every cycle) or 'off'.",
             ),
             click.option(
                 "--sample-hz",

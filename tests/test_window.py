@@ -1,0 +1,52 @@
+"""The sampled profiler window: traces where TensorBoard finds them, and never in the way."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import torch
+
+from perfkit.capture.window import WindowSpec
+from tests.conftest import capture
+
+
+def _work():
+    torch.ones(32, 32) @ torch.ones(32, 32)
+
+
+def test_window_phases_follow_the_schedule():
+    spec = WindowSpec(wait=2, warmup=1, active=2, repeat=2)
+    phases = [spec.phase(i) for i in range(12)]
+    assert phases == ["", "", "warmup", "active", "active"] * 2 + ["", ""]
+    forever = WindowSpec(wait=1, warmup=0, active=1, repeat=0)
+    assert [forever.phase(i) for i in range(6)] == ["", "active"] * 3
+
+
+def test_window_writes_gzipped_traces_listed_in_the_run(tmp_path):
+    run = capture(tmp_path / "run", _work, steps=12, window=(2, 1, 2, 2))
+    assert len(run.traces) == 2
+    for name in run.traces:
+        assert name.startswith("traces/") and name.endswith(".pt.trace.json.gz")
+        trace = json.loads(gzip.decompress((tmp_path / "run" / name).read_bytes()))
+        steps = {
+            e["name"] for e in trace["traceEvents"] if e.get("name", "").startswith("ProfilerStep#")
+        }
+        assert len(steps) == 2  # the two active steps
+    phases = [s.get("phase", "") for s in run.steps]
+    assert phases.count("active") == 4 and phases.count("warmup") == 2
+    assert run.capture["window"] == [2, 1, 2, 2]
+
+
+def test_window_off_writes_no_trace(tmp_path):
+    run = capture(tmp_path / "run", _work, steps=8, window=None)
+    assert run.traces == [] and not (tmp_path / "run" / "traces").exists()
+    assert run.capture["window"] is None
+
+
+def test_a_users_own_profiler_wins_and_training_goes_on(tmp_path):
+    with torch.profiler.profile():
+        run = capture(tmp_path / "run", _work, steps=8, window=(1, 0, 2))
+    assert len(run.steps) == 8
+    assert run.capture["window_error"]
+    assert run.traces == []
