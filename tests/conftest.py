@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,18 @@ def step_syncs(run: Run, i: int) -> dict[str, Any]:
 
 def step_transfers(run: Run, i: int) -> dict[str, Any]:
     return run.steps[i].get("events", {}).get("transfers", {"totals": {}, "sites": []})
+
+
+def perfkit_cli(*args: Any, timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess:
+    """Run ``python -m perfkit ARGS`` in a fresh process, as a user would."""
+    return subprocess.run(
+        [PYTHON, "-m", "perfkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        **kwargs,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -14,18 +14,9 @@ import pytest
 from perfkit import load_run
 from perfkit.cli import SUBCOMMANDS, main
 from tests.conftest import REPO
+from tests.conftest import perfkit_cli as perfkit
 
 SCRIPTS = REPO / "tests" / "scripts"
-
-
-def perfkit(*args, timeout=180, **kwargs):
-    return subprocess.run(
-        [sys.executable, "-m", "perfkit", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **kwargs,
-    )
 
 
 def invoke(capsys, *args):

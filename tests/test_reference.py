@@ -9,7 +9,7 @@ import torch
 
 from perfkit import load_run
 from perfkit.reference import INJECTIONS, run_reference
-from tests.conftest import REPO
+from tests.conftest import perfkit_cli
 
 STEPS = {"iris": 40, "cnn": 50}  # cnn: 24 batches an epoch, so three epochs
 HAS_GPU = torch.cuda.is_available()
@@ -116,28 +116,8 @@ def test_gpu_injections_run(tmp_path, slug):  # pragma: no cover - GPU machines 
 
 
 def test_reference_command_end_to_end(tmp_path):
-    import subprocess
-    import sys
-
     out = tmp_path / "demo"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfkit",
-            "reference",
-            "--inject",
-            "host-sync,graph-leak",
-            "--steps",
-            "30",
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+    result = perfkit_cli("reference", "--inject", "host-sync,graph-leak", "--steps", 30, "-o", out)
     assert result.returncode == 0, result.stderr
     assert "injecting graph-leak, host-sync" in result.stderr
     assert f"run file  {out / 'run.json'}" in result.stderr
