@@ -17,7 +17,7 @@ def default_run_dir() -> Path:
     return Path(DEFAULT_ROOT) / f"{script}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def choose_run_dir(out: str | os.PathLike[str] | None, *, force: bool, quiet: bool) -> Path:
+def choose_run_dir(out: str | os.PathLike[str] | None, *, force: bool) -> Path:
     """``out`` (or a default), or ``out-2``, ``out-3`` ... when ``out`` already holds a run."""
     base = Path(out) if out is not None else default_run_dir()
     if force or not (base / RUN_FILE_NAME).exists():
@@ -26,6 +26,6 @@ def choose_run_dir(out: str | os.PathLike[str] | None, *, force: bool, quiet: bo
     while (base.with_name(f"{base.name}-{n}") / RUN_FILE_NAME).exists():
         n += 1
     chosen = base.with_name(f"{base.name}-{n}")
-    if not quiet:
-        print(f"perfkit: {base} already holds a run; writing to {chosen}", file=sys.stderr)
+    # Always said, even in quiet mode: the run is not where the user asked for it.
+    print(f"perfkit: {base} already holds a run; writing to {chosen}", file=sys.stderr)
     return chosen

@@ -64,11 +64,12 @@ class Session:
     """Capture a training run into ``run.json`` (and traces) in one run directory.
 
     ``out``: run directory (default ``perfkit-runs/<script>-<time>``; an existing run is
-    never overwritten unless ``force``). ``window``: ``(wait, warmup, active)`` steps for
-    the torch.profiler window, or None to disable. ``sample_hz``: background sampling
-    rate (0 disables). ``graph_scan``/``probe_step``: the sampled leak scan and the one
-    closely-watched step. ``auto_steps``: find step boundaries from optimizer steps,
-    backward calls or DataLoader batches when no decorator marks them.
+    never overwritten unless ``force``). ``window``: ``(wait, warmup, active[, repeat])``
+    steps for the torch.profiler window, or None to disable. ``sample_hz``: background
+    sampling rate (0 disables). ``graph_scan``/``probe_step``: the sampled leak scan and
+    the one closely-watched step. ``auto_steps``: find step boundaries from optimizer
+    steps, backward calls or DataLoader batches when no decorator marks them. ``quiet``:
+    no "run saved" line at the end.
     """
 
     def __init__(
@@ -85,7 +86,7 @@ class Session:
         quiet: bool = False,
     ) -> None:
         self.window_spec = WindowSpec.parse(window)
-        self.run_dir = choose_run_dir(out, force=force, quiet=quiet)
+        self.run_dir = choose_run_dir(out, force=force)
         self.sample_hz = float(sample_hz)
         self.graph_scan = graph_scan
         self.probe_step = probe_step

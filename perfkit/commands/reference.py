@@ -68,6 +68,7 @@ def reference(inject, preset, steps, list_only, out, window, sample_hz, force) -
         window=window,
         sample_hz=sample_hz,
         force=force,
+        quiet=True,  # the summary below says where the run is
     )
     print_summary(run_dir)
     return 0

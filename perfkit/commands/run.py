@@ -37,7 +37,9 @@ def run(out, window, sample_hz, force, script, script_args) -> int:
         raise InputError(f"{script}: permission denied")
     from perfkit.capture.session import Session
 
-    session = Session(out, window=window, sample_hz=sample_hz, auto_steps=True, force=force)
+    session = Session(
+        out, window=window, sample_hz=sample_hz, auto_steps=True, force=force, quiet=True
+    )
     script_path = os.path.abspath(script)
     saved_argv, saved_path0 = sys.argv, sys.path[0]
     sys.argv = [script, *script_args]
