@@ -18,6 +18,14 @@ from perfkit._version import __version__
 # name -> (module, attribute, one-line help shown by `perfkit --help`)
 SUBCOMMANDS = {
     "run": ("perfkit.commands.run", "run", "Profile an unmodified training script."),
+    "report": ("perfkit.commands.report", "report", "Report the bottlenecks in a run or trace."),
+    "compare": (
+        "perfkit.commands.compare",
+        "compare",
+        "Compare two runs: speedup and what changed.",
+    ),
+    "rules": ("perfkit.commands.rules", "rules", "List the rule catalogue."),
+    "explain": ("perfkit.commands.rules", "explain", "Explain one rule and its fix."),
     "reference": (
         "perfkit.commands.reference",
         "reference",
@@ -50,7 +58,8 @@ def cli() -> None:
     """perfkit tells you why your PyTorch training loop is slow and what to change.
 
     \b
-    Start with the demo:   perfkit reference --inject host-sync,graph-leak
+    Start with the demo:   perfkit reference --inject host-sync,graph-leak -o runs/demo
+    Then read the report:  perfkit report runs/demo
     Profile your script:   perfkit run -o runs/exp1 train.py --epochs 1
     Or decorate a step:    from perfkit import profile_step; @profile_step
     """

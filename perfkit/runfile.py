@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perfkit.jsonio import JsonFileError, read_json
+
 SCHEMA_NAME = "perfkit.run"
 SCHEMA_VERSION = 1
 SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
@@ -86,19 +88,9 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     """Read and check a run file (or a run directory). Raises RunFileError."""
     p = resolve_run_path(path)
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise RunFileError(p, "no such file") from None
-    except PermissionError:
-        raise RunFileError(p, "permission denied") from None
-    except OSError as e:
-        raise RunFileError(p, f"cannot read ({e.strerror or e})") from None
-    if not raw.strip():
-        raise RunFileError(p, "the file is empty")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise RunFileError(p, f"not valid JSON ({e})") from None
+        data = read_json(p)
+    except JsonFileError as e:
+        raise RunFileError(p, e.problem) from None
     return run_from_dict(data, p)
 
 

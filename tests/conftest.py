@@ -47,6 +47,35 @@ def step_transfers(run: Run, i: int) -> dict[str, Any]:
     return run.steps[i].get("events", {}).get("transfers", {"totals": {}, "sites": []})
 
 
+# Reference-loop runs shared by the tests (each takes seconds): cnn has 24 batches an
+# epoch, so 50 steps are three epochs.
+REFERENCE_STEPS = {"iris": 40, "cnn": 50}
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory):
+    """reference_run(preset, slug_or_None) -> Run, each captured once per test session."""
+    from perfkit.reference import run_reference
+
+    cache: dict[tuple, Run] = {}
+
+    def get(preset: str, slug: str | None) -> Run:
+        if (preset, slug) not in cache:
+            out = tmp_path_factory.mktemp(f"{preset}-{slug or 'clean'}") / "run"
+            run_dir, _ = run_reference(
+                preset,
+                frozenset([slug] if slug else []),
+                out=out,
+                steps=REFERENCE_STEPS[preset],
+                sample_hz=0,
+                quiet=True,
+            )
+            cache[(preset, slug)] = load_run(run_dir)
+        return cache[(preset, slug)]
+
+    return get
+
+
 def perfkit_cli(*args: Any, timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess:
     """Run ``python -m perfkit ARGS`` in a fresh process, as a user would."""
     return subprocess.run(

@@ -21,10 +21,11 @@ import torch
 MAX_GRAPH_NODES = 200_000
 
 
-def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int]:
-    """(distinct nodes reachable from all roots, nodes of the largest single graph)."""
+def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int, str]:
+    """(distinct nodes reachable from all roots, nodes of the largest graph, its root's type)."""
     seen: set[int] = set()
     largest = 0
+    largest_root = ""
     for root in roots:
         before = len(seen)
         stack = [root]
@@ -34,8 +35,9 @@ def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int]:
                 continue
             seen.add(id(node))
             stack.extend(fn for fn, _ in getattr(node, "next_functions", ()))
-        largest = max(largest, len(seen) - before)
-    return len(seen), largest
+        if len(seen) - before > largest:
+            largest, largest_root = len(seen) - before, type(root).__name__
+    return len(seen), largest, largest_root
 
 
 def _tensor_types() -> set[type]:
@@ -67,7 +69,7 @@ def scan(step: int) -> dict[str, Any]:
             pass  # sparse, meta or wrapper tensors have no plain storage
         if obj.grad_fn is not None:
             roots.append(obj.grad_fn)
-    nodes, largest = _graph_nodes(roots, MAX_GRAPH_NODES)
+    nodes, largest, largest_root = _graph_nodes(roots, MAX_GRAPH_NODES)
     return {
         "step": step,
         "tensors": len(live),
@@ -75,5 +77,6 @@ def scan(step: int) -> dict[str, Any]:
         "grad_tensors": len(roots),
         "graph_nodes": nodes,
         "largest_graph_nodes": largest,
+        "largest_graph_root": largest_root,
         "cost_ms": round((time.perf_counter() - t0) * 1e3, 3),
     }

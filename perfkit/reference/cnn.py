@@ -1,8 +1,8 @@
 """A small CNN on synthetic 32x32 images, with a DataLoader and a validation pass.
 
-The clean loop is what a careful user writes: workers that persist across epochs, pinned
-memory and non-blocking copies on a GPU, bf16 autocast, cudnn.benchmark, loss kept on the
-device, validation under ``torch.no_grad()``.
+The clean loop is what a careful user writes: on a GPU, persistent DataLoader workers,
+pinned memory and non-blocking copies, bf16 autocast and cudnn.benchmark; everywhere, the
+loss kept on the device and validation under ``torch.no_grad()``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,12 @@ def make_model() -> nn.Module:
 def make_loader(device: torch.device, inject: frozenset[str]) -> DataLoader:
     starved = "data-starved" in inject
     dataset = SyntheticImages(TRAIN_SAMPLES, seed=1, decode_s=SLOW_DECODE_S if starved else 0.0)
-    workers = 0 if starved else 2
+    # The data is in memory and cheap to index. Feeding a GPU, workers prepare batches while
+    # it computes; on a CPU-only machine they would compete with training for the same
+    # cores (measured here: 9.5% of each step waiting with 2 workers, 3.5% with none).
+    workers = 2 if device.type == "cuda" or "worker-respawn" in inject else 0
+    if starved:
+        workers = 0
     return DataLoader(
         dataset,
         batch_size=BATCH,

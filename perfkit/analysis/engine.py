@@ -1,0 +1,143 @@
+"""analyze(): run every selected rule over every unit of evidence; one Report out. Pure."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from perfkit.analysis.evidence import Evidence, NotApplicable
+from perfkit.analysis.model import Finding, NotChecked, Report
+from perfkit.rules import all_rules
+from perfkit.rules._base import Rule
+
+
+def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> Report:
+    rules = all_rules() if rules is None else rules
+    findings: list[Finding] = []
+    skipped: dict[str, tuple[Rule, str]] = {}
+    checked: set[str] = set()
+    for ev in units:
+        for rule in rules:
+            try:
+                findings += rule.check(ev)
+                checked.add(rule.code)
+            except NotApplicable as e:
+                skipped.setdefault(rule.code, (rule, str(e)))
+    not_checked = tuple(
+        NotChecked(code, rule.slug, reason)
+        for code, (rule, reason) in sorted(skipped.items())
+        if code not in checked
+    )
+    findings.sort(key=lambda f: (-f.severity, -(f.saving_ms or 0.0), f.code, f.source))
+    return Report(
+        summary=summarize_units(units),
+        findings=tuple(findings),
+        not_checked=not_checked,
+        sources=tuple(ev.source for ev in units),
+    )
+
+
+def summarize_units(units: Sequence[Evidence]) -> dict[str, Any]:
+    """Figures for the report header and plots; the first unit with a run leads."""
+    lead = next((u for u in units if u.run is not None), units[0] if units else Evidence())
+    summary: dict[str, Any] = {
+        "sources": [u.source for u in units],
+        "median_step_ms": _round(lead.median_step_ms),
+    }
+    if lead.run is not None:
+        summary.update(_run_summary(lead))
+    if lead.trace is not None:
+        summary["trace"] = _trace_summary(lead)
+    return summary
+
+
+def _round(x: float | None, digits: int = 3) -> float | None:
+    return round(x, digits) if x is not None else None
+
+
+def _run_summary(ev: Evidence) -> dict[str, Any]:
+    run = ev.run
+    steps = run.steps
+    timed = ev.timed_steps
+    wait = statistics.median(float(s.get("data_wait_ms") or 0) for s in timed) if timed else 0.0
+    syncs = [((s.get("events") or {}).get("syncs") or {}).get("count", 0) for s in steps]
+    memory = [
+        (s.get("memory") or {}).get("allocated_bytes", (s.get("memory") or {}).get("rss_bytes"))
+        for s in steps
+    ]
+    env = run.env
+    return {
+        "kind": "run",
+        "complete": run.complete,
+        "steps": len(steps),
+        "step_source": run.capture.get("step_source"),
+        "median_data_wait_ms": round(wait, 3),
+        "device": env.get("device", {}),
+        "env": {
+            k: env.get(k)
+            for k in (
+                "host",
+                "python",
+                "torch",
+                "cuda",
+                "cudnn",
+                "perfkit",
+                "start_time",
+                "end_time",
+                "argv",
+            )
+        },
+        "series": {
+            "wall_ms": [s["wall_ms"] for s in steps],
+            "data_wait_ms": [s.get("data_wait_ms", 0.0) for s in steps],
+            "outside_ms": [s.get("outside_ms", 0.0) for s in steps],
+            "syncs": syncs,
+            "memory_bytes": memory,
+            "phase": [s.get("phase", "") for s in steps],
+        },
+        "samples": run.samples.get("series", {}),
+        "nvml": run.samples.get("nvml", {}),
+        "top_sync_sites": _top_sites(ev, "syncs"),
+        "top_transfer_sites": _top_sites(ev, "transfers"),
+    }
+
+
+def _top_sites(ev: Evidence, kind: str, limit: int = 8) -> list[dict[str, Any]]:
+    """The busiest call sites of syncs or transfers, per step, over all steps."""
+    totals: Counter[int] = Counter()
+    for step in ev.run.steps:
+        for site in ((step.get("events") or {}).get(kind) or {}).get("sites", []):
+            totals[site["site"]] += site["count"]
+    steps = max(len(ev.run.steps), 1)
+    out = []
+    for index, n in totals.most_common(limit):
+        loc = ev.location(index)
+        out.append(
+            {
+                "site": f"{loc.short()} {loc.function}".strip(),
+                "code": loc.code,
+                "per_step": round(n / steps, 2),
+            }
+        )
+    return out
+
+
+def _trace_summary(ev: Evidence) -> dict[str, Any]:
+    t = ev.trace
+    window = t.window_us or 1.0
+    return {
+        "path": t.path,
+        "device": t.device,
+        "distributed": t.distributed,
+        "steps": len(t.steps),
+        "steps_from": t.steps_from,
+        "gpu_busy_share": round(sum(s.gpu_busy_us for s in t.steps) / window, 3),
+        "dataloader_share": round(sum(s.dataloader_us for s in t.steps) / window, 3),
+        "step_ms": [round(s.dur_us / 1e3, 3) for s in t.steps],
+        "top_ops": [list(x) for x in t.top_ops],
+        "top_kernels": [list(x) for x in t.top_kernels],
+        "memcpy": t.memcpy,
+        "syncs": t.syncs,
+    }

@@ -1,0 +1,94 @@
+"""What the rules look at: a run file, a trace summary, or both, with the derived figures
+every rule needs computed once (timed steps, median step, device).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from perfkit.analysis.model import Location
+from perfkit.runfile import Run
+from perfkit.trace.summary import TraceSummary
+
+
+class NotApplicable(Exception):
+    """Raised by a rule that lacks the data to judge; the message says what is missing."""
+
+
+@dataclass
+class Evidence:
+    run: Run | None = None
+    trace: TraceSummary | None = None
+
+    @property
+    def source(self) -> str:
+        if self.run is not None:
+            return self.run.path
+        return self.trace.path if self.trace is not None else ""
+
+    # -- run-file views ---------------------------------------------------------------
+
+    def need_run(self, what: str = "a run file") -> Run:
+        if self.run is None:
+            raise NotApplicable(f"needs {what} (this is a trace only)")
+        return self.run
+
+    @cached_property
+    def timed_steps(self) -> list[dict[str, Any]]:
+        """Steps that measure the loop itself: not the first, not probed or profiled, no error."""
+        if self.run is None:
+            return []
+        steps = [s for s in self.run.steps[1:] if not s.get("phase") and not s.get("error")]
+        return steps or list(self.run.steps)
+
+    def step_period_ms(self, step: dict[str, Any]) -> float:
+        """A step's share of the loop: its own time plus the gap before it."""
+        return float(step["wall_ms"]) + float(step.get("outside_ms") or 0.0)
+
+    @cached_property
+    def median_step_ms(self) -> float | None:
+        if self.timed_steps:
+            return statistics.median(self.step_period_ms(s) for s in self.timed_steps)
+        if self.trace is not None and self.trace.steps:
+            return statistics.median(s.dur_us for s in self.trace.steps) / 1e3
+        return None
+
+    @property
+    def accelerator(self) -> bool | None:
+        """Whether the loop ran on a GPU: from the run, else from GPU activity in the trace."""
+        if self.run is not None:
+            return bool(self.run.capture.get("accelerator"))
+        if self.trace is not None:
+            return self.trace.has_gpu_activity
+        return None
+
+    def need_accelerator(self) -> None:
+        if not self.accelerator:
+            raise NotApplicable("needs a GPU run (this one ran on the CPU)")
+
+    def location(self, site_index: int, count: int = 0) -> Location:
+        site = self.run.sites[site_index] if self.run is not None else {}
+        return Location(
+            file=str(site.get("file", "?")),
+            line=int(site.get("line", 0) or 0),
+            function=str(site.get("function", "")),
+            code=str(site.get("code", "")),
+            count=count,
+        )
+
+    def step_events(self, step: dict[str, Any], kind: str) -> Any:
+        return (step.get("events") or {}).get(kind)
+
+    # -- trace views ------------------------------------------------------------------
+
+    def need_trace(self, what: str = "a profiler trace") -> TraceSummary:
+        if self.trace is None or not self.trace.steps:
+            raise NotApplicable(f"needs {what} (none was recorded or it is empty)")
+        return self.trace
+
+
+def share_text(share: float) -> str:
+    return f"{100 * share:.0f}%"

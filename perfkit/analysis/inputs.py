@@ -1,0 +1,59 @@
+"""Turn what the user points at into units of Evidence.
+
+Accepted: a run directory (``run.json`` + ``traces/``), a ``run.json``, one Kineto trace
+(``*.pt.trace.json[.gz]``, ``.json``, ``.json.gz``), or a directory of traces (a
+TensorBoard log directory). Every failure is an InputError naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from perfkit.analysis.evidence import Evidence
+from perfkit.jsonio import JsonFileError, read_json
+from perfkit.runfile import RUN_FILE_NAME, Run, RunFileError, run_from_dict
+from perfkit.trace.load import check_trace, looks_like_trace
+from perfkit.trace.summary import TraceSummary, summarize
+
+
+class InputError(Exception):
+    """Unreadable input: ``str(e)`` is ``"<path>: <problem>"``."""
+
+
+def load_inputs(path: str | os.PathLike[str]) -> list[Evidence]:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file or directory")
+    try:
+        if p.is_dir():
+            if (p / RUN_FILE_NAME).exists():
+                return [_file_unit(p / RUN_FILE_NAME)]
+            traces = sorted(q for q in p.rglob("*") if q.is_file() and looks_like_trace(q))
+            if not traces:
+                raise InputError(f"{p}: no run.json and no *.pt.trace.json[.gz] files in it")
+            return [Evidence(trace=_trace(t)) for t in traces]
+        return [_file_unit(p)]
+    except (JsonFileError, RunFileError) as e:
+        raise InputError(str(e)) from None
+
+
+def _trace(path: Path) -> TraceSummary:
+    return summarize(check_trace(read_json(path), path), str(path))
+
+
+def _file_unit(path: Path) -> Evidence:
+    """A run file (with the traces of its run directory) or a trace, whichever it is."""
+    data = read_json(path)
+    if isinstance(data, dict) and "schema" in data:
+        run = run_from_dict(data, path)
+        traces = _run_traces(path.parent, run)
+        return Evidence(run=run, trace=_trace(traces[0]) if traces else None)
+    if isinstance(data, list) or (isinstance(data, dict) and "traceEvents" in data):
+        return Evidence(trace=summarize(check_trace(data, path), str(path)))
+    raise InputError(f"{path}: neither a perfkit run file nor a Chrome/Kineto trace")
+
+
+def _run_traces(run_dir: Path, run: Run) -> list[Path]:
+    listed = [run_dir / name for name in run.traces if (run_dir / name).is_file()]
+    return listed or sorted((run_dir / "traces").glob("*.pt.trace.json*"))

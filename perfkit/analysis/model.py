@@ -1,0 +1,87 @@
+"""The report's data: findings, rules that could not be checked, and the run summary.
+
+Plain frozen data. Rules build Findings; the engine sorts them into a Report; renderers
+format a Report and never compute anything.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.IntEnum):
+    """error: costs >= 20% of step time; warning: >= 5%; info: hygiene, or cost unmeasured."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        return cls[text.upper()]
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+# Severity boundaries as shares of step time (the issue's definitions).
+ERROR_SHARE = 0.20
+WARNING_SHARE = 0.05
+
+
+def severity_for_share(share: float) -> Severity:
+    if share >= ERROR_SHARE:
+        return Severity.ERROR
+    if share >= WARNING_SHARE:
+        return Severity.WARNING
+    return Severity.INFO
+
+
+@dataclass(frozen=True)
+class Location:
+    """A source line and how often the finding's event happened there."""
+
+    file: str
+    line: int
+    function: str = ""
+    code: str = ""
+    count: int = 0
+
+    def short(self) -> str:
+        name = self.file.rsplit("/", 1)[-1]
+        return f"{name}:{self.line}" if self.line else name
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    rule: str  # the slug
+    severity: Severity
+    message: str  # one line, with numbers
+    evidence: dict[str, Any]
+    fix: str
+    locations: tuple[Location, ...] = ()
+    saving_ms: float | None = None  # per step
+    saving_pct: float | None = None  # of step time
+    saving_reason: str = ""
+    source: str = ""  # the run or trace it was found in
+
+
+@dataclass(frozen=True)
+class NotChecked:
+    code: str
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Report:
+    summary: dict[str, Any]
+    findings: tuple[Finding, ...]
+    not_checked: tuple[NotChecked, ...]
+    sources: tuple[str, ...] = field(default_factory=tuple)
+
+    def worst(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)

@@ -1,0 +1,91 @@
+"""``perfkit report``: findings for a run, a trace, or a directory of them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from perfkit.commands import InputError
+
+
+def split_keys(values: tuple[str, ...]) -> list[str]:
+    return [k.strip() for v in values for k in v.split(",") if k.strip()]
+
+
+def load_report(path: str, select: list[str], ignore: list[str]):
+    """Read the input and analyze it; bad input becomes a one-line InputError."""
+    from perfkit.analysis.engine import analyze
+    from perfkit.analysis.inputs import InputError as BadInput
+    from perfkit.analysis.inputs import load_inputs
+    from perfkit.rules import select_rules, unknown_keys
+
+    unknown = unknown_keys(select + ignore)
+    if unknown:
+        raise InputError(f"unknown rule {unknown[0]!r}; `perfkit rules` lists them")
+    try:
+        units = load_inputs(path)
+    except BadInput as e:
+        raise InputError(str(e)) from None
+    return analyze(units, select_rules(select or None, ignore or None))
+
+
+def write_output(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"{output}: cannot write ({e.strerror or e})") from None
+    click.echo(f"perfkit: report written to {output}", err=True)
+
+
+@click.command(short_help="Report the bottlenecks in a run or trace.")
+@click.argument("path", type=click.Path())
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["terminal", "markdown", "json", "html"]),
+    help="Output format (default: from -o's extension, else terminal).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["info", "warning", "error"]),
+    help="Exit 1 when a finding reaches this severity (for CI).",
+)
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="CODES",
+    help="Only these rules (codes, PK1 prefixes, slugs).",
+)
+@click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules.")
+def report(path, fmt, output, fail_on, select, ignore) -> int:
+    """Analyze PATH and name what slows the training loop, with the fix and its saving.
+
+    PATH is a run directory or run.json written by perfkit, a Kineto trace
+    (*.pt.trace.json or .json.gz, from tensorboard_trace_handler or
+    export_chrome_trace, recorded on any machine), or a directory of traces.
+
+    \b
+    Exit codes: 0 done, 1 a finding reached --fail-on, 2 bad input.
+    \b
+    Example:  perfkit report runs/exp1 -o report.html --fail-on error
+    """
+    from perfkit.analysis.model import Severity
+    from perfkit.report import for_path, render
+
+    the_report = load_report(path, split_keys(select), split_keys(ignore))
+    if fmt is None:
+        chosen = for_path(output) if output else None
+        fmt = chosen.name if chosen else "terminal"
+    color = fmt == "terminal" and output is None and sys.stdout.isatty()
+    write_output(render(the_report, fmt, color=color), output)
+    worst = the_report.worst()
+    if fail_on and worst is not None and worst >= Severity.parse(fail_on):
+        return 1
+    return 0

@@ -1,0 +1,52 @@
+"""Read a JSON file (optionally gzipped) with one clear error per failure."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+try:  # orjson parses large traces several times faster; the stdlib is the fallback
+    import orjson
+
+    _loads = orjson.loads
+except ImportError:  # pragma: no cover - orjson is a dependency
+    import json
+
+    _loads = json.loads
+
+
+class JsonFileError(Exception):
+    """A file that cannot be read as JSON; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise JsonFileError(p, "no such file") from None
+    except PermissionError:
+        raise JsonFileError(p, "permission denied") from None
+    except IsADirectoryError:
+        raise JsonFileError(p, "is a directory") from None
+    except OSError as e:
+        raise JsonFileError(p, f"cannot read ({e.strerror or e})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise JsonFileError(p, f"corrupt or truncated gzip ({e})") from None
+    if not raw.strip():
+        raise JsonFileError(p, "the file is empty")
+    try:
+        return _loads(raw)
+    except ValueError as e:  # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise JsonFileError(p, f"not valid JSON ({e})") from None

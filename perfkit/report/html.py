@@ -1,0 +1,172 @@
+"""One self-contained HTML page: summary, findings with fixes, plots, environment.
+
+No scripts and no network: styles inline, plots as PNG data URIs. Every string that comes
+from a run or a trace goes through html.escape.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from perfkit.analysis.model import Finding, Report
+from perfkit.report import plots
+from perfkit.report.text import clean, location_text, saving_text
+
+_CSS = """
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
+  background:#f6f7f9;color:#1d2433}
+main{max-width:1000px;margin:0 auto;padding:24px}
+h1{font-size:24px;margin:0 0 4px} h2{font-size:19px;margin:28px 0 10px}
+.meta{color:#5b6475;font-size:14px}
+.cards{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
+.card{background:#fff;border-radius:8px;padding:10px 14px;box-shadow:0 1px 2px #0001;
+  min-width:120px}
+.card b{display:block;font-size:20px}
+.finding{background:#fff;border-radius:8px;padding:12px 16px;margin:10px 0;
+  box-shadow:0 1px 2px #0001;border-left:5px solid #999}
+.error{border-color:#d62728}.warning{border-color:#f0a202}.info{border-color:#2a7ab9}
+.sev{font-weight:600;text-transform:uppercase;font-size:12px;letter-spacing:.04em}
+.error .sev{color:#d62728}.warning .sev{color:#b07400}.info .sev{color:#2a7ab9}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
+pre{background:#f0f2f5;padding:8px 10px;border-radius:6px;overflow-x:auto;margin:6px 0}
+.loc{margin:2px 0} .saving{color:#6b3fa0}
+table{border-collapse:collapse;background:#fff;width:100%;font-size:13px}
+td,th{padding:4px 8px;border-bottom:1px solid #e6e8eb;text-align:left;vertical-align:top}
+img{max-width:100%;background:#fff;border-radius:8px;margin:6px 0}
+.ok{background:#e8f5e9;padding:10px 14px;border-radius:8px}
+"""
+
+
+def _e(x: object) -> str:
+    return escape(clean(x), quote=True)
+
+
+def _finding(f: Finding, rule_example: str) -> str:
+    sev = str(f.severity)
+    locs = "".join(
+        f'<div class="loc"><code>{_e(location_text(loc))}</code>'
+        + (f" &nbsp;<code>{_e(loc.code)}</code>" if loc.code else "")
+        + "</div>"
+        for loc in f.locations
+    )
+    example = f"<pre>{_e(rule_example)}</pre>" if rule_example else ""
+    return (
+        f'<div class="finding {sev}"><span class="sev">{sev}</span> '
+        f"<b>{_e(f.code)} {_e(f.rule)}</b><div>{_e(f.message)}</div>{locs}"
+        f"<div><b>Fix:</b> {_e(f.fix)}</div>{example}"
+        f'<div class="saving">{_e(saving_text(f))}. <span class="meta">{_e(f.saving_reason)}</span>'
+        "</div></div>"
+    )
+
+
+def _cards(report: Report) -> str:
+    s = report.summary
+    cards = []
+
+    def card(label: str, value: Any) -> None:
+        if value is not None:
+            cards.append(f'<div class="card"><b>{_e(value)}</b>{_e(label)}</div>')
+
+    card(
+        "steps",
+        s.get("steps") if s.get("steps") is not None else (s.get("trace") or {}).get("steps"),
+    )
+    if s.get("median_step_ms") is not None:
+        card("median step", f"{s['median_step_ms']:.2f} ms")
+    if s.get("median_data_wait_ms") is not None:
+        card("median data wait", f"{s['median_data_wait_ms']:.2f} ms")
+    trace = s.get("trace") or {}
+    if trace.get("gpu_busy_share") is not None and trace.get("device", {}).get("vendor"):
+        card("GPU busy (trace)", f"{100 * trace['gpu_busy_share']:.0f}%")
+    worst = {
+        str(sev): sum(str(f.severity) == str(sev) for f in report.findings)
+        for sev in ("error", "warning", "info")
+    }
+    card("findings", f"{worst['error']} / {worst['warning']} / {worst['info']}")
+    return '<div class="cards">' + "".join(cards) + "</div>"
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _plots(report: Report) -> str:
+    s = report.summary
+    series = s.get("series") or {}
+    images = [
+        plots.step_phases(series),
+        plots.per_step(series.get("syncs", []), "Host syncs per step", "syncs"),
+        plots.per_step(series.get("memory_bytes", []), "Memory per step", "MiB", 2**20),
+        plots.samples(s.get("samples") or {}),
+    ]
+    for key, title in (
+        ("top_sync_sites", "Top sync sites (per step)"),
+        ("top_transfer_sites", "Top transfer sites (per step)"),
+    ):
+        sites = s.get(key) or []
+        images.append(
+            plots.top_sites([x["site"] for x in sites], [x["per_step"] for x in sites], title)
+        )
+    trace = s.get("trace") or {}
+    if trace.get("step_ms"):
+        images.append(plots.per_step(trace["step_ms"], "Profiled step time (trace)", "ms"))
+    return "".join(f'<img alt="plot" src="{src}">' for src in images if src)
+
+
+def _trace_tables(report: Report) -> str:
+    trace = report.summary.get("trace") or {}
+    out = []
+    if trace.get("top_ops"):
+        out.append("<h2>Top operators (trace, inclusive time)</h2>")
+        out.append(
+            _table(
+                [[n, c, f"{us / 1e3:.2f}"] for n, c, us in trace["top_ops"]],
+                ["operator", "calls", "total ms"],
+            )
+        )
+    if trace.get("top_kernels"):
+        out.append("<h2>Top kernels (trace)</h2>")
+        out.append(
+            _table(
+                [[n[:120], c, f"{us / 1e3:.2f}"] for n, c, us in trace["top_kernels"]],
+                ["kernel", "launches", "total ms"],
+            )
+        )
+    return "".join(out)
+
+
+def _environment(report: Report) -> str:
+    s = report.summary
+    rows = [[k, v] for k, v in (s.get("env") or {}).items() if v is not None]
+    device = s.get("device") or (s.get("trace") or {}).get("device") or {}
+    rows += [[f"device {k}", v] for k, v in device.items() if v is not None]
+    rows += [
+        [f"distributed {k}", v]
+        for k, v in ((s.get("trace") or {}).get("distributed") or {}).items()
+    ]
+    return "<h2>Environment</h2>" + _table(rows, ["", ""]) if rows else ""
+
+
+def render(report: Report, **_: Any) -> str:
+    from perfkit.rules import find_rule
+
+    findings = (
+        "".join(_finding(f, getattr(find_rule(f.code), "example", "")) for f in report.findings)
+        or '<div class="ok">No problems found.</div>'
+    )
+    not_checked = ""
+    if report.not_checked:
+        not_checked = "<h2>Not checked</h2>" + _table(
+            [[n.code, n.rule, n.reason] for n in report.not_checked], ["code", "rule", "why"]
+        )
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>perfkit report</title><style>{_CSS}</style></head><body><main>"
+        f"<h1>perfkit report</h1><div class=meta>{_e(', '.join(report.sources))}</div>"
+        f"{_cards(report)}<h2>Findings</h2>{findings}<h2>Over the run</h2>{_plots(report)}"
+        f"{_trace_tables(report)}{not_checked}{_environment(report)}</main></body></html>\n"
+    )

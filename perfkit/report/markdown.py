@@ -1,0 +1,59 @@
+"""Markdown for PR comments and CI summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perfkit.analysis.model import Report
+from perfkit.report.text import clean, location_text, saving_text
+
+_ICON = {"error": "🔴", "warning": "🟠", "info": "🔵"}
+
+
+def md(text: object) -> str:
+    """Escape what Markdown or HTML would interpret in a string from a run or trace."""
+    out = clean(text)
+    for ch in "\\`*_[]<>|#":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def code_span(text: object) -> str:
+    body = clean(text).replace("`", "'")
+    return f"`{body}`"
+
+
+def render(report: Report, **_: Any) -> str:
+    s = report.summary
+    lines = ["# perfkit report", ""]
+    lines.append(f"- **Source:** {', '.join(code_span(x) for x in report.sources)}")
+    if s.get("steps") is not None:
+        lines.append(f"- **Steps:** {s['steps']} (boundaries: {md(s.get('step_source'))})")
+    if s.get("median_step_ms") is not None:
+        lines.append(f"- **Median step:** {s['median_step_ms']:.2f} ms")
+    device = s.get("device") or (s.get("trace") or {}).get("device") or {}
+    if device.get("name"):
+        lines.append(f"- **Device:** {md(device['name'])}")
+    lines += ["", f"## Findings ({len(report.findings)})", ""]
+    if not report.findings:
+        lines.append("No problems found.")
+    for f in report.findings:
+        sev = str(f.severity)
+        lines.append(f"### {_ICON[sev]} {f.code} `{f.rule}` — {sev}")
+        lines.append("")
+        lines.append(md(f.message))
+        lines.append("")
+        for loc in f.locations:
+            code = f" — {code_span(loc.code)}" if loc.code else ""
+            lines.append(f"- {code_span(location_text(loc))}{code}")
+        if f.locations:
+            lines.append("")
+        lines.append(f"**Fix:** {md(f.fix)}")
+        lines.append("")
+        lines.append(f"*{md(saving_text(f))}.* {md(f.saving_reason)}")
+        lines.append("")
+    if report.not_checked:
+        lines += ["## Not checked", ""]
+        lines += [f"- {n.code} `{n.rule}`: {md(n.reason)}" for n in report.not_checked]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""Matplotlib figures for the HTML report, as base64 PNG (no scripts, no network).
+
+Each function takes the Report's summary data and returns a PNG data URI or None when the
+data is missing. Plotting formats data; it never judges it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+_COLORS = {"data": "#e4572e", "outside": "#a0a0a0", "compute": "#4c72b0", "sync": "#8172b2"}
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(height: float = 2.6):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, height))
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def step_phases(series: dict[str, list]) -> str | None:
+    """Per-step time stacked by phase: data wait, other time between steps, the step itself."""
+    walls = series.get("wall_ms") or []
+    if not walls:
+        return None
+    waits = series.get("data_wait_ms") or [0.0] * len(walls)
+    outs = series.get("outside_ms") or [0.0] * len(walls)
+    data, other, compute = [], [], []
+    for wall, wait, out in zip(walls, waits, outs):
+        period = wall + out
+        d = min(wait, period)
+        o = max(out - d, 0.0)
+        data.append(d)
+        other.append(o)
+        compute.append(max(period - d - o, 0.0))
+    fig, ax = _figure()
+    x = range(len(walls))
+    ax.bar(x, data, color=_COLORS["data"], label="DataLoader wait", width=1.0)
+    ax.bar(
+        x, other, bottom=data, color=_COLORS["outside"], label="other time between steps", width=1.0
+    )
+    ax.bar(
+        x,
+        compute,
+        bottom=[a + b for a, b in zip(data, other)],
+        color=_COLORS["compute"],
+        label="step",
+        width=1.0,
+    )
+    ax.set_xlabel("step")
+    ax.set_ylabel("ms")
+    ax.set_title("Time per step, by phase")
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def per_step(values: list, title: str, ylabel: str, scale: float = 1.0) -> str | None:
+    points = [(i, v / scale) for i, v in enumerate(values) if v is not None]
+    if not points or not any(v for _, v in points):
+        return None
+    fig, ax = _figure(2.2)
+    ax.plot([i for i, _ in points], [v for _, v in points], color=_COLORS["sync"], lw=1.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def samples(series: dict[str, list]) -> str | None:
+    """GPU utilization and memory over time (NVML), or process CPU and RSS without a GPU."""
+    t = series.get("t") or []
+    if len(t) < 2:
+        return None
+    fig, ax = _figure()
+    if "gpu_util" in series:
+        left, left_label = series["gpu_util"], "GPU utilization %"
+        right, right_label = series.get("gpu_mem_used_bytes"), "GPU memory GiB"
+    else:
+        left, left_label = series.get("cpu_percent"), "process CPU %"
+        right, right_label = series.get("rss_bytes"), "RSS GiB"
+    ax.plot(t, [v if v is not None else float("nan") for v in left], color=_COLORS["compute"])
+    ax.set_ylabel(left_label)
+    ax.set_xlabel("seconds")
+    if right:
+        twin = ax.twinx()
+        twin.plot(
+            t, [v / 2**30 if v is not None else float("nan") for v in right], color=_COLORS["data"]
+        )
+        twin.set_ylabel(right_label)
+    ax.set_title(f"{left_label} and {right_label.split(' GiB')[0]} over time")
+    return _png(fig)
+
+
+def top_sites(labels: list[str], values: list[float], title: str) -> str | None:
+    if not labels:
+        return None
+    fig, ax = _figure(0.5 + 0.35 * len(labels))
+    ax.barh(range(len(labels))[::-1], values, color=_COLORS["sync"])
+    ax.set_yticks(range(len(labels))[::-1], labels, fontsize=8)
+    ax.set_title(title)
+    return _png(fig)

@@ -1,0 +1,31 @@
+"""Helpers shared by the text renderers: safe strings and the wording of savings."""
+
+from __future__ import annotations
+
+import re
+
+from perfkit.analysis.model import Finding, Location
+
+# C0/C1 control characters (ANSI escapes start with ESC) never reach a terminal or a file.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: object) -> str:
+    """A string from a run or trace, with control characters (ANSI escapes) made visible."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def saving_text(f: Finding) -> str:
+    if f.saving_ms is None:
+        return "saving: not measurable from this data"
+    pct = f" ({f.saving_pct:.0f}% of the step)" if f.saving_pct is not None else ""
+    return f"saves ~{f.saving_ms:.2f} ms/step{pct}"
+
+
+def location_text(loc: Location) -> str:
+    where = f"{loc.file}:{loc.line}" if loc.line else loc.file
+    if loc.function:
+        where += f" in {loc.function}"
+    if loc.count:
+        where += f" (x{loc.count})"
+    return clean(where)

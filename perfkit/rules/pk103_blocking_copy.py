@@ -1,0 +1,52 @@
+"""PK103 blocking-copy: copies from pinned memory made with ``non_blocking=False``.
+
+What it detects: host-to-device copies whose source is pinned but which block the host
+anyway, so the copy cannot overlap with compute.
+"""
+
+from __future__ import annotations
+
+from perfkit.analysis.evidence import Evidence
+from perfkit.analysis.model import Finding, Severity
+from perfkit.rules._base import Rule
+from perfkit.rules._common import site_totals, top_locations
+
+
+def check(ev: Evidence) -> list[Finding]:
+    ev.need_run("a run file (traces do not record non_blocking)")
+    ev.need_accelerator()
+    totals = site_totals(
+        ev,
+        "transfers",
+        keep=lambda s: s["direction"] == "h2d" and s["pinned"] and not s["non_blocking"],
+    )
+    if not totals:
+        return []
+    steps = len(ev.timed_steps)
+    per_step = sum(totals.values()) / max(steps, 1)
+    return [
+        RULE.finding(
+            ev,
+            Severity.INFO,
+            f"{per_step:.0f} copies per step from pinned memory with non_blocking=False",
+            {"blocking_pinned_copies_per_step": per_step},
+            locations=top_locations(ev, totals, steps),
+            saving_reason="The overlap gained depends on the compute queued at the time.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK103",
+    slug="blocking-copy",
+    title="Copies that could overlap with compute block instead",
+    why=(
+        "A copy from pinned memory can run asynchronously while kernels execute, but only "
+        "when asked: with non_blocking=False the host waits for the copy to finish."
+    ),
+    fix="Pass non_blocking=True when copying pinned tensors to the device.",
+    example="# before\nx = x.to(device)\n# after (x from a pin_memory=True loader)\n"
+    "x = x.to(device, non_blocking=True)",
+    check=check,
+    needs="GPU run file (transfer counters with pinned/non_blocking)",
+)

@@ -1,0 +1,64 @@
+"""PK201 graph-leak: an autograd graph kept alive across steps.
+
+What it detects: the number of live autograd nodes growing steadily across heap scans —
+``total_loss += loss`` chains every step's graph onto the last one.
+"""
+
+from __future__ import annotations
+
+from perfkit.analysis.evidence import Evidence, NotApplicable
+from perfkit.analysis.model import Finding, Severity
+from perfkit.rules._base import Rule
+from perfkit.rules._common import non_final_scans, steady_growth
+
+# Below one new node per step the growth is noise (a cache filling up), not a chained graph.
+MIN_NODES_PER_STEP = 1.0
+
+
+def check(ev: Evidence) -> list[Finding]:
+    ev.need_run()
+    scans = non_final_scans(ev)
+    if len(scans) < 3:
+        raise NotApplicable("needs at least 3 heap scans (run longer, or graph_scan=True)")
+    growth = steady_growth(scans, "graph_nodes")
+    if growth is None or growth < MIN_NODES_PER_STEP:
+        return []
+    first, last = scans[0], scans[-1]
+    root = last.get("largest_graph_root")
+    message = (
+        f"the autograd graph grows by ~{growth:.0f} nodes per step "
+        f"({first['graph_nodes']} -> {last['graph_nodes']} nodes from step {first['step']} "
+        f"to {last['step']})"
+    )
+    if root:
+        message += f"; the growing graph ends in {root}"
+    return [
+        RULE.finding(
+            ev,
+            Severity.WARNING,
+            message,
+            {
+                "nodes_per_step": round(growth, 1),
+                "scans": len(scans),
+                "graph_nodes": [g["graph_nodes"] for g in scans],
+            },
+            saving_reason="Memory, not time, until the process runs out of it: every step "
+            "keeps its activations alive.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK201",
+    slug="graph-leak",
+    title="An autograd graph is kept alive across steps",
+    why=(
+        "Adding a loss tensor to a running total (total += loss) makes the total depend on "
+        "every step's graph, so none of their saved activations are ever freed. Memory grows "
+        "each step until the process runs out."
+    ),
+    fix="Accumulate detached values: total += loss.detach() (or loss.item() once per epoch).",
+    example="# before\ntotal_loss += loss\n# after\ntotal_loss += loss.detach()",
+    check=check,
+    needs="run file (heap scans)",
+)

@@ -1,0 +1,51 @@
+"""PK202 eval-grad: evaluation forwards run with autograd on.
+
+What it detects: forward passes of modules in eval mode made while grad is enabled.
+"""
+
+from __future__ import annotations
+
+from perfkit.analysis.evidence import Evidence
+from perfkit.analysis.model import Finding, Severity
+from perfkit.rules._base import Rule
+
+
+def check(ev: Evidence) -> list[Finding]:
+    run = ev.need_run()
+    forwards = run.eval_forwards
+    with_grad = int(forwards.get("forwards_with_grad", 0))
+    if not with_grad:
+        return []
+    total = with_grad + int(forwards.get("forwards_without_grad", 0))
+    locations = [ev.location(s["site"], count=s["count"]) for s in forwards.get("sites", [])]
+    return [
+        RULE.finding(
+            ev,
+            Severity.WARNING,
+            f"{with_grad} of {total} eval-mode forwards ran with grad enabled",
+            {
+                "forwards_with_grad": with_grad,
+                "eval_forwards": total,
+                "modules": forwards.get("modules_with_grad", {}),
+            },
+            locations=locations,
+            saving_reason="Evaluation runs outside the training steps; without grad it "
+            "keeps no activations, uses less memory and skips graph bookkeeping.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK202",
+    slug="eval-grad",
+    title="Evaluation or inference forward with grad enabled",
+    why=(
+        "model.eval() only changes dropout and batch-norm; autograd still records every op "
+        "and keeps activations alive for a backward that never comes."
+    ),
+    fix="Wrap evaluation in torch.no_grad() (or torch.inference_mode()).",
+    example="# before\nmodel.eval()\nout = model(x)\n"
+    "# after\nmodel.eval()\nwith torch.inference_mode():\n    out = model(x)",
+    check=check,
+    needs="run file (eval-mode forward hooks)",
+)

@@ -1,0 +1,62 @@
+"""PK203 memory-growth: memory grows step over step without a growing graph.
+
+What it detects: live tensor bytes (heap scans) or CUDA allocated bytes rising steadily
+across the run — outputs or metrics retained in Python containers.
+"""
+
+from __future__ import annotations
+
+from perfkit.analysis.evidence import Evidence, NotApplicable
+from perfkit.analysis.model import Finding, Severity
+from perfkit.rules._base import Rule
+from perfkit.rules._common import non_final_scans, steady_growth
+
+# Steady growth smaller than this over the whole run is a cache warming up, not a leak.
+MIN_TOTAL_GROWTH_BYTES = 16 * 1024
+
+
+def check(ev: Evidence) -> list[Finding]:
+    ev.need_run()
+    scans = non_final_scans(ev)
+    if len(scans) < 3:
+        raise NotApplicable("needs at least 3 heap scans (run longer, or graph_scan=True)")
+    if steady_growth(scans, "graph_nodes"):
+        return []  # a growing graph explains it: graph-leak reports that
+    per_step = steady_growth(scans, "tensor_bytes")
+    first, last = scans[0], scans[-1]
+    total = last["tensor_bytes"] - first["tensor_bytes"]
+    if per_step is None or total < MIN_TOTAL_GROWTH_BYTES:
+        return []
+    return [
+        RULE.finding(
+            ev,
+            Severity.WARNING,
+            f"live tensors grow by {per_step / 1024:.1f} KiB per step "
+            f"({first['tensors']} -> {last['tensors']} tensors, +{total / 2**20:.2f} MiB "
+            f"from step {first['step']} to {last['step']})",
+            {
+                "bytes_per_step": round(per_step),
+                "growth_bytes": total,
+                "tensors": [g["tensors"] for g in scans],
+            },
+            saving_reason="Memory, not time: the run ends in an out-of-memory error if it "
+            "goes on long enough.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK203",
+    slug="memory-growth",
+    title="Memory grows step over step",
+    why=(
+        "Tensors appended to a list (outputs, losses, predictions) stay alive for the whole "
+        "run; on a GPU they hold device memory until training dies of OOM."
+    ),
+    fix="Keep only what you need, detached and on the host (.detach().cpu()), or reduce "
+    "on the fly.",
+    example="# before\noutputs.append(out)\n"
+    "# after\nstats.update(out.detach())  # or keep a running sum",
+    check=check,
+    needs="run file (heap scans)",
+)

@@ -1,0 +1,48 @@
+"""PK204 near-oom: peak device memory close to capacity.
+
+What it detects: the CUDA allocator's peak per step against the device's memory.
+"""
+
+from __future__ import annotations
+
+from perfkit.analysis.evidence import Evidence, NotApplicable
+from perfkit.analysis.model import Finding, Severity
+from perfkit.rules._base import Rule
+
+# Above this share of device memory, fragmentation or a longer batch tips into OOM.
+NEAR_OOM_SHARE = 0.90
+
+
+def check(ev: Evidence) -> list[Finding]:
+    run = ev.need_run()
+    ev.need_accelerator()
+    capacity = run.env.get("device", {}).get("memory_bytes")
+    peaks = [s["memory"]["peak_bytes"] for s in run.steps if "peak_bytes" in s.get("memory", {})]
+    if not capacity or not peaks:
+        raise NotApplicable("needs CUDA allocator statistics and the device's memory size")
+    share = max(peaks) / capacity
+    if share < NEAR_OOM_SHARE:
+        return []
+    return [
+        RULE.finding(
+            ev,
+            Severity.WARNING,
+            f"peak allocated memory reaches {100 * share:.0f}% of the device's "
+            f"{capacity / 2**30:.0f} GiB",
+            {"peak_bytes": max(peaks), "capacity_bytes": capacity},
+            saving_reason="Headroom, not time.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK204",
+    slug="near-oom",
+    title="Peak memory close to the device's capacity",
+    why="A run at the edge of memory fails on the first longer batch and fragments the cache.",
+    fix="Use AMP (bf16/fp16 activations), activation checkpointing, or a smaller micro-batch "
+    "with gradient accumulation.",
+    example="with torch.autocast('cuda', dtype=torch.bfloat16):\n    loss = model(x)",
+    check=check,
+    needs="GPU run file (CUDA allocator statistics)",
+)

@@ -1,0 +1,52 @@
+"""PK205 empty-cache: ``torch.cuda.empty_cache()`` inside the training loop."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from perfkit.analysis.evidence import Evidence
+from perfkit.analysis.model import Finding, Severity
+from perfkit.rules._base import Rule
+
+
+def check(ev: Evidence) -> list[Finding]:
+    ev.need_run()
+    totals: Counter[int] = Counter()
+    for step in ev.timed_steps:
+        for site in ev.step_events(step, "empty_cache") or []:
+            totals[site["site"]] += site["count"]
+    if not totals:
+        return []
+    steps = max(len(ev.timed_steps), 1)
+    on_gpu = bool(ev.accelerator)
+    message = f"torch.cuda.empty_cache() called {sum(totals.values()) / steps:.1f} times per step"
+    if not on_gpu:
+        message += " (a no-op without a GPU; on one it costs every step)"
+    return [
+        RULE.finding(
+            ev,
+            Severity.WARNING if on_gpu else Severity.INFO,
+            message,
+            {"calls_per_step": sum(totals.values()) / steps},
+            locations=[ev.location(k, count=round(n / steps)) for k, n in totals.most_common(5)],
+            saving_reason="The cost is the cudaMalloc calls the next step must make again; "
+            "a GPU trace shows them.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK205",
+    slug="empty-cache",
+    title="torch.cuda.empty_cache() inside the loop",
+    why=(
+        "The caching allocator keeps freed blocks to reuse them next step. Emptying it "
+        "returns them to the driver, so the next step pays for cudaMalloc/cudaFree again, "
+        "which also synchronises."
+    ),
+    fix="Remove it from the loop; call it once after a phase that freed a lot, if at all.",
+    example="# before\nfor x, y in loader:\n    ...\n    torch.cuda.empty_cache()\n"
+    "# after\nfor x, y in loader:\n    ...",
+    check=check,
+    needs="run file (empty_cache call sites)",
+)

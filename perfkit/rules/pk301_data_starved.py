@@ -1,0 +1,80 @@
+"""PK301 data-starved: the step waits on the DataLoader.
+
+What it detects: the share of each step spent inside ``DataLoader.__next__`` (run files
+time it directly; traces carry it as ``enumerate(DataLoader)#...__next__`` events).
+
+Example (trace shape)::
+
+    ProfilerStep#2                                  210 ms
+      enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__   70 ms   <- 33%
+      aten::conv2d ...
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
+from perfkit.analysis.model import WARNING_SHARE, Finding, severity_for_share
+from perfkit.rules._base import Rule
+
+
+def check(ev: Evidence) -> list[Finding]:
+    if ev.run is not None and ev.timed_steps:
+        waits = [float(s.get("data_wait_ms") or 0.0) for s in ev.timed_steps]
+        periods = [ev.step_period_ms(s) for s in ev.timed_steps]
+        loaders = ev.run.config.get("dataloaders", [])
+        source = "run"
+    elif ev.trace is not None and ev.trace.steps:
+        if not any(s.dataloader_us for s in ev.trace.steps):
+            return []
+        waits = [s.dataloader_us / 1e3 for s in ev.trace.steps]
+        periods = [s.dur_us / 1e3 for s in ev.trace.steps]
+        loaders = []
+        source = "trace"
+    else:
+        raise NotApplicable("needs a run file or a trace with steps")
+    wait = statistics.median(waits)
+    period = statistics.median(periods)
+    share = wait / period if period else 0.0
+    if share < WARNING_SHARE:
+        return []
+    workers = sorted({d.get("num_workers") for d in loaders if d.get("num_workers") is not None})
+    message = f"the step waits {wait:.1f} ms for data ({share_text(share)} of {period:.1f} ms)"
+    if workers:
+        message += f"; DataLoader num_workers={','.join(map(str, workers))}"
+    return [
+        RULE.finding(
+            ev,
+            severity_for_share(share),
+            message,
+            {
+                "data_wait_ms": round(wait, 3),
+                "step_ms": round(period, 3),
+                "share": round(share, 3),
+                "from": source,
+                "num_workers": workers,
+            },
+            saving_ms=wait,
+            saving_reason="With enough workers, loading overlaps with compute and the wait "
+            "disappears, as long as loading a batch is faster than a step.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK301",
+    slug="data-starved",
+    title="The step waits on the DataLoader",
+    why=(
+        "With num_workers=0 every batch is read, decoded and augmented on the training thread "
+        "while the device idles; with too few workers, they cannot keep up."
+    ),
+    fix="DataLoader(num_workers=N, pin_memory=True, persistent_workers=True, prefetch_factor=2+), "
+    "with N from the CPU cores per GPU; move heavy decoding out of __getitem__ if possible.",
+    example="# before\nDataLoader(ds, batch_size=64, shuffle=True)\n"
+    "# after\nDataLoader(ds, batch_size=64, shuffle=True, num_workers=8,\n"
+    "           pin_memory=True, persistent_workers=True)",
+    check=check,
+    needs="run file (DataLoader __next__ timing) or trace (DataLoader events)",
+)

@@ -1,0 +1,76 @@
+"""PK402 no-amp: fp32 matmuls and convolutions on hardware with tensor cores.
+
+What it detects: a GPU of compute capability 7.0+ running GEMM/convolution kernels none
+of which use tensor cores (traces), or a GPU run with no autocast and TF32 off (run files).
+"""
+
+from __future__ import annotations
+
+from perfkit.analysis.evidence import Evidence, NotApplicable
+from perfkit.analysis.model import Finding, Severity
+from perfkit.rules._base import Rule
+
+TENSOR_CORE_CAPABILITY = 7.0
+
+
+def _capability(ev: Evidence) -> float | None:
+    device = (ev.run.env.get("device", {}) if ev.run else {}) or (
+        ev.trace.device if ev.trace else {}
+    )
+    text = device.get("capability")
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def check(ev: Evidence) -> list[Finding]:
+    ev.need_accelerator()
+    capability = _capability(ev)
+    if capability is None:
+        raise NotApplicable("needs the GPU's compute capability (deviceProperties)")
+    if capability < TENSOR_CORE_CAPABILITY:
+        return []
+    if ev.trace is not None and ev.trace.kernels.get("gemm_or_conv"):
+        k = ev.trace.kernels
+        if k["tensor_core"]:
+            return []
+        return [
+            RULE.finding(
+                ev,
+                Severity.WARNING,
+                f"{int(k['gemm_or_conv'])} GEMM/convolution kernels and none on tensor cores "
+                f"(compute capability {capability})",
+                {"gemm_or_conv_kernels": int(k["gemm_or_conv"]), "tensor_core_kernels": 0},
+                saving_reason="bf16/fp16 tensor-core GEMMs typically run several times faster "
+                "than fp32; the saving depends on the GEMM share of the step.",
+            )
+        ]
+    run = ev.need_run("a run file or a trace with GEMM kernels")
+    config = run.config
+    if config.get("autocast") or config.get("backends", {}).get("matmul_allow_tf32"):
+        return []
+    return [
+        RULE.finding(
+            ev,
+            Severity.WARNING,
+            f"no autocast and TF32 off on a GPU with tensor cores (capability {capability})",
+            {"autocast": config.get("autocast"), "backends": config.get("backends")},
+            saving_reason="Depends on the matmul/conv share of the step; a trace sizes it.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK402",
+    slug="no-amp",
+    title="fp32 matmul/conv on hardware with tensor cores",
+    why="Tensor cores only run reduced precision (fp16/bf16, or TF32 for fp32 inputs); "
+    "plain fp32 leaves most of the GPU's matmul throughput unused.",
+    fix="Train under torch.autocast(device_type='cuda', dtype=torch.bfloat16) (fp16 with a "
+    "GradScaler on pre-Ampere GPUs), or at least torch.backends.cuda.matmul.allow_tf32 = True.",
+    example="with torch.autocast('cuda', dtype=torch.bfloat16):\n"
+    "    loss = criterion(model(x), y)\nloss.backward()",
+    check=check,
+    needs="GPU run file (autocast, TF32 flags) or GPU trace (kernel names)",
+)

@@ -1,0 +1,57 @@
+"""PK404 host-bound: host-side time dominates the step while the device waits.
+
+What it detects: GPU busy less than half the step although neither data loading nor
+blocking syncs explain the idle time — the host cannot issue work fast enough.
+"""
+
+from __future__ import annotations
+
+from perfkit.analysis.evidence import Evidence, share_text
+from perfkit.analysis.model import Finding, severity_for_share
+from perfkit.rules._base import Rule
+
+MAX_BUSY_SHARE = 0.5
+# If data waits or syncs explain this much of the idle time, other rules own the finding.
+EXPLAINED_SHARE = 0.5
+
+
+def check(ev: Evidence) -> list[Finding]:
+    ev.need_accelerator()
+    trace = ev.need_trace("a GPU trace")
+    steps = trace.steps
+    window = sum(s.dur_us for s in steps)
+    if not window or not trace.has_gpu_activity:
+        return []
+    busy = sum(s.gpu_busy_us for s in steps)
+    idle = window - busy
+    explained = sum(s.dataloader_us + s.sync_us for s in steps)
+    if busy / window >= MAX_BUSY_SHARE or explained >= EXPLAINED_SHARE * idle:
+        return []
+    host_ms = (idle - explained) / 1e3 / len(steps)
+    share = (idle - explained) / window
+    return [
+        RULE.finding(
+            ev,
+            severity_for_share(share),
+            f"the GPU idles {share_text(idle / window)} of the step and neither data loading "
+            f"nor syncs explain it: {host_ms:.1f} ms a step of host-side work",
+            {"gpu_busy_share": round(busy / window, 3), "unexplained_idle_ms": round(host_ms, 3)},
+            saving_ms=host_ms,
+            saving_reason="The unexplained idle time; overlapping host work (bigger batches, "
+            "torch.compile, CUDA graphs) recovers up to this.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK404",
+    slug="host-bound",
+    title="Host-side time dominates the step",
+    why="Python, the dispatcher and the launch path run on one CPU thread; when they take "
+    "longer than the kernels they issue, the GPU waits.",
+    fix="Increase work per op (batch size), fuse with torch.compile, capture with CUDA graphs, "
+    "and move per-step Python bookkeeping out of the loop.",
+    example="model = torch.compile(model)",
+    check=check,
+    needs="GPU trace",
+)

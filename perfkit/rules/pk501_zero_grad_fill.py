@@ -1,0 +1,41 @@
+"""PK501 zero-grad-fill: ``zero_grad(set_to_none=False)`` fills gradients with zeros."""
+
+from __future__ import annotations
+
+from perfkit.analysis.evidence import Evidence
+from perfkit.analysis.model import Finding, Severity
+from perfkit.rules._base import Rule
+
+
+def check(ev: Evidence) -> list[Finding]:
+    run = ev.need_run()
+    zero_grad = run.config.get("zero_grad", {})
+    fills = int(zero_grad.get("fill_zero", 0))
+    if not fills:
+        return []
+    sites = [ev.location(s["site"], count=s["count"]) for s in zero_grad.get("fill_zero_sites", [])]
+    return [
+        RULE.finding(
+            ev,
+            Severity.INFO,
+            f"zero_grad(set_to_none=False) called {fills} times: every step writes zeros "
+            "into every gradient",
+            {"fill_zero_calls": fills, "set_to_none_calls": int(zero_grad.get("set_to_none", 0))},
+            locations=sites,
+            saving_reason="One memset per parameter per step, and the backward then adds "
+            "into the zeros instead of writing fresh gradients.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK501",
+    slug="zero-grad-fill",
+    title="zero_grad(set_to_none=False)",
+    why="Filling gradients with zeros launches a kernel per parameter and makes backward "
+    "accumulate instead of assign; setting them to None costs nothing.",
+    fix="optimizer.zero_grad() (set_to_none=True is the default since torch 2.0).",
+    example="# before\noptimizer.zero_grad(set_to_none=False)\n# after\noptimizer.zero_grad()",
+    check=check,
+    needs="run file (zero_grad calls)",
+)

@@ -1,0 +1,44 @@
+"""PK502 single-tensor-optimizer: an optimizer forced onto its per-tensor loop."""
+
+from __future__ import annotations
+
+from perfkit.analysis.evidence import Evidence
+from perfkit.analysis.model import Finding, Severity
+from perfkit.rules._base import Rule
+
+
+def check(ev: Evidence) -> list[Finding]:
+    run = ev.need_run()
+    slow = [
+        o
+        for o in run.config.get("optimizers", [])
+        if o.get("foreach") is False and not o.get("fused")
+    ]
+    if not slow:
+        return []
+    names = ", ".join(sorted({o["type"].rsplit(".", 1)[-1] for o in slow}))
+    tensors = sum(o.get("param_tensors", 0) for o in slow)
+    return [
+        RULE.finding(
+            ev,
+            Severity.INFO,
+            f"{names} with foreach=False updates {tensors} parameter tensors one at a time",
+            {"optimizers": [o["type"] for o in slow], "param_tensors": tensors},
+            saving_reason="Several small kernels per parameter instead of a few for all of "
+            "them; on a GPU the saving grows with the number of parameter tensors.",
+        )
+    ]
+
+
+RULE = Rule(
+    code="PK502",
+    slug="single-tensor-optimizer",
+    title="Optimizer with foreach=False / no fused path",
+    why="The per-tensor implementation launches several kernels for every parameter tensor; "
+    "the foreach and fused implementations update all of them in a few launches.",
+    fix="Leave foreach at its default (None), or pass fused=True where the optimizer supports it.",
+    example="# before\nSGD(params, lr=0.1, foreach=False)\n"
+    "# after\nSGD(params, lr=0.1)  # or AdamW(..., fused=True)",
+    check=check,
+    needs="run file (optimizer settings)",
+)
