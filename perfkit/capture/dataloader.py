@@ -99,11 +99,14 @@ def _probe_next(original):
             return original(self)
         t0 = time.perf_counter()
         sess.on_batch_start(t0)
+        state.fetching += 1
         try:
             batch = original(self)
         except StopIteration:
             sess.on_batch_end(t0, time.perf_counter(), got_batch=False)
             raise
+        finally:
+            state.fetching -= 1
         sess.on_batch_end(t0, time.perf_counter(), got_batch=True)
         info = getattr(self, _INFO_ATTR, None)
         if info is not None:

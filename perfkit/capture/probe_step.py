@@ -8,8 +8,8 @@ Run once per session (expensive probes never run every step). While it runs:
   forward is not a bypass and is skipped.
 - Modules entered through ``__call__`` with no module forward open above them are the
   roots; their type tells DataParallel/DistributedDataParallel apart from a plain model.
-- A ``TorchFunctionMode`` counts torch calls, the evidence for launch-bound steps (many
-  tiny ops per step).
+- A ``TorchFunctionMode`` counts torch calls, and for each user line how many separate
+  times it issued them: the evidence for launch-bound steps (a per-sample Python loop).
 """
 
 from __future__ import annotations
@@ -26,17 +26,37 @@ from perfkit.capture.callsite import TORCH, first_user_frame, kind_of, site_key
 
 _MODULE_FILE = torch.nn.modules.module.__file__
 _CALL_IMPL_NAMES = {"_call_impl", "_wrapped_call_impl"}
+# How many of the most-visited user lines the record keeps.
+HOT_LINES = 5
 # Data-parallel wrappers, however they are called.
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
 
 class _CountCalls(TorchFunctionMode):
+    """Counts torch calls, and per user line how many separate times it issued them.
+
+    A "visit" is a torch call from a different (frame, bytecode offset) than the previous
+    one: ``opt.step()`` is one visit however many ops it runs inside, while a line in a
+    per-sample Python loop is visited once per iteration — the launch-bound signature.
+    """
+
     def __init__(self) -> None:
         super().__init__()
         self.calls = 0
+        self.lines: dict[tuple, list[int]] = {}  # site -> [visits, calls]
+        self._last: tuple[int, int] = (0, -1)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         self.calls += 1
+        # Ops inside a DataLoader fetch are host-side data preparation, not device launches.
+        frame = None if state.fetching else first_user_frame(sys._getframe(1))
+        if frame is not None:
+            slot = self.lines.setdefault(site_key(frame), [0, 0])
+            here = (id(frame), frame.f_lasti)
+            if here != self._last:
+                slot[0] += 1
+                self._last = here
+            slot[1] += 1
         # func may be one of perfkit's own probed methods: the outer call already counted.
         state.guard += 1
         try:
@@ -111,9 +131,14 @@ class StepProbe:
         self._open_forwards.append(frame)  # its submodules are not roots
 
     def record(self, sites) -> dict[str, Any]:
+        lines = self._counter.lines if self._counter is not None else {}
+        hot = sorted(lines.items(), key=lambda kv: -kv[1][0])[:HOT_LINES]
         return {
             "step": self.step,
             "torch_calls": self._counter.calls if self._counter is not None else None,
+            "hot_lines": [
+                {"site": sites.index(k), "visits": v, "calls": c} for k, (v, c) in hot if v > 1
+            ],
             "root_modules": [{"type": t, "calls": n} for t, n in self.roots.items()],
             "wrappers": [{"type": t, "calls": n} for t, n in self.wrappers.items()],
             "direct_forward": [

@@ -326,6 +326,8 @@ class Session:
         on_cpu = tensor.device.type == "cpu"
         if on_cpu and self.accelerator:
             return  # a CPU tensor on a machine with a GPU: nothing to wait for
+        if on_cpu and state.fetching:
+            return  # data preparation in __getitem__ works on host tensors, GPU run or not
         who, frame = caller()
         if on_cpu:
             if who == TORCH:
@@ -343,8 +345,8 @@ class Session:
     ) -> None:
         sdev, ddev = src.device, out.device
         if sdev == ddev:
-            if self.accelerator:
-                return  # a cast or a no-op
+            if self.accelerator or state.fetching:
+                return  # a cast, a no-op, or data preparation on the host
             who, frame = caller()
             if who == TORCH:
                 return

@@ -11,3 +11,6 @@ if TYPE_CHECKING:
 session: Session | None = None
 # Above zero while a probed call runs, so torch's own nested calls are not counted twice.
 guard = 0
+# Above zero while a DataLoader fetches a batch on this process: data preparation runs on
+# host tensors by design, so its scalar reads and small ops are not device syncs/launches.
+fetching = 0

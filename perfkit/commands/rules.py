@@ -9,7 +9,11 @@ from perfkit.commands import InputError
 
 @click.command(short_help="List the rule catalogue.")
 def rules() -> int:
-    """List every rule: code, slug, title and the data it needs."""
+    """List every rule: code, slug, title and the data it needs.
+
+    \b
+    Example:  perfkit rules
+    """
     from perfkit.rules import all_rules
 
     for rule in all_rules():
@@ -21,7 +25,11 @@ def rules() -> int:
 @click.command(short_help="Explain one rule: why it is slow and how to fix it.")
 @click.argument("rule")
 def explain(rule: str) -> int:
-    """Print what RULE (a code like PK101 or a slug like host-sync) detects and how to fix it."""
+    """Print why RULE (a code like PK101 or a slug like host-sync) is slow and how to fix it.
+
+    \b
+    Example:  perfkit explain host-sync
+    """
     from perfkit.rules import find_rule
 
     found = find_rule(rule)

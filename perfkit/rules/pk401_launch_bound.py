@@ -1,8 +1,9 @@
 """PK401 launch-bound: many tiny ops per step; per-op overhead dominates.
 
-What it detects: in run files, the torch calls of the probe step (each one a kernel launch
-and a trip through the dispatcher on a GPU); in traces, steps made mostly of kernels
-shorter than 10 µs while the GPU sits idle between them.
+What it detects: in run files, a user line that issues torch ops many separate times per
+step (a per-sample or per-element Python loop; each op is a kernel launch and a trip
+through the dispatcher on a GPU), from the probe step; in traces, steps made mostly of
+kernels shorter than 10 µs while the GPU sits idle between them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from perfkit.rules._base import Rule
 
 # Host cost of one op on a GPU (Python, dispatcher, launch): ~5 µs is a typical floor.
 OP_OVERHEAD_US = 5.0
-# Below this many ops per step there is little to fuse or batch (the seed's Iris step has ~50).
+# A line issuing torch ops this many separate times in one step is a loop over samples or
+# elements; a model's layers are each called once (a 48-block loop is the rare exception).
+MIN_LINE_VISITS = 32
+# Trace: below this many kernels per step there is little to fuse or batch.
 MIN_OPS_PER_STEP = 200
 # Trace: a step is launch-bound when most kernels are tiny and the GPU is mostly idle.
 MIN_TINY_SHARE = 0.5
@@ -24,24 +28,42 @@ def check(ev: Evidence) -> list[Finding]:
     if ev.trace is not None and ev.trace.has_gpu_activity and ev.trace.steps:
         return _from_trace(ev)
     run = ev.need_run()
-    calls = run.probe.get("torch_calls")
     step_ms = ev.median_step_ms
-    if calls is None or not step_ms:
-        raise NotApplicable("needs the probe step's torch call count (probe_step=True)")
+    if run.probe.get("torch_calls") is None or not step_ms:
+        raise NotApplicable("needs the probe step's op counts (probe_step=True)")
+    lines: dict[tuple[str, int], list[int]] = {}
+    for hot in run.probe.get("hot_lines", []):
+        loc = ev.location(hot["site"])
+        slot = lines.setdefault((loc.file, loc.line), [hot["site"], 0, 0])
+        slot[1] += hot["visits"]
+        slot[2] += hot["calls"]
+    looped = [(site, v, c) for site, v, c in lines.values() if v >= MIN_LINE_VISITS]
+    if not looped:
+        return []
+    calls = sum(c for _, _, c in looped)
     overhead_ms = calls * OP_OVERHEAD_US / 1e3
     share = min(overhead_ms / step_ms, 1.0)
-    if calls < MIN_OPS_PER_STEP or share < WARNING_SHARE:
+    if share < WARNING_SHARE:
         return []
+    site, visits, _ = max(looped, key=lambda t: t[1])
+    top = ev.location(site, count=visits)
     return [
         RULE.finding(
             ev,
             severity_for_share(share),
-            f"{calls} torch ops per step: at ~{OP_OVERHEAD_US:.0f} µs of launch overhead each "
-            f"that is {overhead_ms:.1f} ms ({share_text(share)}) of a {step_ms:.1f} ms step",
-            {"torch_calls_per_step": calls, "step_ms": round(step_ms, 3)},
-            saving_ms=overhead_ms * (1 - MIN_OPS_PER_STEP / calls),
-            saving_reason=f"Launch overhead of the ops beyond ~{MIN_OPS_PER_STEP} a step, "
-            "which batching or vectorising (or torch.compile / CUDA graphs) removes.",
+            f"{top.short()} issues torch ops {visits} separate times per step (a Python loop); "
+            f"{calls} ops at ~{OP_OVERHEAD_US:.0f} µs of launch overhead each are "
+            f"{overhead_ms:.1f} ms ({share_text(share)}) of a {step_ms:.1f} ms step",
+            {
+                "line_visits": visits,
+                "ops_in_loops": calls,
+                "torch_calls_per_step": run.probe.get("torch_calls"),
+                "step_ms": round(step_ms, 3),
+            },
+            locations=[ev.location(s, count=v) for s, v, _ in looped],
+            saving_ms=overhead_ms,
+            saving_reason="The launch overhead of the looped ops, which one batched op (or "
+            "torch.compile / CUDA graphs) pays once.",
         )
     ]
 
