@@ -1,0 +1,207 @@
+"""`perfkit report`, `rules`, `explain`, `compare` as users meet them, and the renderers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+
+import pytest
+
+from perfkit.analysis.model import Finding, Location, NotChecked, Report, Severity
+from perfkit.report import FORMATS, render
+from perfkit.rules import all_rules
+from tests.test_cli import invoke
+
+
+@pytest.fixture(scope="module")
+def bad_run(reference_run):
+    return reference_run("iris", "host-sync").path
+
+
+@pytest.fixture(scope="module")
+def clean_run(reference_run):
+    return reference_run("iris", None).path
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_renders_a_real_run(capsys, bad_run, fmt):
+    code, out, _ = invoke(capsys, "report", bad_run, "--format", fmt)
+    assert code == 0
+    if fmt == "json":
+        data = json.loads(out)
+        assert data["schema"] == "perfkit.report/1"
+        finding = next(f for f in data["findings"] if f["rule"] == "host-sync")
+        assert set(finding) >= {
+            "code",
+            "rule",
+            "severity",
+            "message",
+            "evidence",
+            "locations",
+            "fix",
+            "saving_ms",
+            "saving_pct",
+        }
+        assert finding["locations"][0]["code"] == "host_total += loss.item()"
+    else:
+        assert "PK101" in out and "host_total += loss.item()" in out.replace("\\", "")
+
+
+def test_output_file_format_follows_the_extension(capsys, bad_run, tmp_path):
+    out = tmp_path / "report.html"
+    code, _, err = invoke(capsys, "report", bad_run, "-o", str(out))
+    assert code == 0 and f"written to {out}" in err
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+
+
+@pytest.mark.parametrize(("fail_on", "expected"), [("info", 1), ("warning", 1), ("error", 0)])
+def test_fail_on_sets_the_exit_code(capsys, bad_run, fail_on, expected):
+    code, _, _ = invoke(capsys, "report", bad_run, "--fail-on", fail_on)
+    assert code == expected
+
+
+def test_clean_run_passes_fail_on_warning(capsys, clean_run):
+    code, out, _ = invoke(capsys, "report", clean_run, "--fail-on", "warning")
+    assert code == 0 and "No problems found." in out
+
+
+def test_select_and_ignore(capsys, bad_run):
+    _, out, _ = invoke(capsys, "report", bad_run, "--format", "json", "--ignore", "host-sync")
+    assert all(f["rule"] != "host-sync" for f in json.loads(out)["findings"])
+    _, out, _ = invoke(capsys, "report", bad_run, "--format", "json", "--select", "PK5,PK101")
+    assert {f["code"][:3] for f in json.loads(out)["findings"]} <= {"PK1", "PK5"}
+    code, _, err = invoke(capsys, "report", bad_run, "--select", "PK999")
+    assert code == 2 and "unknown rule 'PK999'" in err
+
+
+def _write(path, content: bytes):
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("empty.json", b"", "the file is empty"),
+        ("junk.json", b"\x00\x01binary junk", "not valid JSON"),
+        ("truncated.json", b'{"traceEvents": [{"ph": "X"', "not valid JSON"),
+        ("truncated.pt.trace.json.gz", gzip.compress(b'{"traceEvents": []}')[:-6], "gzip"),
+        ("other.json", b'{"hello": 1}', "neither a perfkit run file nor"),
+        (
+            "run.json",
+            json.dumps({"schema": "perfkit.run/7", "complete": True}).encode(),
+            "newer perfkit",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, name, content, problem):
+    path = _write(tmp_path / name, content)
+    code, out, err = invoke(capsys, "report", str(path))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and str(path) in err and problem in err
+    assert "Traceback" not in err
+
+
+def test_missing_path_and_empty_directory(capsys, tmp_path):
+    code, _, err = invoke(capsys, "report", str(tmp_path / "nope"))
+    assert code == 2 and "no such file or directory" in err
+    code, _, err = invoke(capsys, "report", str(tmp_path))
+    assert code == 2 and "no run.json and no *.pt.trace.json" in err
+
+
+def test_rules_and_explain(capsys):
+    code, out, _ = invoke(capsys, "rules")
+    assert code == 0 and all(r.code in out and r.slug in out for r in all_rules())
+    for key in ("PK101", "host-sync", "pk301"):
+        code, out, _ = invoke(capsys, "explain", key)
+        assert code == 0
+        assert "Why it is slow" in out and "Fix" in out and "Example" in out
+    code, _, err = invoke(capsys, "explain", "nope")
+    assert code == 2 and "unknown rule" in err
+
+
+def test_every_rule_is_documented():
+    for rule in all_rules():
+        assert rule.code.startswith("PK") and rule.slug and rule.title
+        assert len(rule.why) > 40 and rule.fix and rule.example and rule.needs
+        module = __import__(rule.check.__module__, fromlist=["_"])
+        assert module.__doc__ and module.__doc__.startswith(rule.code)
+
+
+def test_compare_reports_the_speedup_and_fixed_findings(capsys, reference_run):
+    bad = reference_run("iris", "launch-bound").path
+    good = reference_run("iris", None).path
+    code, out, _ = invoke(capsys, "compare", bad, good, "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["speedup"] > 3  # the per-sample loop is far slower
+    assert "PK401 launch-bound" in data["fixed"] and data["new_findings"] == []
+    code, out, _ = invoke(capsys, "compare", bad, good)
+    assert "speedup" in out and "faster" in out
+
+
+# -- renderers over synthetic reports, including hostile strings -----------------------
+
+HOSTILE = '<script>alert("x")</script> | `tick` \x1b[31mred\x1b[0m *bold* [link](http://evil)'
+
+
+def _report(n_findings: int, hostile: bool = False) -> Report:
+    text = HOSTILE if hostile else "plain"
+    findings = tuple(
+        Finding(
+            code="PK101",
+            rule="host-sync",
+            severity=Severity(1 + i % 3),
+            message=f"message {i} {text}",
+            evidence={"k": text},
+            fix=f"fix {text}",
+            locations=(
+                Location(file=f"/tmp/{text}.py", line=3, function=text, code=text, count=2),
+            ),
+            saving_ms=1.5 if i % 2 else None,
+            saving_pct=10.0 if i % 2 else None,
+            saving_reason=text,
+            source=f"/runs/{text}",
+        )
+        for i in range(n_findings)
+    )
+    return Report(
+        summary={
+            "sources": [text],
+            "median_step_ms": 2.0,
+            "steps": 3,
+            "step_source": text,
+            "device": {"name": text},
+            "env": {"host": text},
+            "trace": {"top_ops": [[text, 1, 10.0]], "top_kernels": [], "device": {}},
+        },
+        findings=findings,
+        not_checked=(NotChecked("PK601", "rank-straggler", text),),
+        sources=(text,),
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_renderers_handle_empty_one_and_many(fmt, n):
+    out = render(_report(n), fmt)
+    assert out.strip()
+    if n == 0 and fmt in ("terminal", "markdown", "html"):
+        assert "No problems found." in out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_hostile_strings_render_harmlessly(fmt):
+    out = render(_report(3, hostile=True), fmt)
+    assert "\x1b" not in out  # no raw ANSI escape reaches a terminal or a file
+    if fmt == "html":
+        assert "<script>" not in out and "&lt;script&gt;" in out
+    if fmt == "markdown":
+        # Code spans show text literally (CommonMark never interprets HTML inside them).
+        outside_code = re.sub(r"`[^`\n]*`", "", out)
+        assert "<script>" not in outside_code
+        assert not re.search(r"(?<!\\)\]\(http://evil", outside_code)  # no live link
+    if fmt == "json":
+        assert json.loads(out)["findings"][0]["fix"].startswith("fix <script>")
