@@ -19,6 +19,8 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/perfkit reference --preset cnn --inject host-sync,graph-leak,data-starved,eval-grad \
 		-o $(DEMO_DIR) --force
+	$(BIN)/perfkit report $(DEMO_DIR)
+	$(BIN)/perfkit report $(DEMO_DIR) -o $(DEMO_DIR)/report.html
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -29,3 +29,4 @@ def print_summary(run_dir: Path) -> None:
     click.echo(f"perfkit: run file  {Path(run.path)}", file=out)
     if run.traces:
         click.echo(f"perfkit: traces    {run_dir / 'traces'} ({len(run.traces)} file(s))", file=out)
+    click.echo(f"perfkit: next      perfkit report {run_dir}", file=out)

@@ -62,11 +62,22 @@ def step_phases(series: dict[str, list]) -> str | None:
         label="step",
         width=1.0,
     )
+    _clip_first(ax, [a + b + c for a, b, c in zip(data, other, compute)])
     ax.set_xlabel("step")
     ax.set_ylabel("ms")
     ax.set_title("Time per step, by phase")
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     return _png(fig)
+
+
+def _clip_first(ax: Any, totals: list[float]) -> None:
+    """Step 0 carries start-up (first batch, workers, lazy init); don't let it flatten the rest."""
+    if len(totals) < 3:
+        return
+    rest = max(totals[1:])
+    if totals[0] > 2 * rest > 0:
+        ax.set_ylim(0, rest * 1.25)
+        ax.annotate(f"step 0: {totals[0]:.0f} ms", xy=(0, rest * 1.2), fontsize=8, color="#555")
 
 
 def per_step(values: list, title: str, ylabel: str, scale: float = 1.0) -> str | None:
