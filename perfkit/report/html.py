@@ -42,7 +42,7 @@ def _e(x: object) -> str:
     return escape(clean(x), quote=True)
 
 
-def _finding(f: Finding, rule_example: str) -> str:
+def _finding(f: Finding, rule_example: str, several_sources: bool) -> str:
     sev = str(f.severity)
     locs = "".join(
         f'<div class="loc"><code>{_e(location_text(loc))}</code>'
@@ -53,7 +53,9 @@ def _finding(f: Finding, rule_example: str) -> str:
     example = f"<pre>{_e(rule_example)}</pre>" if rule_example else ""
     return (
         f'<div class="finding {sev}"><span class="sev">{sev}</span> '
-        f"<b>{_e(f.code)} {_e(f.rule)}</b><div>{_e(f.message)}</div>{locs}"
+        f"<b>{_e(f.code)} {_e(f.rule)}</b><div>{_e(f.message)}</div>"
+        + (f'<div class="meta">in {_e(f.source)}</div>' if several_sources else "")
+        + f"{locs}"
         f"<div><b>Fix:</b> {_e(f.fix)}</div>{example}"
         f'<div class="saving">{_e(saving_text(f))}. <span class="meta">{_e(f.saving_reason)}</span>'
         "</div></div>"
@@ -153,8 +155,11 @@ def _environment(report: Report) -> str:
 def render(report: Report, **_: Any) -> str:
     from perfkit.rules import find_rule
 
+    several = len(report.sources) > 1
     findings = (
-        "".join(_finding(f, getattr(find_rule(f.code), "example", "")) for f in report.findings)
+        "".join(
+            _finding(f, getattr(find_rule(f.code), "example", ""), several) for f in report.findings
+        )
         or '<div class="ok">No problems found.</div>'
     )
     not_checked = ""

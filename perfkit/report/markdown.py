@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from perfkit.analysis.model import Report
-from perfkit.report.text import clean, location_text, saving_text
+from perfkit.report.text import clean, header_facts, location_text, saving_text
 
 _ICON = {"error": "🔴", "warning": "🟠", "info": "🔵"}
 
@@ -24,16 +24,9 @@ def code_span(text: object) -> str:
 
 
 def render(report: Report, **_: Any) -> str:
-    s = report.summary
     lines = ["# perfkit report", ""]
     lines.append(f"- **Source:** {', '.join(code_span(x) for x in report.sources)}")
-    if s.get("steps") is not None:
-        lines.append(f"- **Steps:** {s['steps']} (boundaries: {md(s.get('step_source'))})")
-    if s.get("median_step_ms") is not None:
-        lines.append(f"- **Median step:** {s['median_step_ms']:.2f} ms")
-    device = s.get("device") or (s.get("trace") or {}).get("device") or {}
-    if device.get("name"):
-        lines.append(f"- **Device:** {md(device['name'])}")
+    lines += [f"- **{label}:** {md(value)}" for label, value in header_facts(report)]
     lines += ["", f"## Findings ({len(report.findings)})", ""]
     if not report.findings:
         lines.append("No problems found.")
@@ -43,6 +36,8 @@ def render(report: Report, **_: Any) -> str:
         lines.append("")
         lines.append(md(f.message))
         lines.append("")
+        if len(report.sources) > 1:
+            lines += [f"In {code_span(f.source)}", ""]
         for loc in f.locations:
             code = f" — {code_span(loc.code)}" if loc.code else ""
             lines.append(f"- {code_span(location_text(loc))}{code}")

@@ -11,13 +11,15 @@ from rich.panel import Panel
 from rich.text import Text
 
 from perfkit.analysis.model import Finding, Report, Severity
-from perfkit.report.text import clean, location_text, saving_text
+from perfkit.report.text import clean, header_facts, location_text, saving_text
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
 
-def _finding(f: Finding) -> Panel:
+def _finding(f: Finding, several_sources: bool) -> Panel:
     body = [Text(clean(f.message))]
+    if several_sources:
+        body.append(Text("  in ", style="dim").append(clean(f.source)))
     for loc in f.locations:
         line = Text("  at ", style="dim").append(location_text(loc), style="bold")
         if loc.code:
@@ -36,16 +38,8 @@ def _finding(f: Finding) -> Panel:
 
 
 def _header(report: Report) -> Text:
-    s = report.summary
     text = Text("perfkit report", style="bold").append("  " + ", ".join(map(clean, report.sources)))
-    facts = []
-    if s.get("steps") is not None:
-        facts.append(f"{s['steps']} steps ({clean(s.get('step_source'))})")
-    if s.get("median_step_ms") is not None:
-        facts.append(f"median step {s['median_step_ms']:.2f} ms")
-    device = s.get("device") or (s.get("trace") or {}).get("device") or {}
-    if device.get("name"):
-        facts.append(clean(device["name"]))
+    facts = [f"{label.lower()} {clean(value)}" for label, value in header_facts(report)]
     if facts:
         text.append("\n" + " · ".join(facts), style="dim")
     return text
@@ -66,7 +60,7 @@ def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> s
     if not report.findings:
         console.print(Text("No problems found.", style="bold green"))
     for f in report.findings:
-        console.print(_finding(f))
+        console.print(_finding(f, len(report.sources) > 1))
     if report.not_checked:
         console.print(Text("Not checked:", style="bold"))
         for n in report.not_checked:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from perfkit.analysis.model import Finding, Location
+from perfkit.analysis.model import Finding, Location, Report
 
 # C0/C1 control characters (ANSI escapes start with ESC) never reach a terminal or a file.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -29,3 +29,17 @@ def location_text(loc: Location) -> str:
     if loc.count:
         where += f" (x{loc.count})"
     return clean(where)
+
+
+def header_facts(report: Report) -> list[tuple[str, str]]:
+    """(label, value) pairs for a report's header: steps, median step, device (unescaped)."""
+    s = report.summary
+    facts = []
+    if s.get("steps") is not None:
+        facts.append(("Steps", f"{s['steps']} (boundaries: {s.get('step_source')})"))
+    if s.get("median_step_ms") is not None:
+        facts.append(("Median step", f"{s['median_step_ms']:.2f} ms"))
+    device = s.get("device") or (s.get("trace") or {}).get("device") or {}
+    if device.get("name"):
+        facts.append(("Device", str(device["name"])))
+    return facts
