@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -140,3 +143,23 @@ def test_step_indices_are_consecutive_across_flushes(tmp_path):
                 train_step()
             session.writer.flush(complete=False)
             assert [s["i"] for s in load_run(tmp_path / "run").steps] == list(range(4 * (n + 1)))
+
+
+def test_probes_restore_torch_exactly_when_the_last_session_ends(tmp_path):
+    """Probes installed by a session alone are removed with it: torch is as it was.
+
+    In a fresh process, since a decorator elsewhere in this one keeps the probes for good.
+    """
+    code = f"""
+import torch
+from perfkit import Session
+before = (torch.Tensor.item, torch.Tensor.to, torch.autograd.backward, torch.Tensor.__bool__)
+with Session({str(tmp_path / "run")!r}, window=None, sample_hz=0, quiet=True):
+    assert torch.Tensor.to is not before[1]
+after = (torch.Tensor.item, torch.Tensor.to, torch.autograd.backward, torch.Tensor.__bool__)
+assert after == before, (after, before)
+assert "item" not in torch.Tensor.__dict__
+print("restored")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "restored", out.stderr

@@ -71,7 +71,7 @@ def phases(ev: Evidence) -> dict[str, float | None]:
 
 
 def _labels(report: Report) -> dict[str, str]:
-    return {f.code: f"{f.code} {f.rule}" for f in report.findings if f.severity >= 1}
+    return {f.code: f"{f.code} {f.rule}" for f in report.findings}
 
 
 def compare(base: tuple[Evidence, Report], new: tuple[Evidence, Report]) -> Comparison:

@@ -50,7 +50,7 @@ class ConfigRecorder:
         settings["steps"] += 1
         return self.first_optimizer
 
-    def on_zero_grad(self, owner: object, set_to_none: bool, site: SiteKey | None) -> None:
+    def on_zero_grad(self, set_to_none: bool, site: SiteKey | None) -> None:
         self.zero_grad["set_to_none" if set_to_none else "fill_zero"] += 1
         if site is not None:
             self.zero_grad_fill_sites[site] = self.zero_grad_fill_sites.get(site, 0) + 1

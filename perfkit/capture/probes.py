@@ -41,10 +41,6 @@ def release() -> None:
             _patches.undo()
 
 
-def installed() -> bool:
-    return bool(_patches)
-
-
 @contextlib.contextmanager
 def suspended() -> Iterator[None]:
     """Run a block with torch exactly as it was before perfkit (benchmarks compare the two)."""

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -115,7 +114,6 @@ class Session:
         self._started = False
         self._closed = False
         self._pid = os.getpid()
-        self._lock = threading.Lock()
         self._scan_total_s = 0.0
         self._last_scan_end = 0.0
         self._last_scan_cost = 0.0
@@ -385,8 +383,8 @@ class Session:
             return  # only the first optimizer to step marks boundaries (GANs step two)
         self._auto_boundary("optimizer")
 
-    def on_zero_grad(self, owner: object, set_to_none: bool) -> None:
-        self.config.on_zero_grad(owner, set_to_none, None if set_to_none else site_key(caller()[1]))
+    def on_zero_grad(self, set_to_none: bool) -> None:
+        self.config.on_zero_grad(set_to_none, None if set_to_none else site_key(caller()[1]))
 
     def on_autocast(self, device: str, dtype: str, enabled: bool) -> None:
         self.config.on_autocast(device, dtype, enabled)

@@ -27,7 +27,7 @@ def _probe_zero_grad(original):
         sess = state.session
         if sess is not None:
             set_to_none = args[0] if args else kwargs.get("set_to_none", True)
-            sess.on_zero_grad(self, bool(set_to_none))
+            sess.on_zero_grad(bool(set_to_none))
         return original(self, *args, **kwargs)
 
     return zero_grad
