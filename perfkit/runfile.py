@@ -24,6 +24,23 @@ SCHEMA_NAME = "perfkit.run"
 SCHEMA_VERSION = 1
 SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
 RUN_FILE_NAME = "run.json"
+# Under torchrun each rank writes its own file into the same run directory.
+RANK_FILE_PATTERN = "run.rank*.json"
+
+
+def run_file_name(rank: int | None) -> str:
+    """``run.json`` for a single process, ``run.rank<R>.json`` for rank R of a job."""
+    return RUN_FILE_NAME if rank is None else f"run.rank{rank}.json"
+
+
+def rank_files(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """The per-rank run files of a run directory, in rank order."""
+
+    def rank_of(p: Path) -> int:
+        middle = p.name[len("run.rank") : -len(".json")]
+        return int(middle) if middle.isdigit() else 1 << 30
+
+    return sorted(Path(run_dir).glob(RANK_FILE_PATTERN), key=rank_of)
 
 
 class RunFileError(Exception):
@@ -77,10 +94,11 @@ _OPTIONAL: dict[str, type] = {
 
 
 def resolve_run_path(path: str | os.PathLike[str]) -> Path:
-    """Accept a run directory or the run.json inside it."""
+    """Accept a run directory (its run.json, else its rank 0 file) or a run file."""
     p = Path(path)
     if p.is_dir():
-        return p / RUN_FILE_NAME
+        ranks = rank_files(p)
+        return ranks[0] if ranks and not (p / RUN_FILE_NAME).exists() else p / RUN_FILE_NAME
     return p
 
 

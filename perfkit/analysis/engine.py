@@ -9,6 +9,7 @@ from typing import Any
 
 from perfkit.analysis.evidence import Evidence, NotApplicable
 from perfkit.analysis.model import Finding, NotChecked, Report
+from perfkit.analysis.ranks import job_of, rank_table, slowest
 from perfkit.rules import all_rules
 from perfkit.rules._base import Rule
 
@@ -18,7 +19,8 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
     findings: list[Finding] = []
     skipped: dict[str, tuple[Rule, str]] = {}
     checked: set[str] = set()
-    for ev in units:
+    job = job_of(units)
+    for ev in [*units, job] if job is not None else units:
         for rule in rules:
             try:
                 findings += rule.check(ev)
@@ -31,8 +33,13 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
         if code not in checked
     )
     findings.sort(key=lambda f: (-f.severity, -(f.saving_ms or 0.0), f.code, f.source))
+    summary = summarize_units(units)
+    if job is not None:
+        rows = rank_table(job)
+        summary["ranks"] = rows
+        summary["slowest_rank"] = slowest(rows)
     return Report(
-        summary=summarize_units(units),
+        summary=summary,
         findings=tuple(findings),
         not_checked=not_checked,
         sources=tuple(ev.source for ev in units),

@@ -22,12 +22,25 @@ class NotApplicable(Exception):
 class Evidence:
     run: Run | None = None
     trace: TraceSummary | None = None
+    # For the job as a whole: the evidence of each rank (rank-aware rules read this).
+    ranks: list[Evidence] | None = None
 
     @property
     def source(self) -> str:
+        if self.ranks:
+            return f"job of {len(self.ranks)} ranks"
         if self.run is not None:
             return self.run.path
         return self.trace.path if self.trace is not None else ""
+
+    @property
+    def rank(self) -> int | None:
+        """The rank this evidence comes from, when it is one rank of a distributed job."""
+        info = self.run.env.get("distributed", {}) if self.run is not None else {}
+        if not info and self.trace is not None:
+            info = self.trace.distributed
+        rank = info.get("rank") if isinstance(info, dict) else None
+        return rank if isinstance(rank, int) else None
 
     # -- run-file views ---------------------------------------------------------------
 
@@ -50,6 +63,9 @@ class Evidence:
 
     @cached_property
     def median_step_ms(self) -> float | None:
+        if self.ranks:
+            medians = [r.median_step_ms for r in self.ranks if r.median_step_ms is not None]
+            return statistics.median(medians) if medians else None
         if self.timed_steps:
             return statistics.median(self.step_period_ms(s) for s in self.timed_steps)
         if self.trace is not None and self.trace.steps:

@@ -1,6 +1,7 @@
 """Turn what the user points at into units of Evidence.
 
-Accepted: a run directory (``run.json`` + ``traces/``), a ``run.json``, one Kineto trace
+Accepted: a run directory (``run.json`` or one ``run.rank<R>.json`` per rank, + ``traces/``),
+a run file, one Kineto trace
 (``*.pt.trace.json[.gz]``, ``.json``, ``.json.gz``), or a directory of traces (a
 TensorBoard log directory). Every failure is an InputError naming the file and the problem.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from perfkit.analysis.evidence import Evidence
 from perfkit.jsonio import JsonFileError, read_json
-from perfkit.runfile import RUN_FILE_NAME, Run, RunFileError, run_from_dict
+from perfkit.runfile import RUN_FILE_NAME, Run, RunFileError, rank_files, run_from_dict
 from perfkit.trace.load import check_trace, looks_like_trace
 from perfkit.trace.summary import TraceSummary, summarize
 
@@ -29,6 +30,9 @@ def load_inputs(path: str | os.PathLike[str]) -> list[Evidence]:
         if p.is_dir():
             if (p / RUN_FILE_NAME).exists():
                 return [_file_unit(p / RUN_FILE_NAME)]
+            ranks = rank_files(p)
+            if ranks:  # one file per rank of a torchrun job
+                return [_file_unit(f) for f in ranks]
             traces = sorted(q for q in p.rglob("*") if q.is_file() and looks_like_trace(q))
             if not traces:
                 raise InputError(f"{p}: no run.json and no *.pt.trace.json[.gz] files in it")

@@ -14,7 +14,7 @@ import torch
 from perfkit._version import __version__
 
 
-def _distributed() -> dict[str, Any]:
+def distributed() -> dict[str, Any]:
     """Rank and world size from torch.distributed when initialised, else torchrun's env vars."""
     info: dict[str, Any] = {}
     dist = torch.distributed
@@ -75,7 +75,7 @@ def snapshot() -> dict[str, Any]:
         "hip": getattr(torch.version, "hip", None),
         "cudnn": cudnn.version() if cudnn.is_available() else None,
         "device": device,
-        "distributed": _distributed(),
+        "distributed": distributed(),
         "perfkit": __version__,
         "start_time": now_iso(),
     }

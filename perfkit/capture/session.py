@@ -27,10 +27,11 @@ from perfkit.capture.evalwatch import EvalWatch
 from perfkit.capture.memory import MemoryReader
 from perfkit.capture.probe_step import StepProbe
 from perfkit.capture.records import D2D, D2H, H2D, INTENT, Interval, SiteTable, StepRecord
-from perfkit.capture.rundir import choose_run_dir
+from perfkit.capture.rundir import choose_run_dir, launched_rank
 from perfkit.capture.sampler import Sampler
 from perfkit.capture.window import ProfilerWindow, WindowSpec
 from perfkit.capture.writer import RunWriter
+from perfkit.runfile import run_file_name
 
 # Step sources, strongest first: a decorator beats optimizer steps beats backward calls
 # beats DataLoader batches. A stronger signal, once seen, replaces a weaker one.
@@ -85,7 +86,9 @@ class Session:
         quiet: bool = False,
     ) -> None:
         self.window_spec = WindowSpec.parse(window)
-        self.run_dir = choose_run_dir(out, force=force)
+        self.rank = launched_rank()
+        self.run_file_name = run_file_name(self.rank)
+        self.run_dir = choose_run_dir(out, force=force, file_name=self.run_file_name)
         self.sample_hz = float(sample_hz)
         self.graph_scan = graph_scan
         self.probe_step = probe_step

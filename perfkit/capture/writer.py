@@ -8,14 +8,17 @@ is reported once and training goes on.
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from perfkit.capture import env
 from perfkit.capture.memory import MemoryReader
 from perfkit.capture.records import interval_events_to_json, step_to_json
-from perfkit.runfile import RUN_FILE_NAME, SCHEMA, write_json_atomic
+from perfkit.runfile import SCHEMA, write_json_atomic
 
 if TYPE_CHECKING:
     from perfkit.capture.session import Session
@@ -29,7 +32,7 @@ class RunWriter:
     def __init__(self, session: Session, interval_s: float) -> None:
         self.session = session
         self.interval_s = interval_s
-        self.path = session.run_dir / RUN_FILE_NAME
+        self.path = session.run_dir / session.run_file_name
         self._lock = threading.Lock()
         self._last = 0.0
         self._cost = 0.0
@@ -86,7 +89,8 @@ class RunWriter:
         return {
             "schema": SCHEMA,
             "complete": complete,
-            "env": dict(s.env),
+            # Read again each time: the process group is usually set up after the session starts.
+            "env": {**s.env, "distributed": env.distributed()},
             "capture": s.capture_info(),
             "config": {
                 **s.config.to_json(sites),
@@ -106,6 +110,10 @@ class RunWriter:
         traces_dir = self.session.run_dir / "traces"
         if not traces_dir.is_dir():
             return []
+        # Only this process's traces: the ranks of a job share the directory.
+        mine = f"{socket.gethostname()}_{os.getpid()}."
         return sorted(
-            str(p.relative_to(self.session.run_dir)) for p in traces_dir.glob("*.pt.trace.json*")
+            str(p.relative_to(self.session.run_dir))
+            for p in traces_dir.glob("*.pt.trace.json*")
+            if p.name.startswith(mine)
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from perfkit.commands import InputError, capture_options
@@ -32,8 +34,11 @@ def _print_catalogue(has_gpu: bool) -> None:
 @click.option(
     "--list", "list_only", is_flag=True, help="List the injectable anti-patterns and exit."
 )
+@click.option(
+    "--ddp", is_flag=True, help="Run as one rank of a torchrun job, with DistributedDataParallel."
+)
 @capture_options
-def reference(inject, preset, steps, list_only, out, window, sample_hz, force) -> int:
+def reference(inject, preset, steps, list_only, ddp, out, window, sample_hz, force) -> int:
     """Train the reference loop under perfkit and write a run directory.
 
     With no --inject it is the clean, well-written loop: a report on it should find
@@ -41,6 +46,10 @@ def reference(inject, preset, steps, list_only, out, window, sample_hz, force) -
 
     \b
     Example:  perfkit reference --preset cnn --inject data-starved,host-sync
+    \b
+    Two ranks (each writes run.rank<R>.json into the same directory):
+      torchrun --standalone --nproc_per_node 2 -m perfkit reference --ddp \\
+          --preset cnn --inject rank-straggler -o runs/ddp
     """
     import torch
 
@@ -49,7 +58,9 @@ def reference(inject, preset, steps, list_only, out, window, sample_hz, force) -
         _print_catalogue(has_gpu)
         return 0
     try:
-        chosen = parse_injections(inject, preset, has_gpu)
+        if ddp and "WORLD_SIZE" not in os.environ:
+            raise InjectionError("--ddp runs under torchrun (see the example in --help)")
+        chosen = parse_injections(inject, preset, has_gpu, ddp)
     except InjectionError as e:
         raise InputError(str(e)) from None
     from perfkit.reference import DEFAULT_STEPS, run_reference
@@ -68,6 +79,7 @@ def reference(inject, preset, steps, list_only, out, window, sample_hz, force) -
         window=window,
         sample_hz=sample_hz,
         force=force,
+        ddp=ddp,
         quiet=True,  # the summary below says where the run is
     )
     print_summary(run_dir)

@@ -8,12 +8,17 @@ from pathlib import Path
 
 import click
 
-from perfkit.runfile import RunFileError, load_run
+from perfkit.capture.rundir import launched_rank
+from perfkit.runfile import RunFileError, load_run, run_file_name
 
 
 def print_summary(run_dir: Path) -> None:
+    """Where this process's run file is; under torchrun only rank 0 says it."""
+    rank = launched_rank()
+    if rank:
+        return
     try:
-        run = load_run(run_dir)
+        run = load_run(run_dir / run_file_name(rank))
     except RunFileError as e:
         click.echo(f"perfkit: the run could not be read back: {e}", err=True)
         return

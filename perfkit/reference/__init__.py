@@ -19,13 +19,26 @@ def run_reference(
     inject: frozenset[str] = frozenset(),
     out: str | os.PathLike[str] | None = None,
     steps: int | None = None,
+    ddp: bool = False,
     **session_options: Any,
 ) -> tuple[Path, dict[str, float]]:
-    """Train the preset under a perfkit Session; returns the run directory and final metrics."""
+    """Train the preset under a perfkit Session; returns the run directory and final metrics.
+
+    ``ddp``: this process is one rank of a torchrun job; train with DistributedDataParallel
+    (gloo on CPU, NCCL on GPUs). Each rank writes its own run file into ``out``.
+    """
+    import torch
+
     from perfkit.capture.session import Session
     from perfkit.reference import cnn, iris
 
     trainer = {"iris": iris.train, "cnn": cnn.train}[preset]
-    with Session(out, **session_options) as session:
-        metrics = trainer(frozenset(inject), steps or DEFAULT_STEPS[preset])
+    if ddp:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        with Session(out, **session_options) as session:
+            metrics = trainer(frozenset(inject), steps or DEFAULT_STEPS[preset])
+    finally:
+        if ddp:
+            torch.distributed.destroy_process_group()
     return session.run_dir, metrics

@@ -11,7 +11,7 @@ import time
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from perfkit.capture.step import profile_step
 from perfkit.reference import common
@@ -55,8 +55,9 @@ def make_model() -> nn.Module:
 
 
 def make_loader(device: torch.device, inject: frozenset[str]) -> DataLoader:
-    starved = "data-starved" in inject
+    starved = "data-starved" in inject or ("rank-straggler" in inject and common.is_last_rank())
     dataset = SyntheticImages(TRAIN_SAMPLES, seed=1, decode_s=SLOW_DECODE_S if starved else 0.0)
+    sampler = DistributedSampler(dataset, seed=2) if common.distributed() else None
     # The data is in memory and cheap to index. Feeding a GPU, workers prepare batches while
     # it computes; on a CPU-only machine they would compete with training for the same
     # cores (measured here: 9.5% of each step waiting with 2 workers, 3.5% with none).
@@ -66,7 +67,8 @@ def make_loader(device: torch.device, inject: frozenset[str]) -> DataLoader:
     return DataLoader(
         dataset,
         batch_size=BATCH,
-        shuffle=True,
+        shuffle=sampler is None,
+        sampler=sampler,
         generator=torch.Generator().manual_seed(2),
         num_workers=workers,
         persistent_workers=workers > 0 and "worker-respawn" not in inject,

@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 
+def distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    if distributed():
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cuda")
 
 
 def prepare_model(model: nn.Module, device: torch.device, inject: frozenset[str]) -> nn.Module:
     model = model.to(device)
+    if distributed():
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
     if "dataparallel" in inject:
         model = nn.DataParallel(model)
     return model
+
+
+def is_last_rank() -> bool:
+    if not distributed():
+        return False
+    return torch.distributed.get_rank() == torch.distributed.get_world_size() - 1
 
 
 def make_optimizer(model: nn.Module, lr: float, inject: frozenset[str]) -> torch.optim.Optimizer:

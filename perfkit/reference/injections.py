@@ -17,6 +17,7 @@ class Injection:
     what: str  # what the loop does wrong when it is injected
     presets: tuple[str, ...] = ("iris", "cnn")
     needs_gpu: bool = False
+    needs_ddp: bool = False
 
 
 INJECTIONS: dict[str, Injection] = {
@@ -70,6 +71,13 @@ INJECTIONS: dict[str, Injection] = {
             ("cnn",),
             needs_gpu=True,
         ),
+        Injection(
+            "rank-straggler",
+            "PK601",
+            "the last rank decodes its data slowly",
+            ("cnn",),
+            needs_ddp=True,
+        ),
     )
 }
 
@@ -80,7 +88,9 @@ class InjectionError(ValueError):
     """An --inject value that cannot be honoured here; the message says why."""
 
 
-def parse_injections(text: str | None, preset: str, has_gpu: bool) -> frozenset[str]:
+def parse_injections(
+    text: str | None, preset: str, has_gpu: bool, ddp: bool = False
+) -> frozenset[str]:
     """Parse ``"host-sync,graph-leak"``; reject unknown slugs and ones that cannot happen here."""
     if not text:
         return frozenset()
@@ -91,6 +101,8 @@ def parse_injections(text: str | None, preset: str, has_gpu: bool) -> frozenset[
             raise InjectionError(
                 f"unknown anti-pattern {slug!r}; `perfkit reference --list` shows them"
             )
+        if inj.needs_ddp and not ddp:
+            raise InjectionError(f"{slug} needs --ddp (several ranks under torchrun)")
         if inj.needs_gpu and not has_gpu:
             raise InjectionError(f"{slug} needs a CUDA device, and this machine has none")
         if preset not in inj.presets:

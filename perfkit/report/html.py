@@ -11,7 +11,14 @@ from typing import Any
 
 from perfkit.analysis.model import Finding, Report
 from perfkit.report import plots
-from perfkit.report.text import clean, location_text, saving_text
+from perfkit.report.text import (
+    RANK_COLUMNS,
+    clean,
+    location_text,
+    rank_rows,
+    saving_text,
+    slowest_text,
+)
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
@@ -140,6 +147,17 @@ def _trace_tables(report: Report) -> str:
     return "".join(out)
 
 
+def _ranks(report: Report) -> str:
+    rows = rank_rows(report)
+    if not rows:
+        return ""
+    return (
+        "<h2>Ranks</h2>"
+        + _table(rows, [t for _, t in RANK_COLUMNS])
+        + f'<div class="meta">{_e(slowest_text(report))}</div>'
+    )
+
+
 def _environment(report: Report) -> str:
     s = report.summary
     rows = [[k, v] for k, v in (s.get("env") or {}).items() if v is not None]
@@ -172,6 +190,7 @@ def render(report: Report, **_: Any) -> str:
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>perfkit report</title><style>{_CSS}</style></head><body><main>"
         f"<h1>perfkit report</h1><div class=meta>{_e(', '.join(report.sources))}</div>"
-        f"{_cards(report)}<h2>Findings</h2>{findings}<h2>Over the run</h2>{_plots(report)}"
+        f"{_cards(report)}{_ranks(report)}<h2>Findings</h2>{findings}"
+        f"<h2>Over the run</h2>{_plots(report)}"
         f"{_trace_tables(report)}{not_checked}{_environment(report)}</main></body></html>\n"
     )

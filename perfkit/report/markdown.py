@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from perfkit.analysis.model import Report
-from perfkit.report.text import clean, header_facts, location_text, saving_text
+from perfkit.report.text import (
+    RANK_COLUMNS,
+    clean,
+    header_facts,
+    location_text,
+    rank_rows,
+    saving_text,
+    slowest_text,
+)
 
 _ICON = {"error": "🔴", "warning": "🟠", "info": "🔵"}
 
@@ -27,6 +35,17 @@ def render(report: Report, **_: Any) -> str:
     lines = ["# perfkit report", ""]
     lines.append(f"- **Source:** {', '.join(code_span(x) for x in report.sources)}")
     lines += [f"- **{label}:** {md(value)}" for label, value in header_facts(report)]
+    rows = rank_rows(report)
+    if rows:
+        lines += [
+            "",
+            "## Ranks",
+            "",
+            "| " + " | ".join(t for _, t in RANK_COLUMNS) + " |",
+            "|" + "---|" * len(RANK_COLUMNS),
+        ]
+        lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
+        lines += ["", md(slowest_text(report))]
     lines += ["", f"## Findings ({len(report.findings)})", ""]
     if not report.findings:
         lines.append("No problems found.")

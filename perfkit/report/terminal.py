@@ -8,10 +8,19 @@ from typing import Any
 from rich.console import Console, Group
 from rich.padding import Padding
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 
 from perfkit.analysis.model import Finding, Report, Severity
-from perfkit.report.text import clean, header_facts, location_text, saving_text
+from perfkit.report.text import (
+    RANK_COLUMNS,
+    clean,
+    header_facts,
+    location_text,
+    rank_rows,
+    saving_text,
+    slowest_text,
+)
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
@@ -57,6 +66,14 @@ def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> s
     )
     console.print(_header(report))
     console.print()
+    rows = rank_rows(report)
+    if rows:
+        table = Table(*(title for _, title in RANK_COLUMNS), box=None, header_style="bold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        console.print(Text(slowest_text(report), style="dim"))
+        console.print()
     if not report.findings:
         console.print(Text("No problems found.", style="bold green"))
     for f in report.findings:

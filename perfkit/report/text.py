@@ -43,3 +43,43 @@ def header_facts(report: Report) -> list[tuple[str, str]]:
     if device.get("name"):
         facts.append(("Device", str(device["name"])))
     return facts
+
+
+RANK_COLUMNS = (
+    ("rank", "rank"),
+    ("step_ms", "step ms"),
+    ("data_wait_ms", "data wait ms"),
+    ("compute_ms", "compute ms"),  # run files: step minus data wait; traces: GPU busy
+    ("syncs", "syncs/step"),
+    ("memory_peak_bytes", "memory peak MiB"),
+)
+
+
+def rank_rows(report: Report) -> list[list[str]]:
+    """The per-rank table as strings, in RANK_COLUMNS order (empty for single-process runs)."""
+    rows = []
+    for row in report.summary.get("ranks") or []:
+        cells = []
+        for key, _ in RANK_COLUMNS:
+            value = row.get(key)
+            if value is None:
+                cells.append("-")
+            elif key == "memory_peak_bytes":
+                cells.append(f"{value / 2**20:.0f}")
+            elif isinstance(value, float):
+                cells.append(f"{value:.2f}")
+            else:
+                cells.append(clean(value))
+        rows.append(cells)
+    return rows
+
+
+def slowest_text(report: Report) -> str:
+    worst = report.summary.get("slowest_rank")
+    if not worst:
+        return ""
+    pct = worst.get("vs_median_pct")
+    return (
+        f"slowest rank: {worst['rank']} ({worst['step_ms']:.2f} ms a step, "
+        f"{pct:+.1f}% vs the median rank)"
+    )

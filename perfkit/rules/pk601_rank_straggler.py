@@ -1,23 +1,111 @@
-"""PK601 rank-straggler: one rank consistently slower than the others."""
+"""PK601 rank-straggler: one rank consistently slower than the others.
+
+What it detects: for each phase of the step (waiting for data, the rest of the step, host
+syncs), the rank that spends the most on it, by how much more than the other ranks (their
+median), and in how many aligned steps. In lockstep DDP every rank's step lasts as long:
+the straggler's own work shows in its data wait, while the others' waiting in collectives
+is counted in their compute time, so a rank that is slow to compute cannot be told from
+the ranks waiting for it by run files alone; traces (comm kernels) can.
+"""
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding
+import statistics
+
+from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
+from perfkit.analysis.model import Finding, severity_for_share
+from perfkit.analysis.ranks import phase_series
 from perfkit.rules._base import Rule
+
+# Persistent, not one noisy step: the rank must lead the phase in this share of steps ...
+MIN_PERSISTENCE = 0.6
+# ... and exceed the other ranks by at least this much, absolute and relative to the step.
+MIN_EXCESS_MS = 1.0
+MIN_EXCESS_SHARE = 0.10
+# What each phase means for the user.
+PHASES = {
+    "data_wait_ms": "waiting for data",
+    "compute_ms": "computing (the rest of the step)",
+    "step_ms": "the whole step",
+}
+
+
+def _excess(per_rank: dict[int, list[float]]) -> tuple[int, float, float] | None:
+    """(rank, excess ms over the other ranks' median, share of aligned steps it leads)."""
+    n = min(len(v) for v in per_rank.values())
+    if n == 0:
+        return None
+    medians = {r: statistics.median(v) for r, v in per_rank.items()}
+    worst = max(medians, key=medians.get)
+    others = statistics.median(m for r, m in medians.items() if r != worst)
+    leads = sum(1 for i in range(n) if max(per_rank, key=lambda r: per_rank[r][i]) == worst)
+    return worst, medians[worst] - others, leads / n
 
 
 def check(ev: Evidence) -> list[Finding]:
-    raise NotApplicable("needs the runs of several ranks of one job")
+    if not ev.ranks:
+        raise NotApplicable("needs the runs or traces of several ranks of one job")
+    series = {u.rank: phase_series(u) for u in ev.ranks}
+    if any(not s for s in series.values()):
+        raise NotApplicable("some ranks have no recorded steps")
+    job_step = statistics.median(statistics.median(s["step_ms"]) for s in series.values())
+    threshold = max(MIN_EXCESS_MS, MIN_EXCESS_SHARE * job_step)
+    step_excess = _excess({r: s["step_ms"] for r, s in series.items()})
+    # In lockstep (DDP) every rank's step lasts as long; the waiting ranks' collective waits
+    # count as their compute, so only phases outside the collectives can name the cause.
+    lockstep = step_excess is not None and step_excess[1] < threshold
+    best = None
+    for phase in ("data_wait_ms",) if lockstep else tuple(PHASES):
+        found = _excess({r: s[phase] for r, s in series.items()})
+        if found is None:
+            continue
+        rank, excess, persistence = found
+        if (
+            excess >= threshold
+            and persistence >= MIN_PERSISTENCE
+            and (best is None or excess > best[2])
+        ):
+            best = (phase, rank, excess, persistence)
+    if best is None:
+        return []
+    phase, rank, excess, persistence = best
+    share = excess / job_step if job_step else 0.0
+    syncs = {r: statistics.median(s["syncs"]) for r, s in series.items()}
+    extra = ""
+    if syncs[rank] > statistics.median(v for r, v in syncs.items() if r != rank):
+        extra = f"; it also makes {syncs[rank]:.0f} host syncs a step"
+    return [
+        RULE.finding(
+            ev,
+            severity_for_share(share),
+            f"rank {rank} is the straggler: {PHASES[phase]} takes {excess:.1f} ms a step more "
+            f"than on the other ranks ({share_text(share)} of a {job_step:.1f} ms step), in "
+            f"{share_text(persistence)} of the steps{extra}",
+            {
+                "rank": rank,
+                "phase": phase,
+                "excess_ms": round(excess, 3),
+                "persistence": round(persistence, 3),
+                "ranks": len(ev.ranks),
+                "job_step_ms": round(job_step, 3),
+            },
+            saving_ms=excess,
+            saving_reason="The other ranks wait this long for the straggler in every "
+            "collective; evening out its work gives it back to all of them.",
+        )
+    ]
 
 
 RULE = Rule(
     code="PK601",
     slug="rank-straggler",
     title="One rank consistently slower than the others",
-    why="Collectives wait for the slowest rank: every other GPU idles for the difference.",
-    fix="Find what makes that rank slow (its data shard, its host, its GPU) and even it out.",
-    example="# compare per-rank step time: perfkit report RUN_DIR (with one run file per rank)",
+    why="Collectives wait for the slowest rank: every other GPU idles for the difference, "
+    "so one slow rank sets the pace of the whole job.",
+    fix="Find what makes that rank slow — its data shard or loader workers, its host (CPU "
+    "contention, throttling), its GPU — and even it out.",
+    example="# the per-rank table of the report shows the phase:\n"
+    "perfkit report RUN_DIR   # with run.rank0.json, run.rank1.json, ...",
     check=check,
     needs="run files or traces of several ranks",
 )
