@@ -90,8 +90,6 @@ def test_clean_job_has_no_straggler(clean_run):
 
 
 def test_rank_straggler_needs_ddp(tmp_path):
-    from tests.test_cli import invoke  # noqa: F401  (same one-line error contract)
-
     out = subprocess.run(
         [
             sys.executable,
@@ -109,3 +107,14 @@ def test_rank_straggler_needs_ddp(tmp_path):
         cwd=REPO,
     )
     assert out.returncode == 2 and "needs --ddp" in out.stderr
+
+
+def test_compare_of_two_jobs_uses_slowest_and_median_rank(straggler_run, clean_run, capsys):
+    from tests.test_cli import invoke
+
+    code, out, _ = invoke(capsys, "compare", str(straggler_run), str(clean_run), "-f", "json")
+    data = __import__("json").loads(out)
+    assert code == 0 and set(data) == {"slowest_rank", "median_rank"}
+    assert data["slowest_rank"]["base"].endswith("run.rank1.json")
+    assert data["slowest_rank"]["speedup"] > 1.3  # the slow decoding is gone
+    assert "PK301 data-starved" in data["slowest_rank"]["fixed"]
