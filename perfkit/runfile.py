@@ -145,11 +145,22 @@ def run_from_dict(data: Any, path: str | os.PathLike[str] = "<memory>") -> Run:
     return Run(path=str(path), **fields)
 
 
+def _file_mode() -> int:
+    """What open() would give a new file: mkstemp's private 0600 is not what users expect."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never a mix."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, separators=(",", ":"), allow_nan=False, default=str)
             f.flush()

@@ -131,3 +131,12 @@ def test_documented_top_level_keys_match_what_capture_writes(tmp_path):
     capture(tmp_path / "run", lambda: None, steps=2)
     written = json.loads((tmp_path / "run" / "run.json").read_text())
     assert documented == set(written)
+
+
+def test_run_file_gets_ordinary_permissions(tmp_path):
+    """mkstemp creates 0600 files; a run file should be readable like any other file."""
+    target = tmp_path / "run.json"
+    write_json_atomic(target, MINIMAL)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask

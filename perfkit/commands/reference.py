@@ -6,6 +6,7 @@ import os
 
 import click
 
+from perfkit.capture.rundir import launched_rank
 from perfkit.commands import InputError, capture_options
 from perfkit.commands.summary import print_summary
 from perfkit.reference.injections import INJECTIONS, PRESETS, InjectionError, parse_injections
@@ -68,9 +69,11 @@ def reference(inject, preset, steps, list_only, ddp, out, window, sample_hz, for
     n = steps or DEFAULT_STEPS[preset]
     what = ", ".join(sorted(chosen)) if chosen else "nothing (the clean loop)"
     device = "cuda" if has_gpu else "cpu"
-    click.echo(
-        f"Training the {preset} preset for {n} steps on {device}, injecting {what} ...", err=True
-    )
+    if not launched_rank():  # under torchrun, rank 0 speaks for the job
+        click.echo(
+            f"Training the {preset} preset for {n} steps on {device}, injecting {what} ...",
+            err=True,
+        )
     run_dir, _ = run_reference(
         preset,
         chosen,
