@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,34 @@ def test_compare_of_two_jobs_uses_slowest_and_median_rank(straggler_run, clean_r
     assert data["slowest_rank"]["base"].endswith("run.rank1.json")
     assert data["slowest_rank"]["speedup"] > 1.3  # the slow decoding is gone
     assert "PK301 data-starved" in data["slowest_rank"]["fixed"]
+
+
+def test_perfkit_run_under_torchrun_writes_one_file_per_rank(tmp_path):
+    perfkit = Path(sys.executable).with_name("perfkit")
+    out = tmp_path / "job"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "--no-python",
+            str(perfkit),
+            "run",
+            "--window",
+            "off",
+            "-o",
+            str(out),
+            str(REPO / "tests" / "scripts" / "ddp_train.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [load_run(f) for f in rank_files(out)]
+    assert [r.env["distributed"]["rank"] for r in runs] == [0, 1]
+    assert all(r.capture["step_source"] == "optimizer" and len(r.steps) == 15 for r in runs)
