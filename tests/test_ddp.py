@@ -150,3 +150,35 @@ def test_perfkit_run_under_torchrun_writes_one_file_per_rank(tmp_path):
     runs = [load_run(f) for f in rank_files(out)]
     assert [r.env["distributed"]["rank"] for r in runs] == [0, 1]
     assert all(r.capture["step_source"] == "optimizer" and len(r.steps) == 15 for r in runs)
+
+
+def test_gloo_collectives_in_cpu_traces_are_judged(tmp_path):
+    out = tmp_path / "traced"
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "perfkit",
+        "reference",
+        "--ddp",
+        "--preset",
+        "cnn",
+        "--steps",
+        "10",
+        "--window",
+        "3,1,2",
+        "--sample-hz",
+        "0",
+        "-o",
+        str(out),
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    units = load_inputs(out)
+    assert all(u.trace is not None and u.trace.kernels["comm_cpu"] >= 1 for u in units)
+    report = analyze(units)
+    assert "comm-bound" not in {n.rule for n in report.not_checked}

@@ -205,3 +205,19 @@ def test_hostile_strings_render_harmlessly(fmt):
         assert not re.search(r"(?<!\\)\]\(http://evil", outside_code)  # no live link
     if fmt == "json":
         assert json.loads(out)["findings"][0]["fix"].startswith("fix <script>")
+
+
+def test_a_broken_rule_does_not_take_the_report_down(reference_run):
+    from dataclasses import replace
+
+    from perfkit.analysis.engine import analyze
+    from perfkit.analysis.inputs import load_inputs
+    from perfkit.rules import all_rules
+
+    def boom(ev):
+        raise ZeroDivisionError("division by zero")
+
+    rules = [replace(r, check=boom) if r.slug == "host-sync" else r for r in all_rules()]
+    report = analyze(load_inputs(reference_run("iris", "host-sync").path), rules)
+    [broken] = [n for n in report.not_checked if n.rule == "host-sync"]
+    assert broken.reason.startswith("internal error in the rule (ZeroDivisionError")

@@ -93,7 +93,7 @@ def test_scalar_reads_and_their_call_sites():
 
 def test_comm_not_overlapped_is_comm_bound():
     found = rules_of(trace("hta-v100-nccl-2rank-rank1-ddp"))
-    assert "comm-bound" in found and found["comm-bound"].evidence["comm_kernels"] == 2020
+    assert "comm-bound" in found and found["comm-bound"].evidence["collectives"] == 2020
 
 
 def test_rocm_trace_without_device_properties_details_loads():

@@ -27,6 +27,8 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
                 checked.add(rule.code)
             except NotApplicable as e:
                 skipped.setdefault(rule.code, (rule, str(e)))
+            except Exception as e:  # one broken rule must not take the whole report down
+                skipped[rule.code] = (rule, f"internal error in the rule ({type(e).__name__}: {e})")
     not_checked = tuple(
         NotChecked(code, rule.slug, reason)
         for code, (rule, reason) in sorted(skipped.items())

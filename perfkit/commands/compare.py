@@ -28,10 +28,13 @@ def _views(units: list) -> dict[str, object]:
         key=lambda u: u.median_step_ms,
     )
     if len(timed) >= 2:
-        # Ranks in lockstep have near-equal steps: among those within 2% of the longest, the
-        # one with the most data wait (its own work, not waiting for others) is the slowest.
+        from perfkit.rules.pk601_rank_straggler import MIN_EXCESS_SHARE
+
+        # Ranks in lockstep have near-equal steps: among those within 10% of the longest (the
+        # straggler threshold of PK601), the one with the most data wait (its own work, not
+        # waiting for others) is the slowest.
         longest = timed[-1].median_step_ms
-        tied = [u for u in timed if longest - u.median_step_ms <= 0.02 * longest]
+        tied = [u for u in timed if longest - u.median_step_ms <= MIN_EXCESS_SHARE * longest]
         worst = max(tied, key=_wait)
         others = [u for u in timed if u is not worst]
         return {"slowest rank": worst, "median rank": others[len(others) // 2]}

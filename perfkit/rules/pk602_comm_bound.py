@@ -1,10 +1,14 @@
 """PK602 comm-bound: collectives not overlapped with compute.
 
 What it detects: communication kernels (NCCL/RCCL) whose time is not covered by compute
-kernels running at the same time, as a share of the profiled steps.
+kernels running at the same time, as a share of the profiled steps; without GPU kernels,
+the host-side records of collectives (``gloo:all_reduce`` ...) during which the training
+thread ran nothing else, i.e. waited for them.
 """
 
 from __future__ import annotations
+
+import statistics
 
 from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
 from perfkit.analysis.model import WARNING_SHARE, Finding, severity_for_share
@@ -12,27 +16,43 @@ from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    trace = ev.need_trace("a GPU trace with communication kernels")
+    trace = ev.need_trace("a trace with collectives (run files cannot see DDP's waits)")
     k = trace.kernels
-    if not k.get("comm"):
-        raise NotApplicable("no communication kernels in the trace (single process?)")
-    exposed_us = k["comm_us"] - k["comm_overlapped_us"]
-    window = trace.window_us
-    share = exposed_us / window if window else 0.0
+    if k.get("comm"):
+        total_us, overlapped_us, count, where = (
+            k["comm_us"],
+            k["comm_overlapped_us"],
+            k["comm"],
+            "communication kernels",
+        )
+    elif k.get("comm_cpu"):
+        total_us, overlapped_us, count, where = (
+            k["comm_cpu_us"],
+            k["comm_cpu_overlapped_us"],
+            k["comm_cpu"],
+            "collectives",
+        )
+    else:
+        raise NotApplicable("no collectives in the trace (single process?)")
+    exposed_us = total_us - overlapped_us
+    steps = len(trace.steps)
+    # The median step, not the mean: the first profiled step carries the profiler's start.
+    step_us = statistics.median(s.dur_us for s in trace.steps)
+    share = exposed_us / steps / step_us if step_us else 0.0
     if share < WARNING_SHARE:
         return []
-    steps = len(trace.steps)
     return [
         RULE.finding(
             ev,
             severity_for_share(share),
-            f"communication kernels run {k['comm_us'] / 1e3 / steps:.1f} ms a step, "
-            f"{share_text(1 - k['comm_overlapped_us'] / k['comm_us'])} of it not overlapped "
+            f"{where} run {total_us / 1e3 / steps:.1f} ms a step, "
+            f"{share_text(exposed_us / total_us)} of it not overlapped "
             f"with compute ({share_text(share)} of the step)",
             {
-                "comm_ms_per_step": round(k["comm_us"] / 1e3 / steps, 3),
+                "comm_ms_per_step": round(total_us / 1e3 / steps, 3),
                 "exposed_ms_per_step": round(exposed_us / 1e3 / steps, 3),
-                "comm_kernels": int(k["comm"]),
+                "collectives": int(count),
+                "from": where,
             },
             saving_ms=exposed_us / 1e3 / steps,
             saving_reason="The exposed communication time, which overlapping with backward "

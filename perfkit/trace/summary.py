@@ -24,6 +24,8 @@ SYNC_APIS = re.compile(
 SCALAR_READS = ("aten::_local_scalar_dense",)
 DATALOADER = "enumerate(DataLoader)"
 NCCL = re.compile(r"nccl|rccl|ncclDevKernel|c10d::|gloo", re.I)
+# Host-side collective records (record_param_comms): "gloo:all_reduce", "nccl:all_gather" ...
+CPU_COMM = re.compile(r"^(gloo|nccl|rccl|ucc|mpi|xccl):", re.I)
 # Kernel names that use tensor cores (a heuristic shared with HTA and the trace provenance).
 TENSOR_CORE = re.compile(
     r"h884|h1688|s1688|hmma|xmma|wgmma|sm80_|sm90_|tensorop|_16816|i8816", re.I
@@ -206,6 +208,7 @@ def summarize(data: dict[str, Any], path: str = "<trace>") -> TraceSummary:
                 steps[i].sync_us += dur
 
     memcpy, kernels, top_kernels = _gpu(gpu_events, steps, starts)
+    kernels.update(_cpu_comm(cpu_events, profiler_steps))
     return TraceSummary(
         path=path,
         device=_device(data, runtime_events),
@@ -292,6 +295,32 @@ def _gpu(
     }
     top = [(n, counts[n], totals[n]) for n, _ in totals.most_common(15)]
     return memcpy, kernels, top
+
+
+def _cpu_comm(cpu_events: list[dict], profiler_steps: list[dict]) -> dict[str, float]:
+    """Collectives recorded on the host (gloo on CPU, or NCCL's host records), and how much
+    of their time the training thread spent on other ops rather than waiting for them."""
+    comm = [
+        (float(e["ts"]), float(e["ts"]) + float(e.get("dur") or 0))
+        for e in cpu_events
+        if CPU_COMM.match(e["name"])
+    ]
+    if not comm:
+        return {"comm_cpu": 0, "comm_cpu_us": 0.0, "comm_cpu_overlapped_us": 0.0}
+    threads = Counter(e.get("tid") for e in profiler_steps)
+    main = threads.most_common(1)[0][0] if threads else None
+    busy = _merge(
+        [
+            (float(e["ts"]), float(e["ts"]) + float(e.get("dur") or 0))
+            for e in cpu_events
+            if e.get("tid") == main and not CPU_COMM.match(e["name"])
+        ]
+    )
+    return {
+        "comm_cpu": len(comm),
+        "comm_cpu_us": sum(end - start for start, end in comm),
+        "comm_cpu_overlapped_us": sum(_overlap(busy, start, end) for start, end in comm),
+    }
 
 
 def _device(data: dict[str, Any], runtime_events: list[dict]) -> dict[str, Any]:
