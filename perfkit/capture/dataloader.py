@@ -16,7 +16,7 @@ from typing import Any
 from torch.utils.data import DataLoader
 from torch.utils.data import dataloader as _dl
 
-from perfkit.capture import state
+from perfkit.capture import guard, state
 from perfkit.capture.patching import Patches
 
 
@@ -98,16 +98,16 @@ def _probe_next(original):
         if sess is None:
             return original(self)
         t0 = time.perf_counter()
-        sess.on_batch_start(t0)
+        guard.call("the DataLoader probe", sess.on_batch_start, t0)
         state.fetching += 1
         try:
             batch = original(self)
         except StopIteration:
-            sess.on_batch_end(t0, time.perf_counter(), got_batch=False)
+            guard.call("the DataLoader probe", sess.on_batch_end, t0, time.perf_counter(), False)
             raise
         finally:
             state.fetching -= 1
-        sess.on_batch_end(t0, time.perf_counter(), got_batch=True)
+        guard.call("the DataLoader probe", sess.on_batch_end, t0, time.perf_counter(), True)
         info = getattr(self, _INFO_ATTR, None)
         if info is not None:
             sess.loaders[info] = None

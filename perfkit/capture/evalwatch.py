@@ -15,6 +15,7 @@ from torch.nn.modules.module import (
     register_module_forward_pre_hook,
 )
 
+from perfkit.capture import guard
 from perfkit.capture.callsite import caller, site_key
 from perfkit.capture.records import SiteTable
 
@@ -45,15 +46,19 @@ class EvalWatch:
 
     def _pre(self, module: torch.nn.Module, args: Any) -> None:
         if self._depth == 0 and not module.training:
-            if torch.is_grad_enabled():
-                self.with_grad += 1
-                key = site_key(caller()[1])
-                self.sites[key] = self.sites.get(key, 0) + 1
-                name = type(module).__name__
-                self.modules[name] = self.modules.get(name, 0) + 1
-            else:
-                self.without_grad += 1
+            guard.call("the eval-mode probe", self._count, module)
         self._depth += 1
+
+    def _count(self, module: torch.nn.Module) -> None:
+        """One outermost forward of a module in eval mode."""
+        if not torch.is_grad_enabled():
+            self.without_grad += 1
+            return
+        self.with_grad += 1
+        key = site_key(caller()[1])
+        self.sites[key] = self.sites.get(key, 0) + 1
+        name = type(module).__name__
+        self.modules[name] = self.modules.get(name, 0) + 1
 
     def _post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         self._depth = max(0, self._depth - 1)

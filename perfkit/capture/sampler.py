@@ -15,6 +15,8 @@ from typing import Any
 
 import psutil
 
+from perfkit.capture import guard
+
 # Keep at most this many samples per series; beyond it, every other sample is dropped and
 # the interval doubles, so a week-long run stays a few hundred kB.
 MAX_SAMPLES = 20_000
@@ -80,9 +82,9 @@ class Sampler:
                 self.series[key] = []
         self._process.cpu_percent()  # the first call only primes the counter
         while not self._stop.wait(self.interval_s):
-            self._sample(nvml, handle)
+            guard.call("the sampler", self._sample, nvml, handle)
             if self.on_tick is not None:
-                self.on_tick()
+                guard.call("the periodic write", self.on_tick)
         if nvml is not None:
             try:
                 nvml.nvmlShutdown()

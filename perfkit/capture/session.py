@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from perfkit.capture import env, graphscan, probes, state
+from perfkit.capture import env, graphscan, guard, probes, state
 from perfkit.capture.callsite import TORCH, caller, site_key
 from perfkit.capture.config import ConfigRecorder
 from perfkit.capture.dataloader import LoaderInfo
@@ -143,7 +143,10 @@ class Session:
         self._last_end = self.t0
         self._last_scan_end = self.t0
         self.env = env.snapshot()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # the writer says so at its first write; training goes on
+            guard.internal_error(f"creating {self.run_dir}", e)
         probes.acquire()
         state.session = self
         _forget_session_in_forked_children()
@@ -172,7 +175,7 @@ class Session:
         self.eval_watch.stop()
         self.sampler.stop()
         if self.graph_scan:
-            self._scan(final=True)
+            guard.call("the heap scan", self._scan, True)
         probes.release()
         self.env["end_time"] = env.now_iso()
         if error is not None:
@@ -261,7 +264,7 @@ class Session:
         if self.window is not None:
             self.window.after_step(index)
         if self.graph_scan and self._scan_due(index + 1, now):
-            self._scan()
+            guard.call("the heap scan", self._scan)
         if error is not None:
             self.writer.flush(complete=False)
         self._last_end = time.perf_counter()
@@ -411,4 +414,5 @@ class Session:
             "sample_hz": self.sample_hz,
             "graph_scan": self.graph_scan,
             "probe_step": self.probe_step,
+            "errors": list(guard.errors),
         }

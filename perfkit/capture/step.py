@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from perfkit.capture import probes, state
+from perfkit.capture import guard, probes, state
 from perfkit.capture.session import Session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,14 +56,18 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
         @functools.wraps(step_fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            sess = _session_for(options)
-            sess.begin_step()
+            try:
+                sess = _session_for(options)
+                sess.begin_step()
+            except Exception as e:  # the step runs, recorded or not
+                guard.internal_error("starting a step", e)
+                return step_fn(*args, **kwargs)
             try:
                 result = step_fn(*args, **kwargs)
             except BaseException as e:
-                sess.end_step(error=e)
+                guard.call("ending a step", sess.end_step, e)
                 raise
-            sess.end_step()
+            guard.call("ending a step", sess.end_step)
             return result
 
         return wrapper

@@ -11,7 +11,7 @@ import functools
 
 import torch
 
-from perfkit.capture import state
+from perfkit.capture import guard, state
 from perfkit.capture.patching import Patches
 
 # Tensor methods that copy a value to the host and so wait for the device. The names are
@@ -39,7 +39,10 @@ def _probe_tensor_method(kind: str, original):
         sess = state.session
         if sess is None or state.guard:
             return original(self, *args, **kwargs)
-        sess.on_tensor_sync(self, kind)
+        try:
+            sess.on_tensor_sync(self, kind)
+        except Exception as e:
+            guard.internal_error("the sync probe", e)
         state.guard += 1
         try:
             return original(self, *args, **kwargs)
@@ -54,7 +57,10 @@ def _probe_sync_call(kind: str, original):
     def probed(*args, **kwargs):
         sess = state.session
         if sess is not None and not state.guard:
-            sess.on_explicit_sync(kind)
+            try:
+                sess.on_explicit_sync(kind)
+            except Exception as e:
+                guard.internal_error("the sync probe", e)
         return original(*args, **kwargs)
 
     return probed

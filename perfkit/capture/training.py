@@ -11,14 +11,14 @@ import functools
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from perfkit.capture import state
+from perfkit.capture import guard, state
 from perfkit.capture.patching import Patches
 
 
 def _on_optimizer_step(optimizer, args, kwargs) -> None:
     sess = state.session
     if sess is not None:
-        sess.on_optimizer_step(optimizer)
+        guard.call("the optimizer probe", sess.on_optimizer_step, optimizer)
 
 
 def _probe_zero_grad(original):
@@ -27,7 +27,7 @@ def _probe_zero_grad(original):
         sess = state.session
         if sess is not None:
             set_to_none = args[0] if args else kwargs.get("set_to_none", True)
-            sess.on_zero_grad(bool(set_to_none))
+            guard.call("the zero_grad probe", sess.on_zero_grad, bool(set_to_none))
         return original(self, *args, **kwargs)
 
     return zero_grad
@@ -39,7 +39,7 @@ def _probe_backward(original):
         result = original(*args, **kwargs)
         sess = state.session
         if sess is not None:
-            sess.on_backward()
+            guard.call("the backward probe", sess.on_backward)
         return result
 
     return backward
@@ -50,7 +50,13 @@ def _probe_autocast_enter(original):
     def __enter__(self):
         sess = state.session
         if sess is not None:
-            sess.on_autocast(self.device, str(self.fast_dtype), bool(self._enabled))
+            guard.call(
+                "the autocast probe",
+                sess.on_autocast,
+                self.device,
+                str(self.fast_dtype),
+                bool(self._enabled),
+            )
         return original(self)
 
     return __enter__
@@ -61,7 +67,7 @@ def _probe_scaler_scale(original):
     def scale(self, outputs):
         sess = state.session
         if sess is not None:
-            sess.on_grad_scaler(bool(self.is_enabled()))
+            guard.call("the GradScaler probe", sess.on_grad_scaler, bool(self.is_enabled()))
         return original(self, outputs)
 
     return scale
@@ -72,7 +78,7 @@ def _probe_empty_cache(original):
     def empty_cache(*args, **kwargs):
         sess = state.session
         if sess is not None:
-            sess.on_empty_cache()
+            guard.call("the empty_cache probe", sess.on_empty_cache)
         return original(*args, **kwargs)
 
     return empty_cache
@@ -84,7 +90,7 @@ def _probe_train_mode(original):
         result = original(self, mode)
         sess = state.session
         if sess is not None:
-            sess.eval_watch.on_train_mode(bool(mode))
+            guard.call("the eval-mode probe", sess.eval_watch.on_train_mode, bool(mode))
         return result
 
     return train

@@ -12,7 +12,7 @@ import functools
 
 import torch
 
-from perfkit.capture import state
+from perfkit.capture import guard, state
 from perfkit.capture.patching import Patches
 
 _DEVICE_TYPES = (str, torch.device, int)
@@ -38,7 +38,10 @@ def _probe_to(original):
         out = original(self, *args, **kwargs)
         sess = state.session
         if sess is not None and not state.guard and _names_device(args, kwargs):
-            sess.on_transfer(self, out, _non_blocking(args, kwargs), "to")
+            try:
+                sess.on_transfer(self, out, _non_blocking(args, kwargs), "to")
+            except Exception as e:
+                guard.internal_error("the transfer probe", e)
         return out
 
     return to
@@ -52,7 +55,10 @@ def _probe_move(method: str, original):
         out = original(self, *args, **kwargs)
         sess = state.session
         if sess is not None and not state.guard:
-            sess.on_transfer(self, out, _non_blocking(args, kwargs), method)
+            try:
+                sess.on_transfer(self, out, _non_blocking(args, kwargs), method)
+            except Exception as e:
+                guard.internal_error("the transfer probe", e)
         return out
 
     return move

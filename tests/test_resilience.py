@@ -1,0 +1,68 @@
+"""The training comes first: failures inside perfkit never reach the user's loop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from perfkit.capture import graphscan, guard
+from perfkit.capture.session import Session
+from tests.conftest import capture
+
+
+@pytest.fixture(autouse=True)
+def fresh_guard(monkeypatch):
+    monkeypatch.setattr(guard, "_seen", set())
+    monkeypatch.setattr(guard, "errors", [])
+
+
+def test_a_failing_probe_is_reported_once_and_training_goes_on(tmp_path, monkeypatch, capsys):
+    def broken(self, tensor, kind):
+        raise RuntimeError("probe bug")
+
+    monkeypatch.setattr(Session, "on_tensor_sync", broken)
+    values = []
+    t = torch.tensor(2.5)
+    run = capture(tmp_path / "run", lambda: values.append(t.item()), steps=4)
+    assert values == [2.5] * 4  # the user's call still returns its value
+    assert run.complete and len(run.steps) == 4
+    assert run.capture["errors"] == ["the sync probe: RuntimeError: probe bug"]
+    err = capsys.readouterr().err
+    assert err.count("perfkit: internal error in the sync probe") == 1
+
+
+def test_a_failing_heap_scan_leaves_the_steps_intact(tmp_path, monkeypatch):
+    def broken(step):
+        raise MemoryError("scan failed")
+
+    monkeypatch.setattr(graphscan, "scan", broken)
+    run = capture(tmp_path / "run", lambda: torch.ones(2).sum(), steps=9)
+    assert [s["i"] for s in run.steps] == list(range(9))
+    assert run.capture["errors"] == ["the heap scan: MemoryError: scan failed"]
+
+
+def test_a_failing_step_start_still_runs_the_step(tmp_path, monkeypatch):
+    def broken(self):
+        raise ValueError("bad state")
+
+    monkeypatch.setattr(Session, "begin_step", broken)
+    run = capture(tmp_path / "run", lambda: 7, steps=3)
+    assert run.complete and run.steps == []
+    assert run.capture["errors"] == ["starting a step: ValueError: bad state"]
+
+
+def test_unwritable_output_warns_and_training_goes_on(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    out = blocker / "run"  # cannot be created, even by root
+
+    @__import__("perfkit").profile_step
+    def train_step():
+        return torch.ones(3).sum().item()
+
+    with Session(out, window=None, sample_hz=0, quiet=True):
+        results = [train_step() for _ in range(3)]
+    assert results == [3.0, 3.0, 3.0]
+    err = capsys.readouterr().err
+    assert f"creating {out}" in err and f"cannot write {out / 'run.json'}" in err
+    assert err.count("cannot write") == 1
