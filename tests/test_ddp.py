@@ -18,7 +18,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def torchrun(out, *inject: str):
+def torchrun(out, *inject: str, steps: int = 24, window: str = "off"):
+    """Two gloo ranks of the reference CNN under torchrun."""
     args = [
         sys.executable,
         "-m",
@@ -33,9 +34,9 @@ def torchrun(out, *inject: str):
         "--preset",
         "cnn",
         "--steps",
-        "24",
+        str(steps),
         "--window",
-        "off",
+        window,
         "--sample-hz",
         "0",
         "-o",
@@ -154,30 +155,7 @@ def test_perfkit_run_under_torchrun_writes_one_file_per_rank(tmp_path):
 
 def test_gloo_collectives_in_cpu_traces_are_judged(tmp_path):
     out = tmp_path / "traced"
-    args = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "perfkit",
-        "reference",
-        "--ddp",
-        "--preset",
-        "cnn",
-        "--steps",
-        "10",
-        "--window",
-        "3,1,2",
-        "--sample-hz",
-        "0",
-        "-o",
-        str(out),
-    ]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
+    torchrun(out, steps=10, window="3,1,2")
     units = load_inputs(out)
     assert all(u.trace is not None and u.trace.kernels["comm_cpu"] >= 1 for u in units)
     report = analyze(units)
