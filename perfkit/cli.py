@@ -24,6 +24,11 @@ SUBCOMMANDS = {
         "compare",
         "Compare two runs: speedup and what changed.",
     ),
+    "tensorboard": (
+        "perfkit.commands.tensorboard",
+        "tensorboard",
+        "Open a run's traces and scalars in TensorBoard.",
+    ),
     "rules": ("perfkit.commands.rules", "rules", "List the rule catalogue."),
     "explain": ("perfkit.commands.rules", "explain", "Explain one rule and its fix."),
     "reference": (

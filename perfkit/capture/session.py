@@ -415,4 +415,5 @@ class Session:
             "graph_scan": self.graph_scan,
             "probe_step": self.probe_step,
             "errors": list(guard.errors),
+            "tensorboard_scalars": dict(self.writer.scalars.status),
         }

@@ -15,9 +15,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from perfkit.capture import env
+from perfkit.capture import env, guard
 from perfkit.capture.memory import MemoryReader
 from perfkit.capture.records import interval_events_to_json, step_to_json
+from perfkit.capture.scalars import ScalarWriter
 from perfkit.runfile import SCHEMA, write_json_atomic
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class RunWriter:
         # Steps converted once and reused by every flush, for the session's current list.
         self._steps_json: list[dict[str, Any]] = []
         self._steps_of: list | None = None
+        self.scalars = ScalarWriter(session.run_dir / "traces", session.rank)
 
     def _steps(self) -> list[dict[str, Any]]:
         s = self.session
@@ -63,6 +65,7 @@ class RunWriter:
             return
         with self._lock:
             t0 = time.perf_counter()
+            guard.call("the TensorBoard scalars", self._write_scalars, complete)
             data = None
             for _ in range(SNAPSHOT_TRIES):
                 try:
@@ -82,6 +85,11 @@ class RunWriter:
                     )
             self._last = time.perf_counter()
             self._cost = self._last - t0
+
+    def _write_scalars(self, complete: bool) -> None:
+        self.scalars.write(self._steps())
+        if complete:
+            self.scalars.close()
 
     def _assemble(self, complete: bool) -> dict[str, Any]:
         s = self.session

@@ -1,0 +1,84 @@
+"""``perfkit tensorboard``: TensorBoard on loopback, pointed at a run or a folder of runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+
+import click
+
+from perfkit.commands import InputError
+
+NETWORK_NOTE = (
+    "The Scalars dashboard works offline. The PyTorch Profiler tab (torch-tb-profiler) "
+    "loads Google Charts and a polyfill from the internet when the page opens: without "
+    "network access its views stay empty; `perfkit report RUN -o report.html` shows the "
+    "same breakdown offline."
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@click.command(short_help="Open a run's traces and scalars in TensorBoard.")
+@click.argument("path", type=click.Path())
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port on 127.0.0.1 (default: a free one).",
+)
+def tensorboard(path: str, port: int) -> int:
+    """Start TensorBoard on 127.0.0.1 for PATH (a run directory or a folder of runs).
+
+    perfkit writes each run's profiler traces and its per-step scalars (step time, data
+    wait, syncs, transfers, memory) into RUN/traces, where TensorBoard finds them.
+    Ctrl-C stops it.
+
+    \b
+    Example:  perfkit tensorboard perfkit-runs/
+    """
+    if not os.path.isdir(path):
+        raise InputError(f"{path}: not a directory (give a run directory or a folder of runs)")
+    missing = [
+        m for m in ("tensorboard", "torch_tb_profiler") if importlib.util.find_spec(m) is None
+    ]
+    if missing:
+        raise InputError(
+            f"{' and '.join(missing)} not installed: pip install 'perfkit[tensorboard]'"
+        )
+    port = port or free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        path,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    click.echo(f"perfkit: TensorBoard for {path} at http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+    click.echo(f"perfkit: {NETWORK_NOTE}")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        click.echo("perfkit: TensorBoard stopped")
+        return 0
+    if code:
+        tail = (proc.stderr.read() if proc.stderr else "").strip().splitlines()[-1:]
+        raise InputError(f"TensorBoard exited with code {code}: {' '.join(tail)}")
+    return 0
