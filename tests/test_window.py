@@ -40,7 +40,7 @@ def test_window_writes_gzipped_traces_listed_in_the_run(tmp_path):
 
 def test_window_off_writes_no_trace(tmp_path):
     run = capture(tmp_path / "run", _work, steps=8, window=None)
-    assert run.traces == [] and not (tmp_path / "run" / "traces").exists()
+    assert run.traces == [] and not list((tmp_path / "run").rglob("*.pt.trace.json*"))
     assert run.capture["window"] is None
 
 
