@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_DEV := torch==2.13.0
 DEMO_DIR := perfkit-runs/demo
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench reports lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/overhead.py
+
+reports: setup
+	$(BIN)/python reports/regenerate.py
 
 lint: setup
 	$(BIN)/ruff check perfkit tests bench

@@ -48,7 +48,7 @@ def render(report: Report, **_: Any) -> str:
         lines += ["", md(slowest_text(report))]
     lines += ["", f"## Findings ({len(report.findings)})", ""]
     if not report.findings:
-        lines.append("No problems found.")
+        lines += ["No problems found.", ""]
     for f in report.findings:
         sev = str(f.severity)
         lines.append(f"### {_ICON[sev]} {f.code} `{f.rule}` — {sev}")

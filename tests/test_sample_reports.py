@@ -1,0 +1,59 @@
+"""reports/ matches what the current code renders from the committed runs.
+
+Regenerate with `make reports` (re-runs the loops) or `python reports/regenerate.py
+--render` (re-renders the committed runs) after changing a rule or a renderer.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+TRACE = (
+    REPO.parent
+    / "shared"
+    / "traces"
+    / ("kineto-resnet50-v100-dataloader-num-workers-0.pt.trace.json.gz")
+)
+SOURCES = {
+    "before": "reports/runs/before",
+    "after": "reports/runs/after",
+    "resnet50-trace": "../shared/traces/" + TRACE.name,
+}
+_PNG = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+
+
+def rendered(*args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "perfkit", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    return out.stdout
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_sample_report_is_current(name, fmt):
+    if name == "resnet50-trace" and not TRACE.exists():
+        pytest.skip("../shared/traces is not here")
+    committed = (REPO / "reports" / f"{name}.{fmt}").read_text()
+    now = rendered("report", SOURCES[name], "-f", "markdown" if fmt == "md" else "html")
+    if fmt == "html":  # plots are compared by presence, not pixel by pixel
+        assert len(_PNG.findall(now)) == len(_PNG.findall(committed))
+        committed, now = _PNG.sub("PNG", committed), _PNG.sub("PNG", now)
+    assert now == committed, f"reports/{name}.{fmt} is stale: python reports/regenerate.py --render"
+
+
+def test_sample_compare_is_current_and_shows_the_fix():
+    committed = (REPO / "reports" / "compare.md").read_text()
+    now = rendered("compare", SOURCES["before"], SOURCES["after"], "-f", "markdown")
+    assert now == committed
+    assert "(the new run is faster)" in now and "PK301 data-starved" in now
