@@ -15,7 +15,27 @@ if TYPE_CHECKING:
     from perfkit.capture.session import Session
     from perfkit.capture.step import profile_step
 
-__all__ = ["profile_step", "Session", "load_run", "Run", "RunFileError", "__version__"]
+__all__ = [
+    "profile_step",
+    "Session",
+    "load_run",
+    "analyze",
+    "Run",
+    "RunFileError",
+    "__version__",
+]
+
+
+def analyze(path: Any, select: list[str] | None = None, ignore: list[str] | None = None):
+    """The Report for a run directory, run file, trace or folder of traces (no torch needed).
+
+    ``report.findings`` are the findings; ``perfkit.report.render(report, "html")`` formats it.
+    """
+    from perfkit.analysis.engine import analyze as run_rules
+    from perfkit.analysis.inputs import load_inputs
+    from perfkit.rules import select_rules
+
+    return run_rules(load_inputs(path), select_rules(select, ignore))
 
 
 def __getattr__(name: str) -> Any:

@@ -62,6 +62,7 @@ def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> s
         force_terminal=color,
         color_system="standard" if color else None,
         highlight=False,
+        force_jupyter=False,  # a string for the caller, not a display in a notebook
         emoji=False,
     )
     console.print(_header(report))
