@@ -121,7 +121,10 @@ def _plots(report: Report) -> str:
         )
     trace = s.get("trace") or {}
     if trace.get("step_ms"):
-        images.append(plots.per_step(trace["step_ms"], "Profiled step time (trace)", "ms"))
+        images.append(
+            plots.trace_phases(trace["step_ms"], trace.get("phases_ms") or {})
+            or plots.per_step(trace["step_ms"], "Profiled step time (trace)", "ms")
+        )
     return "".join(f'<img alt="plot" src="{src}">' for src in images if src)
 
 

@@ -70,6 +70,31 @@ def step_phases(series: dict[str, list]) -> str | None:
     return _png(fig)
 
 
+def trace_phases(step_ms: list[float], phases: dict[str, list[float]]) -> str | None:
+    """Profiled steps split into data wait, forward and the rest, backward, optimizer."""
+    if not step_ms or not phases or not any(phases.get("backward") or []):
+        return None
+    data, back, opt = phases["data"], phases["backward"], phases["optimizer"]
+    rest = [max(t - d - b - o, 0.0) for t, d, b, o in zip(step_ms, data, back, opt)]
+    fig, ax = _figure()
+    x = range(len(step_ms))
+    bottom = [0.0] * len(step_ms)
+    for values, label, color in (
+        (data, "DataLoader", _COLORS["data"]),
+        (rest, "forward and the rest", _COLORS["compute"]),
+        (back, "backward", "#55a868"),
+        (opt, "optimizer", _COLORS["sync"]),
+    ):
+        ax.bar(x, values, bottom=bottom, label=label, color=color, width=0.8)
+        bottom = [a + b for a, b in zip(bottom, values)]
+    ax.set_xticks(list(x))
+    ax.set_xlabel("profiled step")
+    ax.set_ylabel("ms")
+    ax.set_title("Profiled steps by phase (trace)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return _png(fig)
+
+
 def _clip_first(ax: Any, totals: list[float]) -> None:
     """Step 0 carries start-up (first batch, workers, lazy init); don't let it flatten the rest."""
     if len(totals) < 3:

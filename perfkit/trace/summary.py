@@ -23,6 +23,8 @@ SYNC_APIS = re.compile(
 )
 SCALAR_READS = ("aten::_local_scalar_dense",)
 DATALOADER = "enumerate(DataLoader)"
+OPTIMIZER = ("Optimizer.step#", "Optimizer.zero_grad#")
+BACKWARD = "autograd::engine::evaluate_function"
 NCCL = re.compile(r"nccl|rccl|ncclDevKernel|c10d::|gloo", re.I)
 # Host-side collective records (record_param_comms): "gloo:all_reduce", "nccl:all_gather" ...
 CPU_COMM = re.compile(r"^(gloo|nccl|rccl|ucc|mpi|xccl):", re.I)
@@ -44,6 +46,8 @@ class TraceStep:
     start_us: float
     dur_us: float
     dataloader_us: float = 0.0
+    backward_us: float = 0.0  # union of autograd engine work (nested ops counted once)
+    optimizer_us: float = 0.0  # Optimizer.step / zero_grad
     sync_us: float = 0.0
     syncs: int = 0
     scalar_reads: int = 0
@@ -179,6 +183,7 @@ def summarize(data: dict[str, Any], path: str = "<trace>") -> TraceSummary:
     op_totals: Counter[str] = Counter()
     op_counts: Counter[str] = Counter()
     scalar_events = []
+    backward: dict[int, list[tuple[float, float]]] = {}
     for e in cpu_events:
         name = e["name"]
         dur = float(e.get("dur") or 0)
@@ -191,9 +196,15 @@ def summarize(data: dict[str, Any], path: str = "<trace>") -> TraceSummary:
                 steps[i].dataloader_us += dur
             elif name in SCALAR_READS:
                 steps[i].scalar_reads += 1
+            elif name.startswith(OPTIMIZER):
+                steps[i].optimizer_us += dur
+            elif name.startswith(BACKWARD):
+                backward.setdefault(i, []).append((float(e["ts"]), float(e["ts"]) + dur))
         if name in SCALAR_READS:
             scalar_events.append(e)
 
+    for i, intervals in backward.items():
+        steps[i].backward_us = sum(end - start for start, end in _merge(intervals))
     syncs: dict[str, dict[str, float]] = {}
     for e in runtime_events:
         name = e["name"]
