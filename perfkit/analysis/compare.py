@@ -10,6 +10,7 @@ from typing import Any
 
 from perfkit.analysis.evidence import Evidence
 from perfkit.analysis.model import Report
+from perfkit.analysis.ranks import phase_series
 
 
 @dataclass(frozen=True)
@@ -28,46 +29,30 @@ def _median(values: list[float]) -> float | None:
 
 
 def phases(ev: Evidence) -> dict[str, float | None]:
-    """Per-step medians of what a step is made of."""
+    """Per-step medians of what a step is made of (the per-rank table's phases, plus the
+    transfers and memory of a run file, or the sync wait of a trace)."""
+    series = phase_series(ev)
+    if not series:
+        return {}
+    out = {
+        "step_ms": _median(series["step_ms"]),
+        "data_wait_ms": _median(series["data_wait_ms"]),
+        "compute_ms": _median(series["compute_ms"]),
+        "syncs_per_step": _median(series["syncs"]),
+    }
     if ev.run is not None and ev.timed_steps:
-        steps = ev.timed_steps
-        period = [ev.step_period_ms(s) for s in steps]
-        wait = [float(s.get("data_wait_ms") or 0) for s in steps]
-
-        def events(kind: str, key: str) -> list[float]:
-            out = []
-            for s in steps:
-                block = (s.get("events") or {}).get(kind) or {}
-                if kind == "syncs":
-                    out.append(float(block.get(key, 0)))
-                else:
-                    out.append(float(sum(t.get(key, 0) for t in block.get("totals", {}).values())))
-            return out
-
-        memory = [
-            (s.get("memory") or {}).get("peak_bytes", (s.get("memory") or {}).get("rss_bytes"))
-            for s in ev.run.steps
+        totals = [
+            ((s.get("events") or {}).get("transfers") or {}).get("totals", {}).values()
+            for s in ev.timed_steps
         ]
-        memory = [m for m in memory if m is not None]
-        return {
-            "step_ms": _median(period),
-            "data_wait_ms": _median(wait),
-            "compute_ms": _median([p - w for p, w in zip(period, wait)]),
-            "syncs_per_step": _median(events("syncs", "count")),
-            "transfers_per_step": _median(events("transfers", "count")),
-            "transfer_bytes_per_step": _median(events("transfers", "bytes")),
-            "memory_peak_bytes": max(memory) if memory else None,
-        }
-    if ev.trace is not None and ev.trace.steps:
-        steps = ev.trace.steps
-        return {
-            "step_ms": _median([s.dur_us / 1e3 for s in steps]),
-            "data_wait_ms": _median([s.dataloader_us / 1e3 for s in steps]),
-            "compute_ms": _median([s.gpu_busy_us / 1e3 for s in steps]),
-            "syncs_per_step": _median([float(s.syncs) for s in steps]),
-            "sync_wait_ms": _median([s.sync_us / 1e3 for s in steps]),
-        }
-    return {}
+        out["transfers_per_step"] = _median([float(sum(t["count"] for t in x)) for x in totals])
+        out["transfer_bytes_per_step"] = _median(
+            [float(sum(t["bytes"] for t in x)) for x in totals]
+        )
+        out["memory_peak_bytes"] = ev.memory_peak_bytes
+    else:
+        out["sync_wait_ms"] = _median([s.sync_us / 1e3 for s in ev.trace.steps])
+    return out
 
 
 def _labels(report: Report) -> dict[str, str]:

@@ -95,6 +95,18 @@ class Evidence:
             count=count,
         )
 
+    @property
+    def memory_peak_bytes(self) -> int | None:
+        """The highest per-step memory reading: CUDA allocator peak, else process RSS."""
+        if self.run is None:
+            return None
+        readings = [
+            (s.get("memory") or {}).get("peak_bytes", (s.get("memory") or {}).get("rss_bytes"))
+            for s in self.run.steps
+        ]
+        readings = [r for r in readings if r is not None]
+        return max(readings) if readings else None
+
     def step_events(self, step: dict[str, Any], kind: str) -> Any:
         return (step.get("events") or {}).get(kind)
 

@@ -58,12 +58,7 @@ def rank_table(job: Evidence) -> list[dict[str, Any]]:
         for key, values in series.items():
             row[key] = round(statistics.median(values), 3) if values else None
         if ev.run is not None:
-            peaks = [
-                (s.get("memory") or {}).get("peak_bytes", (s.get("memory") or {}).get("rss_bytes"))
-                for s in ev.run.steps
-            ]
-            peaks = [p for p in peaks if p is not None]
-            row["memory_peak_bytes"] = max(peaks) if peaks else None
+            row["memory_peak_bytes"] = ev.memory_peak_bytes
         rows.append(row)
     return rows
 

@@ -43,7 +43,9 @@ def _views(units: list) -> dict[str, object]:
 
 
 def _wait(unit) -> float:
-    waits = [float(s.get("data_wait_ms") or 0) for s in unit.timed_steps]
+    from perfkit.analysis.ranks import phase_series
+
+    waits = phase_series(unit).get("data_wait_ms")
     return statistics.median(waits) if waits else 0.0
 
 

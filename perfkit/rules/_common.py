@@ -10,13 +10,9 @@ from perfkit.analysis.evidence import Evidence
 from perfkit.analysis.model import Location
 
 
-def per_step_counts(ev: Evidence, kind: str, key: str = "count") -> list[float]:
-    """How many sync/transfer events each timed step had (0 for steps without events)."""
-    out = []
-    for step in ev.timed_steps:
-        events = ev.step_events(step, kind) or {}
-        out.append(float(events.get(key, 0)) if isinstance(events, dict) else float(len(events)))
-    return out
+def per_step_syncs(ev: Evidence) -> list[float]:
+    """Host syncs of each timed step (0 for steps without events)."""
+    return [float((ev.step_events(s, "syncs") or {}).get("count", 0)) for s in ev.timed_steps]
 
 
 def site_totals(ev: Evidence, kind: str, keep=lambda site: True) -> Counter[int]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
 from perfkit.analysis.model import Finding, Location, Severity, severity_for_share
 from perfkit.rules._base import Rule
-from perfkit.rules._common import code_of, median, per_step_counts, site_totals, top_locations
+from perfkit.rules._common import code_of, median, per_step_syncs, site_totals, top_locations
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -42,7 +42,7 @@ def _trace_wait(ev: Evidence) -> tuple[float, float]:
 
 
 def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
-    counts = per_step_counts(ev, "syncs")
+    counts = per_step_syncs(ev)
     per_step = median(counts)
     if not counts or per_step < 1:
         return []
