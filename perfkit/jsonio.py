@@ -27,18 +27,23 @@ class JsonFileError(Exception):
         super().__init__(f"{self.path}: {problem}")
 
 
+def open_error(path: str | os.PathLike[str], e: OSError) -> JsonFileError:
+    """The one-line error for a file that cannot be opened or read."""
+    if isinstance(e, FileNotFoundError):
+        return JsonFileError(path, "no such file")
+    if isinstance(e, PermissionError):
+        return JsonFileError(path, "permission denied")
+    if isinstance(e, IsADirectoryError):
+        return JsonFileError(path, "is a directory")
+    return JsonFileError(path, f"cannot read ({e.strerror or e})")
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
     p = Path(path)
     try:
         raw = p.read_bytes()
-    except FileNotFoundError:
-        raise JsonFileError(p, "no such file") from None
-    except PermissionError:
-        raise JsonFileError(p, "permission denied") from None
-    except IsADirectoryError:
-        raise JsonFileError(p, "is a directory") from None
     except OSError as e:
-        raise JsonFileError(p, f"cannot read ({e.strerror or e})") from None
+        raise open_error(p, e) from None
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)

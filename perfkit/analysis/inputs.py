@@ -14,8 +14,10 @@ from pathlib import Path
 from perfkit.analysis.evidence import Evidence
 from perfkit.jsonio import JsonFileError, read_json
 from perfkit.runfile import RUN_FILE_NAME, Run, RunFileError, rank_files, run_from_dict
+from perfkit.trace import load_trace
 from perfkit.trace.load import check_trace, looks_like_trace
-from perfkit.trace.summary import TraceSummary, summarize
+from perfkit.trace.stream import NotStreamable
+from perfkit.trace.summary import summarize, summarize_file
 
 
 class InputError(Exception):
@@ -36,23 +38,24 @@ def load_inputs(path: str | os.PathLike[str]) -> list[Evidence]:
             traces = sorted(q for q in p.rglob("*") if q.is_file() and looks_like_trace(q))
             if not traces:
                 raise InputError(f"{p}: no run.json and no *.pt.trace.json[.gz] files in it")
-            return [Evidence(trace=_trace(t)) for t in traces]
+            return [Evidence(trace=load_trace(t)) for t in traces]
         return [_file_unit(p)]
     except (JsonFileError, RunFileError) as e:
         raise InputError(str(e)) from None
 
 
-def _trace(path: Path) -> TraceSummary:
-    return summarize(check_trace(read_json(path), path), str(path))
-
-
 def _file_unit(path: Path) -> Evidence:
-    """A run file (with the traces of its run directory) or a trace, whichever it is."""
-    data = read_json(path)
+    """A run file (with the traces of its run directory) or a trace, whichever it is.
+
+    Traces are streamed (they can be GB); a file that is not one is read whole."""
+    try:
+        return Evidence(trace=summarize_file(path))
+    except NotStreamable:
+        data = read_json(path)
     if isinstance(data, dict) and "schema" in data:
         run = run_from_dict(data, path)
         traces = _run_traces(path.parent, run)
-        return Evidence(run=run, trace=_trace(traces[0]) if traces else None)
+        return Evidence(run=run, trace=load_trace(traces[0]) if traces else None)
     if isinstance(data, list) or (isinstance(data, dict) and "traceEvents" in data):
         return Evidence(trace=summarize(check_trace(data, path), str(path)))
     raise InputError(f"{path}: neither a perfkit run file nor a Chrome/Kineto trace")

@@ -2,18 +2,27 @@
 
 One pass classifies events by category (old Kineto spells them ``Operator``/``Runtime``/
 ``Kernel``/``Memcpy``, new ones ``cpu_op``/``cuda_runtime``/``kernel``/``gpu_memcpy``; ROCm
-traces use ``hip*`` runtime names); GPU activity is reduced to merged busy intervals. The
-summary is what rules read: they never see raw events.
+traces use ``hip*`` runtime names) and keeps only compact columns: start, end, an interned
+name and thread per event (about 20 bytes, not a dict), plus running totals. Events arrive in
+batches from :mod:`perfkit.trace.stream`, so memory grows with the number of CPU/GPU events
+kept, never with the file's text. Per-step figures are then computed over the columns with
+numpy. The summary is what rules read: they never see raw events.
 """
 
 from __future__ import annotations
 
-import bisect
+import os
 import re
-import statistics
+from array import array
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+
+from perfkit.trace.intervals import Intervals
+from perfkit.trace.stream import TraceStream
 
 # Kernels shorter than this are "tiny": launching them costs about as much as running them.
 TINY_KERNEL_US = 10.0
@@ -38,6 +47,10 @@ _CPU = {"cpu_op", "operator", "user_annotation"}
 _RUNTIME = {"cuda_runtime", "runtime", "cuda_driver"}
 _GPU = {"kernel", "gpu_memcpy", "memcpy", "gpu_memset", "memset"}
 _MEMCPY = {"gpu_memcpy", "memcpy"}
+# How far back (in a thread's Python frames) to look for the frames enclosing a scalar read.
+ENCLOSING_FRAMES_WINDOW = 400
+# What a CPU op's name says it is; per-step figures sum these (first match wins).
+_OTHER, _DATA, _SCALAR, _OPTIM, _BACKWARD = range(5)
 
 
 @dataclass
@@ -82,16 +95,333 @@ class TraceSummary:
         return sum(s.dur_us for s in self.steps)
 
 
-def _kernel_kind(name: str, cache: dict[str, tuple[bool, bool, bool]]) -> tuple[bool, bool, bool]:
-    """(communication, tensor core, gemm/conv) for a kernel name; regexes run once per name."""
-    kind = cache.get(name)
-    if kind is None:
-        kind = cache[name] = (
-            bool(NCCL.search(name)),
-            bool(TENSOR_CORE.search(name)),
-            bool(GEMM_OR_CONV.search(name)),
+
+def summarize(data: dict[str, Any], path: str = "<trace>") -> TraceSummary:
+    """Summarize a trace already decoded into memory."""
+    collector = _Collector()
+    collector.add(data["traceEvents"])
+    return collector.finish(data, path)
+
+
+def summarize_file(path: str | os.PathLike[str]) -> TraceSummary:
+    """Summarize a trace file batch by batch. Raises NotStreamable for a file that must be
+    read whole (see :mod:`perfkit.trace.stream`), JsonFileError for an unreadable one."""
+    stream = TraceStream(path)
+    collector = _Collector()
+    for batch in stream.batches():
+        collector.add(batch)
+    return collector.finish(stream.header, str(path))
+
+
+class _Names:
+    """Interned names: one small int per event instead of a string reference."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+class _Column:
+    """start, duration, name id and thread id per event, in typed arrays."""
+
+    def __init__(self) -> None:
+        self.start = array("d")
+        self.dur = array("d")
+        self.name = array("q")
+        self.thread = array("q")
+
+    def append(self, start: float, dur: float, name: int, thread: int) -> None:
+        self.start.append(start)
+        self.dur.append(dur)
+        self.name.append(name)
+        self.thread.append(thread)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.frombuffer(self.start, dtype=np.float64),
+            np.frombuffer(self.dur, dtype=np.float64),
+            np.frombuffer(self.name, dtype=np.int64),
+            np.frombuffer(self.thread, dtype=np.int64),
         )
-    return kind
+
+
+class _Collector:
+    """Folds batches of events into columns and running totals."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.profiler_steps: list[tuple[float, float, str, Any]] = []
+        self.threads: dict[Any, int] = {}
+        self.cpu, self.cpu_names = _Column(), _Names()
+        self.kernel, self.kernel_names = _Column(), _Names()
+        self.python, self.python_names = _Column(), _Names()
+        self.copies = _Column()  # memcpy/memset: GPU busy, not kernels
+        self.scalar_stacks: list[tuple[float, int, Any]] = []
+        self.memcpy: dict[str, dict[str, float]] = {}
+        self.syncs: dict[str, dict[str, float]] = {}
+        self.sync_times = _Column()
+        self.runtime = 0
+        self.rocm = False
+        self.runtime_span = [float("inf"), float("-inf")]
+
+    def add(self, events: Iterable[Any]) -> None:
+        threads = self.threads
+        for e in events:
+            self.events += 1
+            if not isinstance(e, dict) or e.get("ph") != "X":
+                continue
+            name = e.get("name")
+            ts = e.get("ts")
+            if not isinstance(name, str) or not isinstance(ts, (int, float)):
+                continue
+            dur = e.get("dur")
+            dur = dur if isinstance(dur, (int, float)) and dur > 0 else 0
+            cat = str(e.get("cat") or "").lower()
+            tid = e.get("tid")
+            tid = tid if isinstance(tid, (int, str)) else None
+            thread = threads.get(tid)
+            if thread is None:
+                thread = threads[tid] = len(threads)
+            if cat in _CPU:
+                if name.startswith("ProfilerStep#"):
+                    self.profiler_steps.append((float(ts), float(dur), name, tid))
+                    continue
+                self.cpu.append(ts, dur, _intern(self.cpu_names, name), thread)
+                if name in SCALAR_READS:
+                    stack = (e.get("args") or {}).get("Call stack")
+                    self.scalar_stacks.append((float(ts), thread, stack))
+            elif cat in _RUNTIME:
+                self._runtime(name, ts, dur)
+            elif cat == "kernel":
+                self.kernel.append(ts, dur, _intern(self.kernel_names, name), thread)
+            elif cat in _GPU:
+                self.copies.append(ts, dur, 0, thread)
+                if cat in _MEMCPY:
+                    self._memcpy(name, dur, e.get("args"))
+            elif cat == "python_function":
+                self.python.append(ts, dur, _intern(self.python_names, name), thread)
+
+    def _runtime(self, name: str, ts: float, dur: float) -> None:
+        if self.runtime < 2000 and name.startswith("hip"):
+            self.rocm = True
+        self.runtime += 1
+        span = self.runtime_span
+        span[0], span[1] = min(span[0], ts), max(span[1], ts + dur)
+        if SYNC_APIS.match(name):
+            slot = self.syncs.setdefault(name, {"count": 0, "dur_us": 0.0})
+            slot["count"] += 1
+            slot["dur_us"] += dur
+            self.sync_times.append(ts, dur, 0, 0)
+
+    def _memcpy(self, name: str, dur: float, args: Any) -> None:
+        slot = self.memcpy.setdefault(_memcpy_kind(name), {"count": 0, "bytes": 0, "dur_us": 0.0})
+        slot["count"] += 1
+        slot["dur_us"] += dur
+        nbytes = args.get("bytes") if isinstance(args, dict) else None
+        slot["bytes"] += nbytes if isinstance(nbytes, (int, float)) else 0
+
+    def finish(self, header: dict[str, Any], path: str) -> TraceSummary:
+        steps = self._steps()
+        window = _StepWindow(steps)
+        cpu_start, cpu_dur, cpu_name, cpu_thread = self.cpu.arrays()
+        cpu_end = cpu_start + cpu_dur
+        kinds = np.array([_cpu_kind(n) for n in self.cpu_names.names], dtype=np.int8)
+        cpu_kind = kinds[cpu_name]
+        cpu_step = window.index(cpu_start)
+        window.add(steps, "cpu_ops", cpu_step)
+        for kind, attr in ((_DATA, "dataloader_us"), (_OPTIM, "optimizer_us")):
+            window.add(steps, attr, cpu_step, np.where(cpu_kind == kind, cpu_dur, 0.0))
+        window.add(steps, "scalar_reads", cpu_step, (cpu_kind == _SCALAR).astype(float))
+        backward = cpu_kind == _BACKWARD
+        for i in np.unique(cpu_step[backward & (cpu_step >= 0)]):
+            mask = backward & (cpu_step == i)
+            steps[i].backward_us = Intervals(cpu_start[mask], cpu_end[mask]).total
+        sync_start, sync_dur, _, _ = self.sync_times.arrays()
+        sync_step = window.index(sync_start)
+        window.add(steps, "syncs", sync_step)
+        window.add(steps, "sync_us", sync_step, sync_dur)
+        kernels, top_kernels = self._kernels(steps, window)
+        op_totals = np.bincount(cpu_name, weights=cpu_dur, minlength=len(self.cpu_names))
+        op_counts = np.bincount(cpu_name, minlength=len(self.cpu_names))
+        is_comm = np.array([bool(CPU_COMM.match(n)) for n in self.cpu_names.names], dtype=bool)
+        kernels.update(self._cpu_comm(cpu_start, cpu_dur, cpu_thread, is_comm[cpu_name]))
+        return TraceSummary(
+            path=path,
+            device=_device(header, self.runtime > 0, self.rocm),
+            distributed=_mapping(header.get("distributedInfo")),
+            steps=steps,
+            steps_from="ProfilerStep" if self.profiler_steps else "whole trace",
+            memcpy=self.memcpy,
+            syncs=self.syncs,
+            scalar_reads=len(self.scalar_stacks),
+            scalar_read_sites=self._scalar_sites(),
+            kernels=kernels,
+            top_ops=_top(self.cpu_names.names, op_counts, op_totals),
+            top_kernels=top_kernels,
+            events=self.events,
+        )
+
+    def _steps(self) -> list[TraceStep]:
+        if self.profiler_steps:
+            ordered = sorted(self.profiler_steps, key=lambda s: s[0])
+            return [TraceStep(name, start, dur) for start, dur, name, _ in ordered]
+        starts = [self.runtime_span[0]]
+        ends = [self.runtime_span[1]]
+        for column in (self.cpu, self.kernel, self.copies):
+            if column.start:
+                start, dur, _, _ = column.arrays()
+                starts.append(float(start.min()))
+                ends.append(float((start + dur).max()))
+        if starts == [float("inf")]:
+            return []
+        return [TraceStep("whole trace", min(starts), max(ends) - min(starts))]
+
+    def _kernels(self, steps: list[TraceStep], window: _StepWindow) -> tuple[dict, list]:
+        start, dur, name, _ = self.kernel.arrays()
+        end = start + dur
+        kinds = np.array(
+            [_kernel_kind(n) for n in self.kernel_names.names], dtype=bool
+        ).reshape(-1, 3)
+        comm, tensor_core, gemm = (kinds[name, k] for k in range(3))
+        step = window.index(start)
+        window.add(steps, "kernels", step)
+        window.add(steps, "tiny_kernels", step, (dur < TINY_KERNEL_US).astype(float))
+        copy_start, copy_dur, _, _ = self.copies.arrays()
+        busy = Intervals(
+            np.concatenate((start, copy_start)), np.concatenate((end, copy_start + copy_dur))
+        )
+        covered = busy.covered(
+            np.array([s.start_us for s in steps]), np.array([s.start_us + s.dur_us for s in steps])
+        )
+        for s, busy_us in zip(steps, covered, strict=True):
+            s.gpu_busy_us = float(busy_us)
+        compute = Intervals(start[~comm], end[~comm])
+        kernels = {
+            "count": len(dur),
+            "total_us": float(dur.sum()),
+            "tiny": int((dur < TINY_KERNEL_US).sum()),
+            "median_us": float(np.median(dur)) if len(dur) else 0.0,
+            "tensor_core": int((tensor_core & ~comm).sum()),
+            "gemm_or_conv": int((gemm & ~comm).sum()),
+            "comm": int(comm.sum()),
+            "comm_us": float(dur[comm].sum()),
+            "comm_overlapped_us": float(compute.covered(start[comm], end[comm]).sum()),
+        }
+        totals = np.bincount(name, weights=dur, minlength=len(self.kernel_names))
+        counts = np.bincount(name, minlength=len(self.kernel_names))
+        return kernels, _top(self.kernel_names.names, counts, totals)
+
+    def _cpu_comm(self, start, dur, thread, is_comm) -> dict[str, float]:
+        """Collectives recorded on the host (gloo on CPU, or NCCL's host records), and how
+        much of their time the training thread spent on other ops rather than waiting."""
+        if not is_comm.any():
+            return {"comm_cpu": 0, "comm_cpu_us": 0.0, "comm_cpu_overlapped_us": 0.0}
+        step_threads = Counter(tid for _, _, _, tid in self.profiler_steps)
+        main = step_threads.most_common(1)[0][0] if step_threads else None
+        busy_mask = ~is_comm & (thread == self.threads.get(main, -1))
+        end = start + dur
+        busy = Intervals(start[busy_mask], end[busy_mask])
+        return {
+            "comm_cpu": int(is_comm.sum()),
+            "comm_cpu_us": float(dur[is_comm].sum()),
+            "comm_cpu_overlapped_us": float(busy.covered(start[is_comm], end[is_comm]).sum()),
+        }
+
+    def _scalar_sites(self) -> list[tuple[str, int]]:
+        """Where the host read device scalars: from 'Call stack' args or enclosing frames."""
+        sites: Counter[str] = Counter()
+        frames = _ThreadFrames(self.python, self.python_names.names)
+        for ts, thread, stack in self.scalar_stacks:
+            if isinstance(stack, str):
+                frame = _user_frame(stack.split(";"))
+            else:
+                frame = frames.enclosing_user_frame(thread, ts)
+            if frame:
+                sites[frame] += 1
+        return sites.most_common(10)
+
+
+class _StepWindow:
+    """Which step each timestamp falls in (-1: none), and per-step sums."""
+
+    def __init__(self, steps: list[TraceStep]) -> None:
+        self.starts = np.array([s.start_us for s in steps], dtype=np.float64)
+        self.ends = self.starts + np.array([s.dur_us for s in steps], dtype=np.float64)
+
+    def index(self, ts: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(self.starts, ts, side="right") - 1
+        inside = (i >= 0) & (ts < self.ends[np.maximum(i, 0)]) if len(self.starts) else i < -1
+        return np.where(inside, i, -1)
+
+    def add(self, steps, attr: str, step: np.ndarray, weights: np.ndarray | None = None) -> None:
+        inside = step >= 0
+        w = None if weights is None else weights[inside]
+        sums = np.bincount(step[inside], weights=w, minlength=len(steps))
+        for s, value in zip(steps, sums, strict=True):
+            setattr(s, attr, type(getattr(s, attr))(value))
+
+
+class _ThreadFrames:
+    """Python frames per thread, ordered by start, to find those enclosing a moment."""
+
+    def __init__(self, column: _Column, names: list[str]) -> None:
+        start, dur, name, thread = column.arrays()
+        order = np.lexsort((start, thread))
+        self.start, self.name, self.thread = start[order], name[order], thread[order]
+        self.end = self.start + dur[order]
+        self.names = names
+
+    def enclosing_user_frame(self, thread: int, ts: float) -> str | None:
+        lo, hi = np.searchsorted(self.thread, [thread, thread + 1])
+        if lo == hi:
+            return None
+        i = lo + int(np.searchsorted(self.start[lo:hi], ts, side="right")) - 1
+        first = max(lo, i - ENCLOSING_FRAMES_WINDOW)
+        if i < first:
+            return None
+        # Earlier-starting frames still open at ts enclose the op; innermost first.
+        window = slice(first, i + 1)
+        open_at = self.end[window] >= ts
+        names = self.name[window][open_at][::-1]
+        return _user_frame([self.names[n] for n in names])
+
+
+def _intern(names: _Names, name: str) -> int:
+    index = names.index.get(name)
+    if index is None:
+        index = names.index[name] = len(names.names)
+        names.names.append(name)
+    return index
+
+
+def _cpu_kind(name: str) -> int:
+    if name.startswith(DATALOADER):
+        return _DATA
+    if name in SCALAR_READS:
+        return _SCALAR
+    if name.startswith(OPTIMIZER):
+        return _OPTIM
+    if name.startswith(BACKWARD):
+        return _BACKWARD
+    return _OTHER
+
+
+def _kernel_kind(name: str) -> tuple[bool, bool, bool]:
+    """(communication, tensor core, gemm/conv) for a kernel name."""
+    return (
+        bool(NCCL.search(name)),
+        bool(TENSOR_CORE.search(name)),
+        bool(GEMM_OR_CONV.search(name)),
+    )
+
+
+def _top(names: list[str], counts: np.ndarray, totals: np.ndarray) -> list[tuple[str, int, float]]:
+    ranked = Counter(dict(zip(names, totals.tolist(), strict=True))).most_common(15)
+    index = {n: i for i, n in enumerate(names)}
+    return [(n, int(counts[index[n]]), total) for n, total in ranked]
 
 
 def _memcpy_kind(name: str) -> str:
@@ -105,30 +435,6 @@ def _memcpy_kind(name: str) -> str:
     return direction
 
 
-def _merge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    intervals.sort()
-    merged: list[tuple[float, float]] = []
-    for start, end in intervals:
-        if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _overlap(merged: list[tuple[float, float]], start: float, end: float) -> float:
-    """Length of [start, end) covered by sorted, disjoint intervals."""
-    total = 0.0
-    i = bisect.bisect_right(merged, (start, float("inf"))) - 1
-    i = max(i, 0)
-    while i < len(merged) and merged[i][0] < end:
-        s, e = merged[i]
-        total += max(0.0, min(e, end) - max(s, start))
-        i += 1
-    return total
-
-
 def _user_frame(frames: list[str]) -> str | None:
     """First frame (innermost first) that is the user's: not torch, not a library, not builtin."""
     for frame in frames:
@@ -136,244 +442,24 @@ def _user_frame(frames: list[str]) -> str | None:
             frame.startswith("<")
             or "site-packages" in frame
             or "/torch/" in frame
-            or (
-                "perfkit/capture/" in frame  # perfkit's own probe, seen in traces it recorded
-            )
+            or "perfkit/capture/" in frame  # perfkit's own probe, seen in traces it recorded
         ):
             continue
         return frame.strip()
     return None
 
 
-def _step_index(starts: list[float], steps: list[TraceStep], ts: float) -> int:
-    i = bisect.bisect_right(starts, ts) - 1
-    if i >= 0 and ts < steps[i].start_us + steps[i].dur_us:
-        return i
-    return -1
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
 
 
-def summarize(data: dict[str, Any], path: str = "<trace>") -> TraceSummary:
-    events = data["traceEvents"]
-    profiler_steps = []
-    cpu_events = []
-    runtime_events = []
-    gpu_events = []
-    python_events = []
-    for e in events:
-        if not isinstance(e, dict) or e.get("ph") != "X":
-            continue
-        cat = str(e.get("cat") or "").lower()
-        name = e.get("name")
-        if not isinstance(name, str) or not isinstance(e.get("ts"), (int, float)):
-            continue
-        if cat in _CPU:
-            if name.startswith("ProfilerStep#"):
-                profiler_steps.append(e)
-            else:
-                cpu_events.append(e)
-        elif cat in _RUNTIME:
-            runtime_events.append(e)
-        elif cat in _GPU:
-            gpu_events.append(e)
-        elif cat == "python_function":
-            python_events.append(e)
-
-    steps = _steps(profiler_steps, cpu_events + runtime_events + gpu_events)
-    starts = [s.start_us for s in steps]
-    op_totals: Counter[str] = Counter()
-    op_counts: Counter[str] = Counter()
-    scalar_events = []
-    backward: dict[int, list[tuple[float, float]]] = {}
-    for e in cpu_events:
-        name = e["name"]
-        dur = float(e.get("dur") or 0)
-        op_totals[name] += dur
-        op_counts[name] += 1
-        i = _step_index(starts, steps, e["ts"])
-        if i >= 0:
-            steps[i].cpu_ops += 1
-            if name.startswith(DATALOADER):
-                steps[i].dataloader_us += dur
-            elif name in SCALAR_READS:
-                steps[i].scalar_reads += 1
-            elif name.startswith(OPTIMIZER):
-                steps[i].optimizer_us += dur
-            elif name.startswith(BACKWARD):
-                backward.setdefault(i, []).append((float(e["ts"]), float(e["ts"]) + dur))
-        if name in SCALAR_READS:
-            scalar_events.append(e)
-
-    for i, intervals in backward.items():
-        steps[i].backward_us = sum(end - start for start, end in _merge(intervals))
-    syncs: dict[str, dict[str, float]] = {}
-    for e in runtime_events:
-        name = e["name"]
-        if SYNC_APIS.match(name):
-            dur = float(e.get("dur") or 0)
-            slot = syncs.setdefault(name, {"count": 0, "dur_us": 0.0})
-            slot["count"] += 1
-            slot["dur_us"] += dur
-            i = _step_index(starts, steps, e["ts"])
-            if i >= 0:
-                steps[i].syncs += 1
-                steps[i].sync_us += dur
-
-    memcpy, kernels, top_kernels = _gpu(gpu_events, steps, starts)
-    kernels.update(_cpu_comm(cpu_events, profiler_steps))
-    return TraceSummary(
-        path=path,
-        device=_device(data, runtime_events),
-        distributed=dict(data.get("distributedInfo") or {}),
-        steps=steps,
-        steps_from="ProfilerStep" if profiler_steps else "whole trace",
-        memcpy=memcpy,
-        syncs=syncs,
-        scalar_reads=len(scalar_events),
-        scalar_read_sites=_scalar_sites(scalar_events, python_events),
-        kernels=kernels,
-        top_ops=[(n, op_counts[n], op_totals[n]) for n, _ in op_totals.most_common(15)],
-        top_kernels=top_kernels,
-        events=len(events),
-    )
-
-
-def _steps(profiler_steps: list[dict], others: list[dict]) -> list[TraceStep]:
-    if profiler_steps:
-        ordered = sorted(profiler_steps, key=lambda e: e["ts"])
-        return [TraceStep(e["name"], float(e["ts"]), float(e.get("dur") or 0)) for e in ordered]
-    if not others:
-        return []
-    start = min(e["ts"] for e in others)
-    end = max(e["ts"] + float(e.get("dur") or 0) for e in others)
-    return [TraceStep("whole trace", float(start), float(end - start))]
-
-
-def _gpu(
-    gpu_events: list[dict], steps: list[TraceStep], starts: list[float]
-) -> tuple[dict, dict, list]:
-    memcpy: dict[str, dict[str, float]] = {}
-    busy: list[tuple[float, float]] = []
-    compute: list[tuple[float, float]] = []
-    comm: list[tuple[float, float]] = []
-    durations: list[float] = []
-    totals: Counter[str] = Counter()
-    counts: Counter[str] = Counter()
-    tensor_core = gemm = 0
-    kinds: dict[str, tuple[bool, bool, bool]] = {}
-    for e in gpu_events:
-        ts = float(e["ts"])
-        dur = float(e.get("dur") or 0)
-        busy.append((ts, ts + dur))
-        cat = str(e.get("cat")).lower()
-        name = e["name"]
-        if cat in _MEMCPY:
-            slot = memcpy.setdefault(_memcpy_kind(name), {"count": 0, "bytes": 0, "dur_us": 0.0})
-            slot["count"] += 1
-            slot["dur_us"] += dur
-            nbytes = (e.get("args") or {}).get("bytes")
-            slot["bytes"] += nbytes if isinstance(nbytes, (int, float)) else 0
-            continue
-        if cat not in ("kernel",):
-            continue
-        durations.append(dur)
-        totals[name] += dur
-        counts[name] += 1
-        is_comm, is_tensor_core, is_gemm = _kernel_kind(name, kinds)
-        if is_comm:
-            comm.append((ts, ts + dur))
-        else:
-            compute.append((ts, ts + dur))
-            tensor_core += is_tensor_core
-            gemm += is_gemm
-        i = _step_index(starts, steps, ts)
-        if i >= 0:
-            steps[i].kernels += 1
-            steps[i].tiny_kernels += dur < TINY_KERNEL_US
-    merged = _merge(busy)
-    for step in steps:
-        step.gpu_busy_us = _overlap(merged, step.start_us, step.start_us + step.dur_us)
-    merged_compute = _merge(compute)
-    kernels = {
-        "count": len(durations),
-        "total_us": sum(durations),
-        "tiny": sum(d < TINY_KERNEL_US for d in durations),
-        "median_us": statistics.median(durations) if durations else 0.0,
-        "tensor_core": tensor_core,
-        "gemm_or_conv": gemm,
-        "comm": len(comm),
-        "comm_us": sum(e - s for s, e in comm),
-        "comm_overlapped_us": sum(_overlap(merged_compute, s, e) for s, e in comm),
-    }
-    top = [(n, counts[n], totals[n]) for n, _ in totals.most_common(15)]
-    return memcpy, kernels, top
-
-
-def _cpu_comm(cpu_events: list[dict], profiler_steps: list[dict]) -> dict[str, float]:
-    """Collectives recorded on the host (gloo on CPU, or NCCL's host records), and how much
-    of their time the training thread spent on other ops rather than waiting for them."""
-    comm = [
-        (float(e["ts"]), float(e["ts"]) + float(e.get("dur") or 0))
-        for e in cpu_events
-        if CPU_COMM.match(e["name"])
-    ]
-    if not comm:
-        return {"comm_cpu": 0, "comm_cpu_us": 0.0, "comm_cpu_overlapped_us": 0.0}
-    threads = Counter(e.get("tid") for e in profiler_steps)
-    main = threads.most_common(1)[0][0] if threads else None
-    busy = _merge(
-        [
-            (float(e["ts"]), float(e["ts"]) + float(e.get("dur") or 0))
-            for e in cpu_events
-            if e.get("tid") == main and not CPU_COMM.match(e["name"])
-        ]
-    )
-    return {
-        "comm_cpu": len(comm),
-        "comm_cpu_us": sum(end - start for start, end in comm),
-        "comm_cpu_overlapped_us": sum(_overlap(busy, start, end) for start, end in comm),
-    }
-
-
-def _device(data: dict[str, Any], runtime_events: list[dict]) -> dict[str, Any]:
-    props = data.get("deviceProperties") or []
-    first = props[0] if props and isinstance(props[0], dict) else {}
-    rocm = any(e["name"].startswith("hip") for e in runtime_events[:2000])
-    device: dict[str, Any] = {"name": first.get("name"), "vendor": "amd" if rocm else None}
+def _device(header: dict[str, Any], has_runtime: bool, rocm: bool) -> dict[str, Any]:
+    props = header.get("deviceProperties")
+    first = props[0] if isinstance(props, list) and props and isinstance(props[0], dict) else {}
+    vendor = "amd" if rocm else "nvidia" if (first or has_runtime) else None
+    device: dict[str, Any] = {"name": first.get("name"), "vendor": vendor}
     if "computeMajor" in first:
         device["capability"] = f"{first['computeMajor']}.{first.get('computeMinor', 0)}"
     if "totalGlobalMem" in first:
         device["memory_bytes"] = first["totalGlobalMem"]
-    if device["vendor"] is None and (first or runtime_events):
-        device["vendor"] = "nvidia" if runtime_events or first else None
     return device
-
-
-def _scalar_sites(scalar_events: list[dict], python_events: list[dict]) -> list[tuple[str, int]]:
-    """Where the host read device scalars: from 'Call stack' args or enclosing Python frames."""
-    sites: Counter[str] = Counter()
-    by_thread: dict[Any, list[dict]] = {}
-    for e in python_events:
-        by_thread.setdefault(e.get("tid"), []).append(e)
-    for events in by_thread.values():
-        events.sort(key=lambda e: e["ts"])
-    starts = {tid: [e["ts"] for e in evs] for tid, evs in by_thread.items()}
-    for e in scalar_events:
-        stack = (e.get("args") or {}).get("Call stack")
-        frame = None
-        if isinstance(stack, str):
-            frame = _user_frame(stack.split(";"))
-        elif e.get("tid") in by_thread:
-            frame = _enclosing_user_frame(by_thread[e["tid"]], starts[e["tid"]], e["ts"])
-        if frame:
-            sites[frame] += 1
-    return sites.most_common(10)
-
-
-def _enclosing_user_frame(events: list[dict], starts: list[float], ts: float) -> str | None:
-    i = bisect.bisect_right(starts, ts) - 1
-    frames = []
-    # Walk back over earlier-starting frames; those still open at ts enclose the op.
-    for e in events[max(0, i - 400) : i + 1][::-1]:
-        if e["ts"] + float(e.get("dur") or 0) >= ts:
-            frames.append(e["name"])
-    return _user_frame(frames)

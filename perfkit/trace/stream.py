@@ -1,0 +1,156 @@
+"""Read a trace's events in batches, so memory does not grow with the file.
+
+A Kineto trace is one JSON object whose ``traceEvents`` array holds nearly all of its bytes.
+Parsing it whole builds a Python object per event (several GB for a 1 GB trace). Instead the
+file is read in chunks; each chunk is cut after the last ``}`` ``,`` ``{`` it holds and the
+events before the cut are parsed by orjson in one call. A cut inside a string or a nested
+object always leaves unbalanced JSON, so the parser itself proves every cut: a piece that
+parses is a run of whole events. A file this cannot follow (an unusual layout, or invalid
+JSON) raises :class:`NotStreamable`; the caller then reads it whole the ordinary way, which
+also gives the precise error for a broken file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+
+from perfkit.jsonio import JsonFileError, open_error
+
+CHUNK_BYTES = 8 << 20
+# Give up streaming when this much text holds no event boundary (one enormous event).
+MAX_PENDING_BYTES = 256 << 20
+# Candidate cuts tried per chunk before reading on; a wrong one is a '},{' inside a string.
+MAX_CUT_ATTEMPTS = 4
+_EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
+_WHITESPACE = b" \t\r\n"
+_COMMA, _CLOSE = ord(","), ord("}")
+
+
+class NotStreamable(Exception):
+    """This file cannot be streamed; read it whole instead."""
+
+
+class TraceStream:
+    """Batches of decoded events; ``header`` (the other top-level keys) is complete once the
+    batches are exhausted, since keys may follow the event array."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = path
+        self.header: dict[str, Any] = {}
+
+    def batches(self) -> Iterator[list[Any]]:
+        with _open(self.path) as f:
+            chunks = self._chunks(f)
+            buffer, is_object = self._start(chunks)
+            for chunk in chunks:
+                buffer += chunk
+                split = _split(buffer)
+                if split is None:
+                    if len(buffer) > MAX_PENDING_BYTES:
+                        raise NotStreamable("no event boundary in a long stretch")
+                    continue
+                events, buffer = split
+                yield events
+            yield self._finish(buffer, is_object)
+
+    def _chunks(self, f: IO[bytes]) -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = f.read(CHUNK_BYTES)
+            except (OSError, EOFError, zlib.error) as e:
+                raise JsonFileError(self.path, f"corrupt or truncated gzip ({e})") from None
+            if not chunk:
+                return
+            yield chunk
+
+    def _start(self, chunks: Iterator[bytes]) -> tuple[bytes, bool]:
+        """Consume text up to the opening '[' of the events; parse the keys before it."""
+        buffer = b""
+        for chunk in chunks:
+            buffer += chunk
+            head = buffer.lstrip(_WHITESPACE)
+            if head[:1] == b"[":
+                return head[1:], False
+            if head[:1] != b"{":
+                raise NotStreamable("not a JSON object or array")
+            match = _EVENTS_KEY.search(head)
+            if match:
+                self.header = _loads(head[: match.start()] + b'"traceEvents": null}')
+                del self.header["traceEvents"]
+                return head[match.end() :], True
+            if len(buffer) > MAX_PENDING_BYTES:
+                break
+        raise NotStreamable("no 'traceEvents' array near the start")
+
+    def _finish(self, tail: bytes, is_object: bool) -> list[Any]:
+        """The last events and what follows the array: try each ']' from the end."""
+        end = len(tail)
+        while (end := tail.rfind(b"]", 0, end)) >= 0:
+            rest = tail[end + 1 :]
+            try:
+                events = _parse_events(tail[:end])
+                trailer = _loads(b'{"":0' + rest) if is_object else _loads(b"0" + rest)
+            except NotStreamable:
+                continue
+            if is_object:
+                del trailer[""]
+                self.header.update(trailer)
+            return events
+        raise NotStreamable("the event array does not end")
+
+
+def _open(path: str | os.PathLike[str]) -> IO[bytes]:
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
+        magic = f.peek(2)[:2]
+    except OSError as e:
+        raise open_error(path, e) from None
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+    return f
+
+
+def _split(buffer: bytes) -> tuple[list[Any], bytes] | None:
+    """The whole events at the start of ``buffer`` and the rest, cut at the last ``},{``."""
+    end = len(buffer)
+    attempts = 0
+    while attempts < MAX_CUT_ATTEMPTS and (brace := buffer.rfind(b"{", 0, end)) > 0:
+        end = brace
+        comma = _previous_token(buffer, brace)
+        if comma < 0 or buffer[comma] != _COMMA:
+            continue
+        close = _previous_token(buffer, comma)
+        if close < 0 or buffer[close] != _CLOSE:
+            continue
+        attempts += 1
+        try:
+            return _parse_events(buffer[: close + 1]), buffer[brace:]
+        except NotStreamable:
+            continue
+    return None
+
+
+def _previous_token(buffer: bytes, i: int) -> int:
+    """Index of the last non-whitespace byte before ``i`` (-1 if none)."""
+    i -= 1
+    while i >= 0 and buffer[i] in _WHITESPACE:
+        i -= 1
+    return i
+
+
+def _parse_events(piece: bytes) -> list[Any]:
+    return _loads(b"[" + piece + b"]")
+
+
+def _loads(text: bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        raise NotStreamable(str(e)) from None
