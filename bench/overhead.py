@@ -1,6 +1,6 @@
-"""Always-on capture overhead on the reference presets, measured in one process.
+"""Capture overhead on the reference presets, measured in one process.
 
-For each preset the same training loop alternates, step by step, between plain (perfkit's
+Always-on layer: the same training loop alternates, step by step, between plain (perfkit's
 probes removed, no session) and profiled (``@profile_step`` under a Session with the
 sampler, heap scans and probe step on; the profiler window off, since it only covers a
 few sampled steps). Each iteration is timed from fetching the batch to the end of the
@@ -8,12 +8,21 @@ step, so the DataLoader probe is paid too. Alternating every step puts both vari
 the same machine noise; the figures are medians over all pairs: iteration times, the
 ratio of each pair, and the difference in microseconds (the fixed cost per step).
 
+Next to profilers: a profiler cannot be switched on and off between two steps, so blocks
+of steps rotate instead: plain, perfkit always-on, perfkit inside its profiler window
+(which records shapes and stacks), ``torch.profiler`` with default settings, and with
+``record_shapes``/``with_stack``. Opening and closing a torch.profiler happen outside the
+timed steps; perfkit's own window opens and exports inside its first and last step, which
+is reported apart as its cost per window. Each block's median is divided by the plain
+block's of the same rotation; the ratio is the median over rotations.
+
     python bench/overhead.py [--preset iris|cnn|all] [--pairs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -23,10 +32,12 @@ from tempfile import TemporaryDirectory
 
 import torch
 from torch import nn
+from torch.profiler import profile
 from torch.utils.data import DataLoader
 
 from perfkit import Session, profile_step
 from perfkit.capture import probes, state
+from perfkit.capture.window import WindowSpec, quiet_native_stderr
 from perfkit.reference import cnn, iris
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -105,6 +116,77 @@ def measure(preset: str, pairs: int) -> dict[str, float]:
     }
 
 
+# Steps per block and rotations for the profiler comparison.
+BLOCKS = {"iris": (20, 40), "cnn": (4, 30)}
+VARIANTS = (
+    "plain",
+    "perfkit",
+    "perfkit window",
+    "torch.profiler",
+    "torch.profiler shapes+stack",
+)
+
+
+def compare_profilers(preset: str) -> dict[str, dict[str, float]]:
+    """Median step time of each variant, rotating blocks of steps (see the module doc)."""
+    torch.manual_seed(0)
+    make_batches, raw_step = {"iris": iris_loop, "cnn": cnn_loop}[preset]()
+    batches = make_batches()
+    size, rotations = BLOCKS[preset]
+    times: dict[str, list[list[float]]] = {v: [] for v in VARIANTS}  # a block per rotation
+
+    def block(variant: str, step) -> None:
+        times[variant].append([timed(batches, step) for _ in range(size)])
+
+    with TemporaryDirectory() as tmp:
+        # wait = active = one block: the window records every other perfkit block.
+        session = Session(Path(tmp) / "run", window=WindowSpec(size, 0, size, 0), quiet=True)
+        with session:
+            decorated = profile_step(raw_step)
+
+            def without_perfkit(variant: str, profiler) -> None:
+                state.session = None
+                with probes.suspended(), quiet_native_stderr():
+                    for _ in range(size):
+                        timed(batches, raw_step)  # settle after the switch
+                    with profiler:
+                        block(variant, raw_step)
+                state.session = session
+
+            def with_perfkit() -> None:
+                block("perfkit", decorated)  # the window's wait phase
+                block("perfkit window", decorated)
+
+            units = [
+                lambda: without_perfkit("plain", contextlib.nullcontext()),
+                with_perfkit,
+                lambda: without_perfkit("torch.profiler", profile()),
+                lambda: without_perfkit(
+                    "torch.profiler shapes+stack", profile(record_shapes=True, with_stack=True)
+                ),
+            ]
+            for _ in range(2 * size):  # warm up one whole window cycle
+                timed(batches, decorated)
+            for rotation in range(rotations):  # each unit takes every place in the order
+                for unit in units[rotation % 4 :] + units[: rotation % 4]:
+                    unit()
+    # Machine speed drifts over seconds: each block is compared with the plain block of
+    # the same rotation, and the ratio is the median over rotations.
+    plain = [statistics.median(b) for b in times["plain"]]
+    result = {}
+    for variant, blocks in times.items():
+        ratios = [statistics.median(b) / p for b, p in zip(blocks, plain, strict=True)]
+        result[variant] = {
+            "ms": round(statistics.median(t for b in blocks for t in b) * 1e3, 4),
+            "ratio": round(statistics.median(ratios), 3),
+        }
+    window = times["perfkit window"]
+    result["perfkit window"]["start_and_export_ms"] = round(
+        statistics.median(sum(b) - size * statistics.median(b) for b in window) * 1e3, 1
+    )
+    return result
+
+
 def main() -> None:
     # One intra-op thread: on a small shared machine, thread jitter swamps microseconds.
     torch.set_num_threads(1)
@@ -123,6 +205,14 @@ def main() -> None:
             f"{preset:<8}{r['plain_ms']:>10.3f}{r['profiled_ms']:>12.3f}{r['ratio']:>8.3f}"
             f"{r['fixed_cost_us']:>10.1f}"
         )
+    for preset in presets:
+        r = compare_profilers(preset)
+        results[f"profilers/{preset}"] = {**r, "machine": machine, "torch": torch.__version__}
+        print(f"\n{preset}: median step, ratio to plain (blocks of {BLOCKS[preset][0]} steps)")
+        for variant in VARIANTS:
+            print(f"  {variant:<30}{r[variant]['ms']:>10.3f} ms{r[variant]['ratio']:>8.2f}x")
+        window = r["perfkit window"]["start_and_export_ms"]
+        print(f"  perfkit window start + trace export: {window:.0f} ms per window")
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {RESULTS}")
 

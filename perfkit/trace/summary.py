@@ -95,7 +95,6 @@ class TraceSummary:
         return sum(s.dur_us for s in self.steps)
 
 
-
 def summarize(data: dict[str, Any], path: str = "<trace>") -> TraceSummary:
     """Summarize a trace already decoded into memory."""
     collector = _Collector()
@@ -282,9 +281,9 @@ class _Collector:
     def _kernels(self, steps: list[TraceStep], window: _StepWindow) -> tuple[dict, list]:
         start, dur, name, _ = self.kernel.arrays()
         end = start + dur
-        kinds = np.array(
-            [_kernel_kind(n) for n in self.kernel_names.names], dtype=bool
-        ).reshape(-1, 3)
+        kinds = np.array([_kernel_kind(n) for n in self.kernel_names.names], dtype=bool).reshape(
+            -1, 3
+        )
         comm, tensor_core, gemm = (kinds[name, k] for k in range(3))
         step = window.index(start)
         window.add(steps, "kernels", step)

@@ -1,0 +1,176 @@
+"""Streaming trace reading: the same summary as reading whole, in bounded memory, and clean
+errors for broken files."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import importlib.util
+import json
+import tracemalloc
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from perfkit.jsonio import JsonFileError
+from perfkit.trace import load_trace, stream
+from perfkit.trace.summary import summarize, summarize_file
+from tests.conftest import REPO
+
+TRACES = REPO.parent / "shared" / "traces"
+needs_traces = pytest.mark.skipif(not TRACES.is_dir(), reason="../shared/traces is not here")
+
+
+def in_memory(path) -> dict:
+    raw = path.read_bytes()
+    data = orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    if isinstance(data, list):
+        data = {"traceEvents": data}
+    return dataclasses.asdict(summarize(data, str(path)))
+
+
+def streamed(path) -> dict:
+    return dataclasses.asdict(summarize_file(path))
+
+
+@needs_traces
+@pytest.mark.parametrize(
+    "name",
+    [
+        "hta-a100-80gb-nccl-16rank-rank0-pageable-htod-syncs",  # call stacks, syncs, NCCL
+        "kineto-resnet50-v100-dataloader-num-workers-0",  # python_function frames
+        "hta-amd-mi250-rocm-minitoy-train",
+    ],
+)
+def test_small_chunks_give_the_summary_of_a_whole_read(name, monkeypatch):
+    monkeypatch.setattr(stream, "CHUNK_BYTES", 50_000)  # hundreds of chunks
+    path = TRACES / f"{name}.pt.trace.json.gz"
+    assert streamed(path) == in_memory(path)
+
+
+def kernel(i: int, name: str = "k") -> dict:
+    return {"ph": "X", "cat": "kernel", "name": name, "ts": 100 + 10 * i, "dur": 5, "tid": 7}
+
+
+EVENT_TEXT = st.text(alphabet='{}[],:" \\ab\n\x00é🙂', max_size=12)
+EVENTS = st.lists(
+    st.one_of(
+        st.builds(
+            lambda i, name, extra: {
+                **kernel(i, name),
+                "args": {"note": extra, "list": [{"a": extra}]},
+            },
+            st.integers(0, 50),
+            EVENT_TEXT,
+            EVENT_TEXT,
+        ),
+        st.builds(
+            lambda i, name: {"ph": "X", "cat": "cpu_op", "name": name, "ts": 90 + 7 * i, "dur": 3},
+            st.integers(0, 50),
+            st.sampled_from(["ProfilerStep#1", "aten::_local_scalar_dense", "aten::mm", "}, {"]),
+        ),
+        st.builds(lambda i: {"ph": "i", "name": "mark", "ts": i}, st.integers(0, 9)),
+        st.sampled_from([1, "x", None, [], {"ph": "X"}]),
+    ),
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    events=EVENTS,
+    layout=st.sampled_from(["kineto", "compact", "bare list", "keys after", "indented"]),
+    chunk=st.integers(16, 400),
+)
+def test_any_layout_and_chunking_reads_like_a_whole_parse(
+    tmp_path, monkeypatch, events, layout, chunk
+):
+    """Strings full of braces and commas, nested objects, odd events and keys after the
+    array: streaming never cuts wrongly and never disagrees with a whole-file parse."""
+    monkeypatch.setattr(stream, "CHUNK_BYTES", chunk)
+    header = {"schemaVersion": 1, "deviceProperties": [{"name": "GPU }, {"}]}
+    if layout == "bare list":
+        text = json.dumps(events)
+    elif layout == "keys after":
+        text = json.dumps({"traceEvents": events, **header, "traceName": "t"})
+    elif layout == "indented":
+        text = json.dumps({**header, "traceEvents": events}, indent=3)
+    elif layout == "compact":
+        text = json.dumps({**header, "traceEvents": events}, separators=(",", ":"))
+    else:  # Kineto: one event per block, "},\n  {" between them
+        body = ",\n".join("  " + json.dumps(e) for e in events)
+        text = json.dumps(header)[:-1] + ', "traceEvents": [\n' + body + "\n]}"
+    path = tmp_path / "t.pt.trace.json"
+    path.write_text(text, encoding="utf-8")
+    expected = in_memory(path)
+    assert dataclasses.asdict(load_trace(path)) == expected
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cut=st.floats(0.0, 0.999), gz=st.booleans(), chunk=st.integers(16, 2000))
+def test_a_truncated_trace_is_a_clean_error(tmp_path, monkeypatch, cut, gz, chunk):
+    monkeypatch.setattr(stream, "CHUNK_BYTES", chunk)
+    whole = json.dumps({"traceEvents": [kernel(i) for i in range(40)]}).encode()
+    raw = gzip.compress(whole) if gz else whole
+    path = tmp_path / "t.pt.trace.json.gz"
+    path.write_bytes(raw[: int(len(raw) * cut)])
+    with pytest.raises(JsonFileError) as err:
+        load_trace(path)
+    assert str(err.value).startswith(str(path) + ": ")
+
+
+def load_bench_module():
+    spec = importlib.util.spec_from_file_location("bench_traces", REPO / "bench" / "traces.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_traces
+def test_replicated_trace_is_the_same_run_k_times(tmp_path):
+    """The benchmark's big traces are real steps repeated: every count scales by k."""
+    source = TRACES / "hta-sampled-128rank-job" / "hta-sampled-128rank-rank-0.pt.trace.json.gz"
+    one, three = tmp_path / "one.pt.trace.json", tmp_path / "three.pt.trace.json"
+    bench = load_bench_module()
+    bench.replicate(source, 1, one)
+    bench.replicate(source, 3, three)
+    a, b = load_trace(one), load_trace(three)
+    assert len(b.steps) == 3 * len(a.steps) > 0
+    assert len({s.name for s in b.steps}) == len(b.steps)  # step numbers shifted
+    assert b.kernels["count"] == 3 * a.kernels["count"]
+    assert b.memcpy["HtoD pageable"]["count"] == 3 * a.memcpy["HtoD pageable"]["count"]
+    assert [s.gpu_busy_us for s in b.steps] == pytest.approx([s.gpu_busy_us for s in a.steps] * 3)
+
+
+def test_memory_does_not_follow_the_file(tmp_path):
+    """A 40 MB trace is summarized in less memory than its text, a tenth of a whole parse."""
+    path = tmp_path / "big.pt.trace.json"
+    with path.open("w") as f:
+        f.write('{"traceEvents": [\n')
+        for i in range(120_000):
+            cat = ("kernel", "cpu_op", "cuda_runtime")[i % 3]
+            name = "aten::mm" if cat == "cpu_op" else "cudaLaunchKernel" if i % 3 == 2 else "gemm"
+            f.write(f'{"," if i else ""}{{"ph": "X", "cat": "{cat}", "name": "{name}", ')
+            f.write(f'"ts": {1_000_000 + i}, "dur": 1, "pid": 1, "tid": 2, "args": {{')
+            f.write(f'"External id": {i}, "correlation": {i}, "note": "{"x" * 200}"}}}}\n')
+        f.write("]}\n")
+    size = path.stat().st_size
+    assert size > 35e6
+
+    def peak(read) -> int:
+        tracemalloc.start()
+        try:
+            read()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    streaming = peak(lambda: load_trace(path))
+    whole = peak(lambda: orjson.loads(path.read_bytes()))
+    assert streaming < size and streaming * 10 < whole, (streaming, size, whole)
