@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_DEV := torch==2.13.0
 DEMO_DIR := perfkit-runs/demo
 
-.PHONY: setup demo test bench reports lint clean
+.PHONY: setup demo test bench bench-hta reports lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,15 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# Capture overhead (next to torch.profiler) and report speed on ~50 MB-1 GB traces, into
+# bench/results.json. HTA joins the trace table when `make bench-hta` has installed it.
 bench: setup
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/traces.py
+
+bench-hta:
+	$(PYTHON) -m venv .venv-hta
+	.venv-hta/bin/python -m pip install --quiet --disable-pip-version-check HolisticTraceAnalysis
 
 reports: setup
 	$(BIN)/python reports/regenerate.py
@@ -36,4 +43,4 @@ lint: setup
 	$(BIN)/ruff format --check perfkit tests bench
 
 clean:
-	rm -rf $(VENV) perfkit-runs .pytest_cache
+	rm -rf $(VENV) .venv-hta perfkit-runs .pytest_cache

@@ -41,8 +41,9 @@ STEP = re.compile(r"^ProfilerStep#(\d+)$")
 GAP_US = 1000
 
 
-def replicate(source: Path, copies: int, out: Path) -> int:
-    """Write ``copies`` consecutive copies of ``source``'s events to ``out``; its event count."""
+def replicate(source: Path, out: Path, copies: int = 0, target_bytes: int = 0) -> int:
+    """Write consecutive copies of ``source``'s events to ``out``: ``copies`` of them, or as
+    many as come nearest ``target_bytes``. Returns the event count."""
     data = orjson.loads(
         gzip.decompress(source.read_bytes()) if _gzipped(source) else source.read_bytes()
     )
@@ -65,7 +66,8 @@ def replicate(source: Path, copies: int, out: Path) -> int:
     written = 0
     with out.open("wb") as f:
         f.write(orjson.dumps(header)[:-1] + b', "traceEvents": [\n')
-        for k in range(copies):
+        k = 0
+        while k < copies or (target_bytes and (k == 0 or f.tell() * (1 + 0.5 / k) < target_bytes)):
             for e in events:
                 if k and e.get("ph") == "M":
                     continue  # process/thread names once
@@ -74,6 +76,7 @@ def replicate(source: Path, copies: int, out: Path) -> int:
                     orjson.dumps(_shifted(e, k, span + GAP_US, id_stride, step_stride) if k else e)
                 )
                 written += 1
+            k += 1
         f.write(b"\n]}\n")
     return written
 
@@ -101,25 +104,39 @@ def _gzipped(path: Path) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
+# Forks the measured command from a small fresh interpreter and prints its peak RSS: a
+# child forked straight from this (large) process would report this process's RSS as its
+# own peak, since Linux carries the high-water mark across fork and exec.
+_PEAK_RSS = (
+    "import os, sys\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execvp(sys.argv[1], sys.argv[1:])\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "print(f'peak_rss_kib={usage.ru_maxrss}', file=sys.stderr)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def measure(cmd: list[str], timeout: float) -> dict[str, Any]:
-    """Run ``cmd``; wall seconds and the child's own peak RSS (MiB), or why it failed."""
+    """Run ``cmd``; wall seconds and its peak RSS (MiB), or why it failed."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() - t0 > timeout:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            return {"error": f"over {timeout:.0f} s"}
-        time.sleep(0.05)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PEAK_RSS, *cmd],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {timeout:.0f} s"}
     elapsed = time.perf_counter() - t0
-    stderr = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 1):  # perfkit report exits 1 only with --fail-on
-        return {"error": f"exit {proc.returncode}: {stderr.splitlines()[-1] if stderr else ''}"}
-    return {"s": round(elapsed, 2), "rss_mib": round(usage.ru_maxrss / 1024)}
+    lines = proc.stderr.strip().splitlines()
+    if proc.returncode not in (0, 1) or not lines or not lines[-1].startswith("peak_rss_kib="):
+        last = next((ln for ln in reversed(lines) if not ln.startswith("peak_rss")), "")
+        return {"error": f"exit {proc.returncode}: {last[:60]}"}
+    return {"s": round(elapsed, 2), "rss_mib": round(int(lines[-1].split("=")[1]) / 1024)}
 
 
 def readers(path: Path, out: Path, hta_python: str | None) -> dict[str, list[str] | None]:
@@ -172,7 +189,7 @@ def main() -> None:
             folder = Path(tmp) / f"{target}mb"
             folder.mkdir()
             path = folder / "big.pt.trace.json"
-            events = replicate(args.source, max(1, round(target * 1e6 / base)), path)
+            events = replicate(args.source, path, target_bytes=int(target * 1e6))
             row: dict[str, Any] = {"mb": round(path.stat().st_size / 1e6), "events": events}
             for name, cmd in readers(path, Path(tmp) / "report.json", hta).items():
                 row[name] = measure(cmd, args.timeout) if cmd else {"error": "not installed"}

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from perfkit._version import __version__
+from perfkit.commands import printable
 
 # name -> (module, attribute, one-line help shown by `perfkit --help`)
 SUBCOMMANDS = {
@@ -76,10 +77,10 @@ def main(argv: list[str] | None = None) -> Any:
         code = cli.main(args=argv, prog_name="perfkit", standalone_mode=False)
     except click.UsageError as e:
         where = e.ctx.command_path if e.ctx is not None else "perfkit"
-        click.echo(f"{where}: error: {e.format_message()}", err=True)
+        click.echo(printable(f"{where}: error: {e.format_message()}"), err=True)
         sys.exit(2)
     except click.ClickException as e:
-        click.echo(f"perfkit: error: {e.format_message()}", err=True)
+        click.echo(printable(f"perfkit: error: {e.format_message()}"), err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("perfkit: interrupted", err=True)

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import zlib
 from pathlib import Path
 from typing import Any
 
-try:  # orjson parses large traces several times faster; the stdlib is the fallback
-    import orjson
-
-    _loads = orjson.loads
-except ImportError:  # pragma: no cover - orjson is a dependency
-    import json
-
-    _loads = json.loads
+import orjson  # parses large files several times faster than the stdlib
 
 
 class JsonFileError(Exception):
@@ -52,6 +46,9 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     if not raw.strip():
         raise JsonFileError(p, "the file is empty")
     try:
-        return _loads(raw)
+        return orjson.loads(raw)
     except ValueError as e:  # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise JsonFileError(p, f"not valid JSON ({e})") from None
+        try:  # valid JSON that orjson refuses: integers beyond 64 bits, lone surrogates
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            raise JsonFileError(p, f"not valid JSON ({e})") from None

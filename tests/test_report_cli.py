@@ -9,6 +9,7 @@ import re
 import pytest
 
 from perfkit.analysis.model import Finding, Location, NotChecked, Report, Severity
+from perfkit.commands import printable
 from perfkit.report import FORMATS, render
 from perfkit.rules import all_rules
 from tests.test_cli import invoke
@@ -95,14 +96,42 @@ def _write(path, content: bytes):
             json.dumps({"schema": "perfkit.run/7", "complete": True}).encode(),
             "newer perfkit",
         ),
+        ("junk.pt.trace.json.gz", gzip.compress(b"\x00\xff" * 50), "not valid JSON"),
+        ("bad-\udcff-name.json", b"{", "not valid JSON"),  # a file name that is not UTF-8
+        ("deep.json", b"[" * 100_000, "not valid JSON"),
+        (
+            "run.json",
+            json.dumps({"schema": "perfkit.run/1", "complete": True, "steps": "many"}).encode(),
+            "missing field 'env'",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, name, content, problem):
     path = _write(tmp_path / name, content)
     code, out, err = invoke(capsys, "report", str(path))
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and str(path) in err and problem in err
+    assert err.count("\n") == 1 and printable(str(path)) in err and problem in err
     assert "Traceback" not in err
+
+
+def test_bad_input_to_compare_and_tensorboard_is_one_line_and_exit_2(capsys, tmp_path, bad_run):
+    empty = _write(tmp_path / "empty.pt.trace.json", b"")
+    for args in (
+        ("compare", str(empty), str(bad_run)),
+        ("compare", str(bad_run), str(tmp_path / "nope")),
+        ("tensorboard", str(tmp_path / "nope")),
+        ("tensorboard", str(empty)),
+    ):
+        code, out, err = invoke(capsys, *args)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (args, err)
+
+
+def test_valid_json_that_orjson_refuses_still_loads(capsys, tmp_path):
+    """Integers beyond 64 bits are valid JSON: the stdlib reads what orjson cannot."""
+    events = [{"ph": "X", "cat": "kernel", "name": "k", "ts": 10**30, "dur": 10**25}]
+    path = _write(tmp_path / "big.pt.trace.json", json.dumps({"traceEvents": events}).encode())
+    code, out, err = invoke(capsys, "report", str(path), "-f", "json")
+    assert code == 0 and json.loads(out)["sources"] == [str(path)]
 
 
 def test_missing_path_and_empty_directory(capsys, tmp_path):
@@ -221,3 +250,13 @@ def test_a_broken_rule_does_not_take_the_report_down(reference_run):
     report = analyze(load_inputs(reference_run("iris", "host-sync").path), rules)
     [broken] = [n for n in report.not_checked if n.rule == "host-sync"]
     assert broken.reason.startswith("internal error in the rule (ZeroDivisionError")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_file_name_that_is_not_utf8_is_shown_escaped(capsys, tmp_path, fmt):
+    events = [{"ph": "X", "cat": "cpu_op", "name": "ProfilerStep#1", "ts": 1, "dur": 100}]
+    path = _write(tmp_path / "tr\udcff.pt.trace.json", json.dumps({"traceEvents": events}).encode())
+    out_file = tmp_path / f"report.{fmt}"
+    code, _, err = invoke(capsys, "report", str(path), "-f", fmt, "-o", str(out_file))
+    assert code == 0, err
+    assert "tr\\xff.pt.trace.json" in out_file.read_text(encoding="utf-8")

@@ -138,8 +138,8 @@ def test_replicated_trace_is_the_same_run_k_times(tmp_path):
     source = TRACES / "hta-sampled-128rank-job" / "hta-sampled-128rank-rank-0.pt.trace.json.gz"
     one, three = tmp_path / "one.pt.trace.json", tmp_path / "three.pt.trace.json"
     bench = load_bench_module()
-    bench.replicate(source, 1, one)
-    bench.replicate(source, 3, three)
+    bench.replicate(source, one, copies=1)
+    bench.replicate(source, three, copies=3)
     a, b = load_trace(one), load_trace(three)
     assert len(b.steps) == 3 * len(a.steps) > 0
     assert len({s.name for s in b.steps}) == len(b.steps)  # step numbers shifted
@@ -174,3 +174,65 @@ def test_memory_does_not_follow_the_file(tmp_path):
     streaming = peak(lambda: load_trace(path))
     whole = peak(lambda: orjson.loads(path.read_bytes()))
     assert streaming < size and streaming * 10 < whole, (streaming, size, whole)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3)
+    ),
+    max_leaves=6,
+)
+FIELDS = ["ph", "cat", "name", "ts", "dur", "tid", "pid", "args", "id"]
+ODD_EVENTS = st.lists(
+    st.fixed_dictionaries(
+        {"ph": st.just("X")},
+        optional={
+            "cat": st.sampled_from(
+                ["kernel", "cpu_op", "cuda_runtime", "gpu_memcpy", "python_function", "x"]
+            )
+            | JSON_VALUES,
+            "name": st.sampled_from(
+                [
+                    "ProfilerStep#1",
+                    "Memcpy HtoD (Pageable -> Device)",
+                    "cudaStreamSynchronize",
+                    "aten::_local_scalar_dense",
+                    "nccl:all_reduce",
+                ]
+            )
+            | JSON_VALUES,
+            "ts": st.floats(-1e18, 1e18, allow_nan=False) | JSON_VALUES,
+            "dur": st.floats(-1e9, 1e18, allow_nan=False) | JSON_VALUES,
+            "tid": JSON_VALUES,
+            "args": st.fixed_dictionaries(
+                {}, optional={"Call stack": JSON_VALUES, "bytes": JSON_VALUES}
+            )
+            | JSON_VALUES,
+        },
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=ODD_EVENTS,
+    header=st.dictionaries(
+        st.sampled_from(["deviceProperties", "distributedInfo", "schemaVersion"]), JSON_VALUES
+    ),
+)
+def test_valid_but_odd_traces_summarize_and_report(events, header):
+    """Any field of any type: the summary is built and the report renders, never a crash."""
+    from perfkit.analysis.engine import analyze
+    from perfkit.analysis.evidence import Evidence
+    from perfkit.report import render
+
+    summary = summarize({**header, "traceEvents": events}, "odd.pt.trace.json")
+    report = analyze([Evidence(trace=summary)])
+    for fmt in ("terminal", "markdown", "json", "html"):
+        assert render(report, fmt)

@@ -24,6 +24,8 @@ class Evidence:
     trace: TraceSummary | None = None
     # For the job as a whole: the evidence of each rank (rank-aware rules read this).
     ranks: list[Evidence] | None = None
+    # Why the run's trace could not be read ("<path>: <problem>"); the run is judged alone.
+    trace_error: str = ""
 
     @property
     def source(self) -> str:
@@ -113,6 +115,8 @@ class Evidence:
     # -- trace views ------------------------------------------------------------------
 
     def need_trace(self, what: str = "a profiler trace") -> TraceSummary:
+        if self.trace_error:
+            raise NotApplicable(f"needs {what}; the run's trace is unreadable: {self.trace_error}")
         if self.trace is None or not self.trace.steps:
             raise NotApplicable(f"needs {what} (none was recorded or it is empty)")
         return self.trace

@@ -55,7 +55,10 @@ def _file_unit(path: Path) -> Evidence:
     if isinstance(data, dict) and "schema" in data:
         run = run_from_dict(data, path)
         traces = _run_traces(path.parent, run)
-        return Evidence(run=run, trace=load_trace(traces[0]) if traces else None)
+        try:
+            return Evidence(run=run, trace=load_trace(traces[0]) if traces else None)
+        except JsonFileError as e:  # a broken trace must not hide what the run file shows
+            return Evidence(run=run, trace_error=str(e))
     if isinstance(data, list) or (isinstance(data, dict) and "traceEvents" in data):
         return Evidence(trace=summarize(check_trace(data, path), str(path)))
     raise InputError(f"{path}: neither a perfkit run file nor a Chrome/Kineto trace")

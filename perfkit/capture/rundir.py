@@ -19,8 +19,11 @@ def launched_rank() -> int | None:
     return None
 
 
-def default_run_dir() -> Path:
-    script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-c") else "run"
+def default_run_dir(script_path: str | None = None) -> Path:
+    """``perfkit-runs/<script>-<time>``: the running script, or ``script_path``."""
+    if script_path is None and sys.argv and sys.argv[0] not in ("", "-c"):
+        script_path = sys.argv[0]
+    script = Path(script_path).stem if script_path else "run"
     # Ranks of one torchrun job share its run id, so they share the default directory.
     job = os.environ.get("TORCHELASTIC_RUN_ID")
     suffix = job if job and job != "none" else time.strftime("%Y%m%d-%H%M%S")

@@ -263,7 +263,10 @@ class Session:
         self._in_step = False
         if self.window is not None:
             self.window.after_step(index)
-        if self.graph_scan and self._scan_due(index + 1, now):
+        # Never while the profiler records: a heap scan would flood the user's trace with
+        # perfkit's own calls (and make stopping the profiler take seconds).
+        recording = self.window is not None and self.window.recording
+        if self.graph_scan and not recording and self._scan_due(index + 1, now):
             guard.call("the heap scan", self._scan)
         if error is not None:
             self.writer.flush(complete=False)

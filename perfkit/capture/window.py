@@ -106,6 +106,10 @@ class ProfilerWindow:
     def phase(self, step: int) -> str:
         return "" if self._off else self.spec.phase(step)
 
+    @property
+    def recording(self) -> bool:
+        return self._prof is not None
+
     def before_step(self, step: int) -> None:
         if (
             self._prof is None

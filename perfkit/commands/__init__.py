@@ -59,3 +59,9 @@ def capture_options(f):
     ):
         f = decorator(f)
     return f
+
+
+def printable(text: str) -> str:
+    """Text every UTF-8 stream accepts: bytes of a file name that are not UTF-8 (kept by
+    Python as surrogates) are shown as ``\\xNN`` instead of failing the write."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from perfkit.commands import InputError
+from perfkit.commands import InputError, printable
 
 
 def split_keys(values: tuple[str, ...]) -> list[str]:
@@ -32,6 +32,7 @@ def load_report(path: str, select: list[str], ignore: list[str]):
 
 
 def write_output(text: str, output: str | None) -> None:
+    text = printable(text)
     if output is None:
         click.echo(text, nl=False)
         return

@@ -35,10 +35,16 @@ def run(out, window, sample_hz, force, script, script_args) -> int:
         raise InputError(f"{script}: no such file")
     if not os.access(script, os.R_OK):
         raise InputError(f"{script}: permission denied")
+    from perfkit.capture.rundir import default_run_dir
     from perfkit.capture.session import Session
 
     session = Session(
-        out, window=window, sample_hz=sample_hz, auto_steps=True, force=force, quiet=True
+        out or default_run_dir(script),  # named after the script, not after perfkit
+        window=window,
+        sample_hz=sample_hz,
+        auto_steps=True,
+        force=force,
+        quiet=True,
     )
     script_path = os.path.abspath(script)
     saved_argv, saved_path0 = sys.argv, sys.path[0]

@@ -1,0 +1,134 @@
+"""The training run comes first: Ctrl-C, process exit and DataLoader workers.
+
+Each test runs a real script in a fresh process, as users run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from perfkit import load_run
+from perfkit.trace import load_trace
+from tests.conftest import REPO
+
+SCRIPTS = REPO / "tests" / "scripts"
+
+
+def _steps_written(path) -> int:
+    try:
+        return len(json.loads(path.read_text())["steps"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def _interrupt_when_running(proc: subprocess.Popen, run_file, steps: int) -> float:
+    """Wait until the run file holds ``steps`` steps (0: until it exists, then 4 s more),
+    send SIGINT; return when it was sent."""
+    deadline = time.monotonic() + 60
+    while _steps_written(run_file) < steps:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never wrote its steps"
+        time.sleep(0.1)
+    if not steps:
+        time.sleep(4)  # the first step opens the profiler: ~2 s on a slow machine
+    proc.send_signal(signal.SIGINT)
+    return time.monotonic()
+
+
+@pytest.mark.parametrize(
+    ("window", "pause", "steps"),
+    # The window records for 200 s; run files are not rewritten while it does.
+    [("off", "0.01", 10), ("0,0,1000", "0.2", 0)],
+    ids=["training", "profiler recording"],
+)
+def test_ctrl_c_under_perfkit_run_stops_at_once_and_saves_the_run(tmp_path, window, pause, steps):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "perfkit", "run", "--window", window, "-o", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, str(SCRIPTS / "forever.py"), pause],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    sent = _interrupt_when_running(proc, out / "run.json", steps)
+    proc.wait(timeout=30)
+    elapsed = time.monotonic() - sent
+    assert proc.returncode == 130
+    assert elapsed < 5, f"took {elapsed:.1f} s to stop after Ctrl-C"
+    run = load_run(out)
+    assert run.complete and run.env["error"].startswith("KeyboardInterrupt")
+    assert len(run.steps) >= max(steps, 1)
+    if window != "off":  # the steps recorded so far are kept as a trace, and it reads
+        (trace,) = (out / "traces").glob("*.pt.trace.json.gz")
+        assert load_trace(trace).steps
+
+
+def test_ctrl_c_in_a_decorated_script_is_the_users_interrupt(tmp_path):
+    """The KeyboardInterrupt reaches the user unchanged (Python's own exit), the run is saved."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "decorated_forever.py"), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sent = _interrupt_when_running(proc, out / "run.json", 10)
+    _, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode in (-signal.SIGINT, 130, 1)  # as Python itself exits on Ctrl-C
+    assert stderr.rstrip().endswith("KeyboardInterrupt"), stderr
+    assert 'decorated_forever.py", line' in stderr  # the user's frames, not perfkit's
+    assert load_run(out).complete
+
+
+def test_an_open_session_and_a_slow_sampler_do_not_delay_exit(tmp_path):
+    """Never closed, sampling every 5 s, profiler window recording: exit takes well under
+    one sampling period, and the run is complete."""
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "slow_sampler.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    ended = time.time()
+    assert result.returncode == 0, result.stderr
+    last_step = float(result.stdout.split("last step at ")[1])
+    assert ended - last_step < 3.0, f"exit took {ended - last_step:.1f} s"
+    run = load_run(out)
+    assert run.complete and len(run.steps) == 30
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+@pytest.mark.parametrize("launch", ["perfkit run", "Session in the script"])
+def test_dataloader_workers_never_record_sample_or_write(tmp_path, context, launch):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    workdir = tmp_path / "cwd"  # where perfkit run's default run directory goes
+    workdir.mkdir()
+    script = [str(SCRIPTS / "workers.py"), context, str(marks)]
+    if launch == "perfkit run":
+        cmd = [sys.executable, "-m", "perfkit", "run", "--window", "2,1,2", *script]
+    else:
+        cmd = [sys.executable, *script, str(tmp_path / "run")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    seen = [json.loads(p.read_text()) for p in marks.glob("worker-*.json")]
+    assert len(seen) == 4  # two workers in each of two epochs
+    for worker in seen:
+        assert worker["session"] is False
+        assert "perfkit-sampler" not in worker["threads"]
+    run_files = list(tmp_path.rglob("run*.json"))
+    assert len(run_files) == 1, run_files  # the parent's run only, nothing from a worker
+    if launch == "perfkit run":  # named after the script, in the working directory
+        assert run_files[0].parent.parent == workdir / "perfkit-runs"
+        assert run_files[0].parent.name.startswith("workers-")
+    run = load_run(run_files[0])
+    # 16 batches: 16 decorated steps, or 15 between 16 optimizer steps under perfkit run.
+    assert run.complete and len(run.steps) == (15 if launch == "perfkit run" else 16)
