@@ -131,7 +131,7 @@ def test_valid_json_that_orjson_refuses_still_loads(capsys, tmp_path):
     events = [{"ph": "X", "cat": "kernel", "name": "k", "ts": 10**30, "dur": 10**25}]
     path = _write(tmp_path / "big.pt.trace.json", json.dumps({"traceEvents": events}).encode())
     code, out, err = invoke(capsys, "report", str(path), "-f", "json")
-    assert code == 0 and json.loads(out)["sources"] == [str(path)]
+    assert code == 0 and json.loads(out)["summary"]["sources"] == [str(path)]
 
 
 def test_missing_path_and_empty_directory(capsys, tmp_path):
