@@ -30,6 +30,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/traces.py
+	$(BIN)/python bench/tables.py
 
 bench-hta:
 	$(PYTHON) -m venv .venv-hta

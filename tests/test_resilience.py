@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -66,3 +68,35 @@ def test_unwritable_output_warns_and_training_goes_on(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"creating {out}" in err and f"cannot write {out / 'run.json'}" in err
     assert err.count("cannot write") == 1
+
+
+def test_a_failing_sampler_is_reported_once_and_training_goes_on(tmp_path, monkeypatch, capsys):
+    from perfkit.capture.sampler import Sampler
+
+    def broken(self, nvml, handle):
+        raise OSError("psutil went away")
+
+    monkeypatch.setattr(Sampler, "_sample", broken)
+    run = capture(tmp_path / "run", lambda: time.sleep(0.02), steps=15, sample_hz=100)
+    assert run.complete and len(run.steps) == 15
+    assert run.capture["errors"] == ["the sampler: OSError: psutil went away"]
+    assert capsys.readouterr().err.count("internal error in the sampler") == 1
+
+
+def test_a_failing_run_writer_never_reaches_the_training(tmp_path, monkeypatch, capsys):
+    """A bug while assembling the run file: every write fails, each step still runs and
+    returns, and the user hears of it once."""
+    from perfkit.capture.writer import RunWriter
+
+    def broken(self, complete):
+        raise TypeError("unserializable")
+
+    monkeypatch.setattr(RunWriter, "_assemble", broken)
+    results = []
+    with Session(tmp_path / "run", window=None, sample_hz=0, quiet=True):
+        step = __import__("perfkit").profile_step(lambda: results.append(torch.ones(2).sum()))
+        for _ in range(3):
+            step()
+    assert len(results) == 3
+    assert capsys.readouterr().err.count("internal error in writing the run file") == 1
+    assert not (tmp_path / "run" / "run.json").exists()

@@ -236,3 +236,34 @@ def test_valid_but_odd_traces_summarize_and_report(events, header):
     report = analyze([Evidence(trace=summary)])
     for fmt in ("terminal", "markdown", "json", "html"):
         assert render(report, fmt)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    edits=st.lists(
+        st.tuples(st.floats(0, 1), st.binary(min_size=0, max_size=3)), min_size=1, max_size=4
+    ),
+    chunk=st.integers(16, 600),
+)
+def test_corrupted_bytes_give_a_summary_or_a_clean_error(tmp_path, monkeypatch, edits, chunk):
+    """Bytes replaced anywhere in a valid trace: either it still parses (and summarizes),
+    or the one error names the file. Nothing else escapes."""
+    monkeypatch.setattr(stream, "CHUNK_BYTES", chunk)
+    raw = bytearray(
+        json.dumps(
+            {"deviceProperties": [{}], "traceEvents": [kernel(i) for i in range(30)]}
+        ).encode()
+    )
+    for where, replacement in edits:
+        i = int(where * (len(raw) - 1))
+        raw[i : i + len(replacement) or i + 1] = replacement
+    path = tmp_path / "t.pt.trace.json"
+    path.write_bytes(bytes(raw))
+    try:
+        summary = load_trace(path)
+    except JsonFileError as e:
+        assert str(e).startswith(f"{path}: ")
+    else:
+        assert summary.events >= 0

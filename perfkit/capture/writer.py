@@ -70,25 +70,24 @@ class RunWriter:
         with self._lock:
             t0 = time.perf_counter()
             guard.call("the TensorBoard scalars", self._write_scalars, complete)
-            data = None
-            for _ in range(SNAPSHOT_TRIES):
-                try:
-                    data = self._assemble(complete)
-                    break
-                except RuntimeError:  # "dictionary changed size during iteration"
-                    continue
-            if data is None:
-                return
-            try:
-                write_json_atomic(self.path, data)
-            except (OSError, ValueError) as e:
-                if not self._warned:
-                    self._warned = True
-                    print(
-                        f"perfkit: cannot write {self.path}: {e}; training goes on", file=sys.stderr
-                    )
+            guard.call("writing the run file", self._write_run_file, complete)
             self._last = time.perf_counter()
             self._cost = self._last - t0
+
+    def _write_run_file(self, complete: bool) -> None:
+        for attempt in range(SNAPSHOT_TRIES):
+            try:
+                data = self._assemble(complete)
+                break
+            except RuntimeError:  # "dictionary changed size during iteration"
+                if attempt == SNAPSHOT_TRIES - 1:
+                    raise
+        try:
+            write_json_atomic(self.path, data)
+        except (OSError, ValueError) as e:  # a full disk or a read-only directory
+            if not self._warned:
+                self._warned = True
+                print(f"perfkit: cannot write {self.path}: {e}; training goes on", file=sys.stderr)
 
     def _write_scalars(self, complete: bool) -> None:
         self.scalars.write(self._steps())
