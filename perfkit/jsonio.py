@@ -33,6 +33,11 @@ def open_error(path: str | os.PathLike[str], e: OSError) -> JsonFileError:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
+    return parse_json(read_bytes(path), path)
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The file's bytes, gunzipped when gzipped; a JsonFileError when unreadable or empty."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -45,6 +50,11 @@ def read_json(path: str | os.PathLike[str]) -> Any:
             raise JsonFileError(p, f"corrupt or truncated gzip ({e})") from None
     if not raw.strip():
         raise JsonFileError(p, "the file is empty")
+    return raw
+
+
+def parse_json(raw: bytes, path: str | os.PathLike[str]) -> Any:
+    p = Path(path)
     try:
         return orjson.loads(raw)
     except ValueError as e:  # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors

@@ -267,3 +267,31 @@ def test_corrupted_bytes_give_a_summary_or_a_clean_error(tmp_path, monkeypatch, 
         assert str(e).startswith(f"{path}: ")
     else:
         assert summary.events >= 0
+
+
+def kineto_text(names: list[str]) -> str:
+    """Events laid out as Kineto writes them, one key per line, names written raw."""
+    blocks = [
+        f'  {{\n    "ph": "X",\n    "cat": "python_function",\n    "name": "{name}",\n'
+        f'    "pid": 1,\n    "tid": 2,\n    "ts": {10 + i},\n    "dur": 1\n  }}'
+        for i, name in enumerate(names)
+    ]
+    return '{\n  "schemaVersion": 1,\n  "traceEvents": [\n' + ",\n".join(blocks) + "\n  ]\n}\n"
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_kinetos_unescaped_quotes_in_names_are_repaired(tmp_path, capsys, gz):
+    """torch 2.13's Kineto writes `"name": "text_format.py(1482): Extension "",` (seen in a
+    real trace); the report reads it anyway, as a file or in a run's folder of traces."""
+    from tests.test_cli import invoke
+
+    text = kineto_text(["train.py(3): step", 'text_format.py(1482): Extension "'])
+    raw = gzip.compress(text.encode()) if gz else text.encode()
+    path = tmp_path / ("t.pt.trace.json" + (".gz" if gz else ""))
+    path.write_bytes(raw)
+    with pytest.raises(ValueError):
+        json.loads(text)
+    assert load_trace(path).events == 2
+    for target in (path, tmp_path):
+        code, _, err = invoke(capsys, "report", str(target), "-f", "json")
+        assert code == 0, err

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from perfkit.jsonio import JsonFileError, read_json
+from perfkit.jsonio import JsonFileError, parse_json, read_bytes, read_json
 
 # A trace that cannot be read is a JsonFileError too: one error type, "<path>: <problem>".
 TraceFileError = JsonFileError
@@ -22,7 +23,39 @@ def check_trace(data: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_trace(path: str | os.PathLike[str]) -> dict[str, Any]:
-    return check_trace(read_json(path), path)
+    try:
+        return check_trace(read_json(path), path)
+    except JsonFileError as e:
+        if not e.problem.startswith("not valid JSON"):
+            raise
+        repaired = _escape_quotes_in_names(read_bytes(path))
+        if repaired is None:
+            raise
+        try:
+            return check_trace(parse_json(repaired, path), path)
+        except JsonFileError:
+            raise e from None
+
+
+# Kineto (torch 2.13 included) writes Python function names without escaping them, e.g.
+#     "name": "google/protobuf/text_format.py(1482): Extension "",
+# which no JSON parser accepts. Such lines are repaired; nothing else is touched.
+_NAME_LINE = re.compile(rb'^(\s*"name": ")(.*)(",)[ \t\r]*$', re.M)
+_UNESCAPED_QUOTE = re.compile(rb'(?<!\\)"')
+
+
+def _escape_quotes_in_names(raw: bytes) -> bytes | None:
+    """``raw`` with quotes inside Kineto's name lines escaped, or None if there were none."""
+    fixed = 0
+
+    def escape(m: re.Match[bytes]) -> bytes:
+        nonlocal fixed
+        inner, n = _UNESCAPED_QUOTE.subn(rb'\\"', m[2])
+        fixed += n
+        return m[1] + inner + m[3]
+
+    repaired = _NAME_LINE.sub(escape, raw)
+    return repaired if fixed else None
 
 
 def looks_like_trace(path: Path) -> bool:

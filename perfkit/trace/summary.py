@@ -190,7 +190,8 @@ class _Collector:
                     continue
                 self.cpu.append(ts, dur, _intern(self.cpu_names, name), thread)
                 if name in SCALAR_READS:
-                    stack = (e.get("args") or {}).get("Call stack")
+                    args = e.get("args")
+                    stack = args.get("Call stack") if isinstance(args, dict) else None
                     self.scalar_stacks.append((float(ts), thread, stack))
             elif cat in _RUNTIME:
                 self._runtime(name, ts, dur)
