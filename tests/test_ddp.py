@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +46,11 @@ def torchrun(out, *inject: str, steps: int = 24, window: str = "off"):
     if inject:
         args += ["--inject", ",".join(inject)]
     result = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # torchrun's own report ends stderr; a rank's reason (e.g. "terminate called ...") is earlier.
+    reasons = [
+        ln for ln in result.stderr.splitlines() if re.search(r"terminate|what\(\)|Error", ln)
+    ]
+    assert result.returncode == 0, "\n".join(reasons[:20]) + result.stderr[-1500:]
     return result
 
 

@@ -100,3 +100,24 @@ def test_a_failing_run_writer_never_reaches_the_training(tmp_path, monkeypatch, 
     assert len(results) == 3
     assert capsys.readouterr().err.count("internal error in writing the run file") == 1
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_a_full_disk_warns_once_and_training_goes_on(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from perfkit.capture import writer
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer, "write_json_atomic", full)
+    values = []
+    run_dir = tmp_path / "run"
+    with Session(run_dir, window=None, sample_hz=0, quiet=True):
+        step = __import__("perfkit").profile_step(lambda: values.append(torch.ones(2).sum().item()))
+        for _ in range(4):
+            step()
+    assert values == [2.0] * 4
+    err = capsys.readouterr().err
+    assert err.count(f"cannot write {run_dir / 'run.json'}") == 1
+    assert "No space left on device; training goes on" in err

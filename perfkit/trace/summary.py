@@ -333,11 +333,12 @@ class _Collector:
     def _scalar_sites(self) -> list[tuple[str, int]]:
         """Where the host read device scalars: from 'Call stack' args or enclosing frames."""
         sites: Counter[str] = Counter()
-        frames = _ThreadFrames(self.python, self.python_names.names)
+        frames = None  # sorted only when some read has no call stack of its own
         for ts, thread, stack in self.scalar_stacks:
             if isinstance(stack, str):
                 frame = _user_frame(stack.split(";"))
             else:
+                frames = frames or _ThreadFrames(self.python, self.python_names.names)
                 frame = frames.enclosing_user_frame(thread, ts)
             if frame:
                 sites[frame] += 1
