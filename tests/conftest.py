@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -45,6 +46,21 @@ def step_syncs(run: Run, i: int) -> dict[str, Any]:
 
 def step_transfers(run: Run, i: int) -> dict[str, Any]:
     return run.steps[i].get("events", {}).get("transfers", {"totals": {}, "sites": []})
+
+
+def steps_written(run_file: Path) -> int:
+    """Steps in a run file being written by another process (-1 while unreadable)."""
+    try:
+        return len(json.loads(run_file.read_text())["steps"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def start_forever(out: Path, window: str, *script_args: str, **popen: Any) -> subprocess.Popen:
+    """``perfkit run`` on tests/scripts/forever.py (trains until stopped), in the background."""
+    cmd = [PYTHON, "-m", "perfkit", "run", "--window", window, "-o", str(out)]
+    script = str(REPO / "tests" / "scripts" / "forever.py")
+    return subprocess.Popen([*cmd, script, *script_args], **popen)
 
 
 # Reference-loop runs shared by the tests (each takes seconds): cnn has 24 batches an

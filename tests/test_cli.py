@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import pytest
 
 from perfkit import load_run
 from perfkit.cli import SUBCOMMANDS, main
-from tests.conftest import REPO
+from tests.conftest import REPO, start_forever, steps_written
 from tests.conftest import perfkit_cli as perfkit
 
 SCRIPTS = REPO / "tests" / "scripts"
@@ -137,42 +136,16 @@ def test_existing_run_is_not_overwritten(tmp_path):
 
 def test_sigkill_leaves_a_readable_partial_run(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "perfkit",
-            "run",
-            "--window",
-            "off",
-            "-o",
-            str(out),
-            str(SCRIPTS / "forever.py"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_forever(out, "off", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if len(json.loads((out / "run.json").read_text())["steps"]) >= 20:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
+        while steps_written(out / "run.json") < 20 and time.monotonic() < deadline:
             time.sleep(0.2)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
     run = load_run(out)
     assert run.complete is False and len(run.steps) >= 20
-
-
-def _steps_written(path) -> int:
-    try:
-        return len(json.loads(path.read_text())["steps"])
-    except (OSError, ValueError, KeyError):
-        return -1
 
 
 @pytest.mark.parametrize(
@@ -182,21 +155,7 @@ def _steps_written(path) -> int:
 def test_sigkill_at_any_moment_never_leaves_a_corrupt_run(tmp_path, moment):
     """Killed before the session starts: no run file. Killed later: a run that loads."""
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "perfkit",
-            "run",
-            "--window",
-            "2,1,3",
-            "-o",
-            str(out),
-            str(SCRIPTS / "forever.py"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_forever(out, "2,1,3", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wanted = {
         "during start-up": None,
         "right after the first write": 0,
@@ -208,7 +167,7 @@ def test_sigkill_at_any_moment_never_leaves_a_corrupt_run(tmp_path, moment):
             time.sleep(0.5)
         else:
             deadline = time.monotonic() + 60
-            while _steps_written(out / "run.json") < wanted and time.monotonic() < deadline:
+            while steps_written(out / "run.json") < wanted and time.monotonic() < deadline:
                 time.sleep(0.02)
     finally:
         os.kill(proc.pid, signal.SIGKILL)

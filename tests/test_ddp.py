@@ -19,39 +19,26 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def torchrun(out, *inject: str, steps: int = 24, window: str = "off"):
-    """Two gloo ranks of the reference CNN under torchrun."""
-    args = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "perfkit",
-        "reference",
-        "--ddp",
-        "--preset",
-        "cnn",
-        "--steps",
-        str(steps),
-        "--window",
-        window,
-        "--sample-hz",
-        "0",
-        "-o",
-        str(out),
-    ]
-    if inject:
-        args += ["--inject", ",".join(inject)]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=REPO)
+def run_two_ranks(*launched: str) -> None:
+    """``torchrun --standalone --nproc_per_node 2 ...``; on failure, say why a rank died."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    result = subprocess.run(
+        [*cmd, *launched], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
     # torchrun's own report ends stderr; a rank's reason (e.g. "terminate called ...") is earlier.
     reasons = [
         ln for ln in result.stderr.splitlines() if re.search(r"terminate|what\(\)|Error", ln)
     ]
     assert result.returncode == 0, "\n".join(reasons[:20]) + result.stderr[-1500:]
-    return result
+
+
+def torchrun(out, *inject: str, steps: int = 24, window: str = "off") -> None:
+    """Two gloo ranks of the reference CNN under torchrun."""
+    args = ["-m", "perfkit", "reference", "--ddp", "--preset", "cnn", "--steps", str(steps)]
+    args += ["--window", window, "--sample-hz", "0", "-o", str(out)]
+    if inject:
+        args += ["--inject", ",".join(inject)]
+    run_two_ranks(*args)
 
 
 @pytest.fixture(scope="module")
@@ -130,29 +117,8 @@ def test_compare_of_two_jobs_uses_slowest_and_median_rank(straggler_run, clean_r
 def test_perfkit_run_under_torchrun_writes_one_file_per_rank(tmp_path):
     perfkit = Path(sys.executable).with_name("perfkit")
     out = tmp_path / "job"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "--no-python",
-            str(perfkit),
-            "run",
-            "--window",
-            "off",
-            "-o",
-            str(out),
-            str(REPO / "tests" / "scripts" / "ddp_train.py"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    script = str(REPO / "tests" / "scripts" / "ddp_train.py")
+    run_two_ranks("--no-python", str(perfkit), "run", "--window", "off", "-o", str(out), script)
     runs = [load_run(f) for f in rank_files(out)]
     assert [r.env["distributed"]["rank"] for r in runs] == [0, 1]
     assert all(r.capture["step_source"] == "optimizer" and len(r.steps) == 15 for r in runs)

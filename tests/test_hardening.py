@@ -15,23 +15,16 @@ import pytest
 
 from perfkit import load_run
 from perfkit.trace import load_trace
-from tests.conftest import REPO
+from tests.conftest import REPO, start_forever, steps_written
 
 SCRIPTS = REPO / "tests" / "scripts"
-
-
-def _steps_written(path) -> int:
-    try:
-        return len(json.loads(path.read_text())["steps"])
-    except (OSError, ValueError, KeyError):
-        return -1
 
 
 def _interrupt_when_running(proc: subprocess.Popen, run_file, steps: int) -> float:
     """Wait until the run file holds ``steps`` steps (0: until it exists, then 4 s more),
     send SIGINT; return when it was sent."""
     deadline = time.monotonic() + 60
-    while _steps_written(run_file) < steps:
+    while steps_written(run_file) < steps:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never wrote its steps"
         time.sleep(0.1)
@@ -49,12 +42,7 @@ def _interrupt_when_running(proc: subprocess.Popen, run_file, steps: int) -> flo
 )
 def test_ctrl_c_under_perfkit_run_stops_at_once_and_saves_the_run(tmp_path, window, pause, steps):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "perfkit", "run", "--window", window, "-o", str(out)]
-    proc = subprocess.Popen(
-        [*cmd, str(SCRIPTS / "forever.py"), pause],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_forever(out, window, pause, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sent = _interrupt_when_running(proc, out / "run.json", steps)
     proc.wait(timeout=30)
     elapsed = time.monotonic() - sent

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 from perfkit.analysis.evidence import Evidence
-from perfkit.jsonio import JsonFileError, read_json
+from perfkit.jsonio import JsonFileError
 from perfkit.runfile import RUN_FILE_NAME, Run, RunFileError, rank_files, run_from_dict
 from perfkit.trace import load_trace
-from perfkit.trace.load import check_trace, looks_like_trace, read_trace
+from perfkit.trace.load import check_trace, looks_like_trace, read_trace_json
 from perfkit.trace.stream import NotStreamable
 from perfkit.trace.summary import summarize, summarize_file
 
@@ -51,10 +51,7 @@ def _file_unit(path: Path) -> Evidence:
     try:
         return Evidence(trace=summarize_file(path))
     except NotStreamable:
-        try:
-            data = read_json(path)
-        except JsonFileError:  # read_trace repairs what Kineto is known to break, or re-raises
-            return Evidence(trace=summarize(read_trace(path), str(path)))
+        data = read_trace_json(path)
     if isinstance(data, dict) and "schema" in data:
         run = run_from_dict(data, path)
         traces = _run_traces(path.parent, run)

@@ -263,14 +263,16 @@ class Session:
         self._in_step = False
         if self.window is not None:
             self.window.after_step(index)
-        # Never while the profiler records: a heap scan would flood the user's trace with
-        # perfkit's own calls (and make stopping the profiler take seconds).
-        recording = self.window is not None and self.window.recording
-        if self.graph_scan and not recording and self._scan_due(index + 1, now):
+        if self.graph_scan and self._scan_due(index + 1, now) and not self.profiler_recording():
             guard.call("the heap scan", self._scan)
         if error is not None:
             self.writer.flush(complete=False)
         self._last_end = time.perf_counter()
+
+    def profiler_recording(self) -> bool:
+        """Whether the profiler window records now. Heap scans wait meanwhile: they would
+        flood the user's trace with perfkit's own calls (and make stopping take seconds)."""
+        return self.window is not None and self.window.recording
 
     def _window_phase(self, index: int) -> str:
         return self.window.phase(index) if self.window is not None else ""

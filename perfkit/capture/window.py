@@ -132,12 +132,12 @@ class ProfilerWindow:
     def after_step(self, step: int) -> None:
         if self._prof is None:
             return
-        # Kineto logs only when the schedule changes phase; filtering stderr costs ~0.3 ms.
-        changes = self.spec.phase(step + 1) != self.spec.phase(step)
-        if not self.spec.phase(step + 1):
+        following = self.spec.phase(step + 1)
+        if not following:
             time.sleep(SETTLE_BEFORE_STOP_S)
-        self._guarded(self._step, quiet=changes)
-        if not self.spec.phase(step + 1) and self._prof is not None:
+        # Kineto logs only when the schedule changes phase; filtering stderr costs ~0.3 ms.
+        self._guarded(self._step, quiet=following != self.spec.phase(step))
+        if not following and self._prof is not None:
             prof, self._prof = self._prof, None
             self._guarded(lambda: prof.stop())
 

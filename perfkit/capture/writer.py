@@ -56,8 +56,7 @@ class RunWriter:
     def maybe_flush(self) -> None:
         """Called from the sampler thread at every tick; never while the profiler records,
         since its Python tracer would record the write too (and TensorBoard's imports)."""
-        window = self.session.window
-        if window is not None and window.recording:
+        if self.session.profiler_recording():
             return
         now = time.perf_counter()
         if now - self._last >= max(self.interval_s, self._cost / FLUSH_BUDGET):

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from perfkit.jsonio import JsonFileError, parse_json, read_bytes, read_json
+from perfkit.jsonio import JsonFileError, parse_json, read_bytes
 
 # A trace that cannot be read is a JsonFileError too: one error type, "<path>: <problem>".
 TraceFileError = JsonFileError
@@ -23,16 +23,21 @@ def check_trace(data: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_trace(path: str | os.PathLike[str]) -> dict[str, Any]:
+    return check_trace(read_trace_json(path), path)
+
+
+def read_trace_json(path: str | os.PathLike[str]) -> Any:
+    """The file's JSON, read whole; Kineto's known breakage (below) is repaired if parsing
+    fails because of it, else the parse error is raised."""
+    raw = read_bytes(path)
     try:
-        return check_trace(read_json(path), path)
+        return parse_json(raw, path)
     except JsonFileError as e:
-        if not e.problem.startswith("not valid JSON"):
-            raise
-        repaired = _escape_quotes_in_names(read_bytes(path))
+        repaired = _escape_quotes_in_names(raw) if e.problem.startswith("not valid JSON") else None
         if repaired is None:
             raise
         try:
-            return check_trace(parse_json(repaired, path), path)
+            return parse_json(repaired, path)
         except JsonFileError:
             raise e from None
 

@@ -15,7 +15,6 @@ import os
 import re
 from array import array
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,10 +165,10 @@ class _Collector:
         self.rocm = False
         self.runtime_span = [float("inf"), float("-inf")]
 
-    def add(self, events: Iterable[Any]) -> None:
+    def add(self, events: list[Any]) -> None:
+        self.events += len(events)
         threads = self.threads
         for e in events:
-            self.events += 1
             if not isinstance(e, dict) or e.get("ph") != "X":
                 continue
             name = e.get("name")
