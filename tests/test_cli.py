@@ -82,11 +82,11 @@ def test_run_finds_steps_in_a_plain_script(tmp_path):
     assert "USDT:" not in result.stderr and "STAGE:" not in result.stderr
     run = load_run(tmp_path / "run")
     assert run.complete and run.capture["step_source"] == "optimizer"
-    assert len(run.steps) == 2 * 16 - 1  # the first boundary opens the first step
+    assert len(run.steps) == 2 * 16  # n optimizer steps are n steps: the first ends at the first
     assert all(s["batches"] == 1 and s["data_wait_ms"] > 0 for s in run.steps)
     sync_sites = {
         run.sites[site["site"]]["code"]
-        for step in run.steps
+        for step in run.steps[1:]  # the first step ends at the first optimizer step, before it
         for site in step["events"]["syncs"]["sites"]
     }
     assert sync_sites == {"last = loss.item()  # the per-step sync"}
@@ -98,7 +98,7 @@ def test_run_without_optimizer_uses_backward(tmp_path):
     result = perfkit("run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "manual_sgd.py")
     assert result.returncode == 0, result.stderr
     run = load_run(tmp_path / "run")
-    assert run.capture["step_source"] == "backward" and len(run.steps) == 39
+    assert run.capture["step_source"] == "backward" and len(run.steps) == 40  # one per backward()
 
 
 def test_run_inference_uses_batches(tmp_path):

@@ -119,4 +119,4 @@ def test_dataloader_workers_never_record_sample_or_write(tmp_path, context, laun
         assert run_files[0].parent.name.startswith("workers-")
     run = load_run(run_files[0])
     # 16 batches: 16 decorated steps, or 15 between 16 optimizer steps under perfkit run.
-    assert run.complete and len(run.steps) == (15 if launch == "perfkit run" else 16)
+    assert run.complete and len(run.steps) == 16

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from perfkit import load_run
+from perfkit import analyze, load_run
 
 
 def has(module: str) -> bool:
@@ -90,3 +90,85 @@ def test_transformers_callback_records_one_step_per_optimizer_step(tmp_path):
     assert run.complete and len(run.steps) == 12
     assert run.capture["step_source"] == "decorator"
     assert run.config["optimizers"] and run.config["dataloaders"]
+
+
+@pytest.mark.skipif(not has("transformers"), reason="transformers is not installed")
+@pytest.mark.parametrize("nan_filter", [True, False])
+def test_the_trainers_own_nan_check_is_a_sync_with_the_trainers_fix(tmp_path, nan_filter):
+    """Trainer's default NaN/inf check reads every step's loss back: a sync inside
+    transformers, attributed to the user's call with Trainer's own option as the fix."""
+    from transformers import Trainer, TrainingArguments
+
+    from perfkit.integrations.transformers import PerfkitCallback
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(8, 2)
+
+        def forward(self, x, labels=None):
+            logits = self.net(x)
+            return {"loss": torch.nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+    torch.manual_seed(0)
+    data = [{"x": torch.randn(8), "labels": torch.tensor(i % 2)} for i in range(96)]
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "hf"),
+        max_steps=12,
+        per_device_train_batch_size=8,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        logging_nan_inf_filter=nan_filter,
+    )
+    callback = PerfkitCallback(out=tmp_path / "run", window=None, sample_hz=0, quiet=True)
+    Trainer(model=Tiny(), args=args, train_dataset=data, callbacks=[callback]).train()
+    findings = {f.rule: f for f in analyze(tmp_path / "run").findings}
+    if nan_filter:
+        sync = findings["host-sync"]
+        assert "inside transformers/trainer.py" in sync.message
+        assert "logging_nan_inf_filter=False" in sync.fix
+        assert all("site-packages" not in loc.file for loc in sync.locations)
+    else:
+        assert "host-sync" not in findings
+
+
+@pytest.mark.skipif(not has("lightning"), reason="lightning is not installed")
+def test_lightning_internals_are_never_finding_locations(tmp_path):
+    import lightning as L
+
+    from perfkit.integrations.lightning import PerfkitCallback
+
+    class Tiny(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(8, 2)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = torch.nn.functional.cross_entropy(self.net(x), y)
+            self.log("loss", loss)  # Lightning's metric code runs on it every step
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    torch.manual_seed(0)
+    data = DataLoader(TensorDataset(torch.randn(160, 8), torch.randint(0, 2, (160,))), batch_size=8)
+    callback = PerfkitCallback(out=tmp_path / "run", window=None, sample_hz=0, quiet=True)
+    trainer = L.Trainer(
+        max_epochs=1,
+        callbacks=[callback],
+        logger=False,
+        accelerator="cpu",
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(Tiny(), data)
+    report = analyze(tmp_path / "run")
+    assert "direct-forward" not in {f.rule for f in report.findings}
+    for f in report.findings:
+        assert all("site-packages" not in loc.file for loc in f.locations), f

@@ -4,6 +4,8 @@ clean loops give no warning or error. Realistic scripts of our own check the sam
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from perfkit.analysis.engine import analyze
@@ -37,26 +39,93 @@ def test_clean_loop_gives_no_warning(reference_run, preset):
 
 
 SCRIPTS = REPO / "tests" / "scripts" / "realistic"
-# script stem -> the rule its anti-pattern must trigger; each has a *_clean twin.
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A realistic script with one anti-pattern, and its *_clean twin that only fixes it."""
+
+    rule: str  # what the anti-pattern must trigger
+    steps: int  # training steps in both: optimizer steps, or decorated calls
+    clean_note: bool = False  # the twin may still carry the rule as info (see below)
+
+
 REALISTIC = {
-    "csv_logging": "host-sync",
-    "running_loss": "graph-leak",
-    "validate_with_grad": "eval-grad",
-    "slow_augment": "data-starved",
+    "csv_logging": Pair("host-sync", 64),
+    "running_loss": Pair("graph-leak", 60),
+    "validate_with_grad": Pair("eval-grad", 40),
+    "slow_augment": Pair("data-starved", 20),
+    # Four micro-batches per optimizer step: steps are the optimizer's.
+    "grad_accum": Pair("host-sync", 48),
+    # Two optimizers step every iteration: one step per iteration.
+    "gan": Pair("graph-leak", 200),
+    # LBFGS reads the loss back inside torch on every iteration: the twin keeps those syncs,
+    # noted as info (nothing in the user's code to change); only the closure's are flagged.
+    "lbfgs": Pair("host-sync", 80, clean_note=True),
+    # Optimizer A for 120 steps, then optimizer B for 120: both phases count.
+    "layerwise": Pair("direct-forward", 240),
+    # The running total is reset every epoch: a sawtooth, still a leak.
+    "epoch_reset_leak": Pair("graph-leak", 200),
+    # Outputs kept for the whole run; the twin keeps one snapshot per epoch and Adam's state.
+    "kept_outputs": Pair("memory-growth", 160),
+    # nanoGPT-style batches sliced from numpy with host-side index tensors.
+    "host_index": Pair("host-sync", 120),
+    "many_small_modules": Pair("launch-bound", 120),
+    "rnn_cell_loop": Pair("launch-bound", 60),
+    # The sync is in the loop body around a decorated step.
+    "sync_around_step": Pair("host-sync", 96),
 }
+
+
+def _capture(tmp_path, variant):
+    out = tmp_path / variant
+    result = perfkit_cli("run", "--window", "off", "-o", out, SCRIPTS / f"{variant}.py")
+    assert result.returncode == 0, result.stderr
+    return load_inputs(out)
 
 
 @pytest.mark.parametrize("name", sorted(REALISTIC))
 def test_realistic_script_and_its_clean_twin(tmp_path, name):
-    rule = REALISTIC[name]
+    pair = REALISTIC[name]
     for variant, expect in ((name, True), (f"{name}_clean", False)):
-        out = tmp_path / variant
-        result = perfkit_cli("run", "--window", "off", "-o", out, SCRIPTS / f"{variant}.py")
-        assert result.returncode == 0, result.stderr
-        report = analyze(load_inputs(out))
+        units = _capture(tmp_path, variant)
+        assert len(units[0].run.steps) == pair.steps, f"{variant}: steps"
+        report = analyze(units)
         rules = {f.rule for f in report.findings}
         loud = {f.rule for f in report.findings if f.severity >= Severity.WARNING}
         if expect:
-            assert rule in rules, f"{variant}: {rule} not found in {sorted(rules)}"
+            assert pair.rule in rules, f"{variant}: {pair.rule} not found in {sorted(rules)}"
         else:
-            assert rule not in rules and not loud, f"{variant}: {sorted(rules)}"
+            quiet = pair.rule not in rules or pair.clean_note
+            assert quiet and not loud, f"{variant}: {sorted(rules)}"
+
+
+def _finding(tmp_path, variant, rule):
+    report = analyze(_capture(tmp_path, variant))
+    return next(f for f in report.findings if f.rule == rule)
+
+
+def test_host_index_tensors_are_not_syncs_and_the_loss_read_is(tmp_path):
+    finding = _finding(tmp_path, "host_index", "host-sync")
+    assert finding.evidence["syncs_per_step"] == 1
+    assert [loc.code for loc in finding.locations] == ["losses.append(loss.item())"]
+
+
+def test_a_leak_names_the_variable_that_keeps_it(tmp_path):
+    finding = _finding(tmp_path, "epoch_reset_leak", "graph-leak")
+    assert "`epoch_loss`" in finding.message
+    assert finding.locations and "epoch_loss += loss" in finding.locations[0].code
+
+
+def test_syncs_around_a_decorated_step_are_counted_per_iteration(tmp_path):
+    finding = _finding(tmp_path, "sync_around_step", "host-sync")
+    assert finding.evidence["outside_step_syncs_per_step"] == pytest.approx(1, abs=0.05)
+    assert "total += loss.item()" in finding.locations[0].code
+
+
+def test_lbfgs_syncs_inside_torch_are_told_apart_from_the_closures(tmp_path):
+    finding = _finding(tmp_path, "lbfgs", "host-sync")
+    assert finding.locations[0].code == "closure_losses.append(loss.item())"
+    assert "torch/optim/lbfgs.py" in finding.message
+    clean = _finding(tmp_path, "lbfgs_clean", "host-sync")
+    assert clean.severity == Severity.INFO and "inside torch/optim/lbfgs.py" in clean.message

@@ -34,7 +34,7 @@ def test_a_failing_probe_is_reported_once_and_training_goes_on(tmp_path, monkeyp
 
 
 def test_a_failing_heap_scan_leaves_the_steps_intact(tmp_path, monkeypatch):
-    def broken(step):
+    def broken(*args):
         raise MemoryError("scan failed")
 
     monkeypatch.setattr(graphscan, "scan", broken)

@@ -108,8 +108,10 @@ def test_multi_rank_folder_loads_every_rank():
     assert ranks == [0, 1] and all(u.trace.distributed["world_size"] == 128 for u in units)
     report = analyze(units)
     assert len(report.sources) == 2
-    per_rank = {f.source for f in report.findings if f.rule != "rank-straggler"}
+    job_wide = {"rank-straggler", "comm-bound"}  # judged once for the job
+    per_rank = {f.source for f in report.findings if f.rule not in job_wide}
     assert per_rank == {str(u.trace.path) for u in units}
+    assert {f.source for f in report.findings if f.rule in job_wide} <= {"job of 2 ranks"}
     # Treated as one job: a per-rank table, and the straggler rule could judge it.
     assert [r["rank"] for r in report.summary["ranks"]] == [0, 1]
     assert "rank-straggler" not in {n.rule for n in report.not_checked}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -20,6 +21,9 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
     skipped: dict[str, tuple[Rule, str]] = {}
     checked: set[str] = set()
     job = job_of(units)
+    if job is not None:  # its ranks are judged as one job by job-wide rules (copies: pure)
+        members = {id(r) for r in job.ranks}
+        units = [dataclasses.replace(u, in_job=True) if id(u) in members else u for u in units]
     for ev in [*units, job] if job is not None else units:
         for rule in rules:
             try:
@@ -34,8 +38,12 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
         for code, (rule, reason) in sorted(skipped.items())
         if code not in checked
     )
+    steps = {ev.source: ev.median_step_ms for ev in [*units, *([job] if job else [])]}
+    findings = cap_savings(findings, steps)
     findings.sort(key=lambda f: (-f.severity, -(f.saving_ms or 0.0), f.code, f.source))
     summary = summarize_units(units)
+    summary["notices"] = notices(units, rules)
+    summary["rules_judged"] = len(checked)
     if job is not None:
         rows = rank_table(job)
         summary["ranks"] = rows
@@ -46,6 +54,61 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
         not_checked=not_checked,
         sources=tuple(ev.source for ev in units),
     )
+
+
+def cap_savings(findings: list[Finding], step_ms: dict[str, float | None]) -> list[Finding]:
+    """Savings of one source never add up to more than its step: taken largest first, each
+    is capped by what the ones before it left of the step (fixes overlap: time saved once
+    cannot be saved again)."""
+    left = dict(step_ms)
+    out = []
+    for f in sorted(findings, key=lambda f: -(f.saving_ms or 0.0)):
+        step = left.get(f.source)
+        if f.saving_ms is None or step is None:
+            out.append(f)
+            continue
+        if f.saving_ms > step:
+            pct = round(100 * step / step_ms[f.source], 1) if step_ms[f.source] else None
+            f = dataclasses.replace(
+                f,
+                saving_ms=round(step, 3),
+                saving_pct=pct,
+                saving_reason=f"{f.saving_reason} Capped at what the larger savings above "
+                "leave of the step.",
+            )
+        left[f.source] = step - f.saving_ms
+        out.append(f)
+    return out
+
+
+def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
+    """What a reader must know before any finding: a run cut short, a crash, no steps."""
+    out = []
+    if not rules:
+        out.append("no rule was selected: nothing was checked (see --select/--ignore)")
+    for ev in units:
+        run = ev.run
+        if run is None:
+            continue
+        where = f"{run.path}: " if len(units) > 1 else ""
+        error = run.env.get("error")
+        failed = [s for s in run.steps if s.get("error")]
+        if error:
+            at = f" after {len(run.steps)} steps" if run.steps else " before the first step"
+            out.append(
+                f"{where}the training stopped with {error}{at}; the report covers "
+                "the steps before it"
+            )
+        elif failed:
+            out.append(f"{where}step {failed[0].get('i')} raised {failed[0]['error']}")
+        if not run.complete:
+            out.append(
+                f"{where}incomplete run: the process ended before perfkit finished the file "
+                f"(killed, crashed hard, or still running); {len(run.steps)} steps recorded"
+            )
+        if not run.steps:
+            out.append(f"{where}no training steps were recorded, so most rules cannot judge")
+    return out
 
 
 def summarize_units(units: Sequence[Evidence]) -> dict[str, Any]:
@@ -71,7 +134,7 @@ def _run_summary(ev: Evidence) -> dict[str, Any]:
     steps = run.steps
     timed = ev.timed_steps
     wait = statistics.median(float(s.get("data_wait_ms") or 0) for s in timed) if timed else 0.0
-    syncs = [((s.get("events") or {}).get("syncs") or {}).get("count", 0) for s in steps]
+    syncs = [ev.step_syncs(s) for s in steps]
     memory = [
         (s.get("memory") or {}).get("allocated_bytes", (s.get("memory") or {}).get("rss_bytes"))
         for s in steps
@@ -118,7 +181,8 @@ def _top_sites(ev: Evidence, kind: str, limit: int = 8) -> list[dict[str, Any]]:
     totals: Counter[int] = Counter()
     for step in ev.run.steps:
         for site in ((step.get("events") or {}).get(kind) or {}).get("sites", []):
-            totals[site["site"]] += site["count"]
+            if kind != "syncs" or site["site"] not in ev.host_read_sites:
+                totals[site["site"]] += site["count"]
     steps = max(len(ev.run.steps), 1)
     out = []
     for index, n in totals.most_common(limit):

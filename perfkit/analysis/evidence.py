@@ -26,6 +26,8 @@ class Evidence:
     ranks: list[Evidence] | None = None
     # Why the run's trace could not be read ("<path>: <problem>"); the run is judged alone.
     trace_error: str = ""
+    # One rank of a job judged as a whole (set by the engine): job-wide rules skip it.
+    in_job: bool = False
 
     @property
     def source(self) -> str:
@@ -83,6 +85,19 @@ class Evidence:
             return self.trace.has_gpu_activity
         return None
 
+    @property
+    def cores(self) -> int | None:
+        """CPU cores for this process: its affinity mask, shared by the ranks on its node."""
+        if self.run is None:
+            return None
+        env = self.run.env
+        cores = env.get("cpu_available") or env.get("cpu_count")
+        if not isinstance(cores, int) or cores < 1:
+            return None
+        info = env.get("distributed") or {}
+        local = info.get("local_world_size") if isinstance(info, dict) else None
+        return max(1, cores // local) if isinstance(local, int) and local > 1 else cores
+
     def need_accelerator(self) -> None:
         if not self.accelerator:
             raise NotApplicable("needs a GPU run (this one ran on the CPU)")
@@ -111,6 +126,23 @@ class Evidence:
 
     def step_events(self, step: dict[str, Any], kind: str) -> Any:
         return (step.get("events") or {}).get(kind)
+
+    @cached_property
+    def host_read_sites(self) -> frozenset[int]:
+        """Lines whose scalar reads were of host data in the probe step (an index drawn on
+        the CPU to slice a numpy array): on a CPU-only run they would not wait for a GPU
+        either. A GPU run never records such reads as syncs in the first place."""
+        if self.run is None or self.accelerator:
+            return frozenset()
+        return frozenset(self.run.probe.get("host_read_sites") or ())
+
+    def step_syncs(self, step: dict[str, Any]) -> int:
+        """The step's syncs that would wait for a device (reads of host data left out)."""
+        syncs = self.step_events(step, "syncs") or {}
+        if not self.host_read_sites:
+            return int(syncs.get("count", 0))
+        host = self.host_read_sites
+        return sum(s["count"] for s in syncs.get("sites", []) if s["site"] not in host)
 
     # -- trace views ------------------------------------------------------------------
 

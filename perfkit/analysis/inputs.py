@@ -17,7 +17,7 @@ from perfkit.runfile import RUN_FILE_NAME, Run, RunFileError, rank_files, run_fr
 from perfkit.trace import load_trace
 from perfkit.trace.load import check_trace, looks_like_trace, read_trace_json
 from perfkit.trace.stream import NotStreamable
-from perfkit.trace.summary import summarize, summarize_file
+from perfkit.trace.summary import TraceSummary, summarize, summarize_file
 
 
 class InputError(Exception):
@@ -38,7 +38,7 @@ def load_inputs(path: str | os.PathLike[str]) -> list[Evidence]:
             traces = sorted(q for q in p.rglob("*") if q.is_file() and looks_like_trace(q))
             if not traces:
                 raise InputError(f"{p}: no run.json and no *.pt.trace.json[.gz] files in it")
-            return [Evidence(trace=load_trace(t)) for t in traces]
+            return [Evidence(trace=_nonempty(load_trace(t))) for t in traces]
         return [_file_unit(p)]
     except (JsonFileError, RunFileError) as e:
         raise InputError(str(e)) from None
@@ -49,19 +49,26 @@ def _file_unit(path: Path) -> Evidence:
 
     Traces are streamed (they can be GB); a file that is not one is read whole."""
     try:
-        return Evidence(trace=summarize_file(path))
+        return Evidence(trace=_nonempty(summarize_file(path)))
     except NotStreamable:
         data = read_trace_json(path)
     if isinstance(data, dict) and "schema" in data:
         run = run_from_dict(data, path)
         traces = _run_traces(path.parent, run)
         try:
-            return Evidence(run=run, trace=load_trace(traces[0]) if traces else None)
-        except JsonFileError as e:  # a broken trace must not hide what the run file shows
+            return Evidence(run=run, trace=_nonempty(load_trace(traces[0])) if traces else None)
+        except (JsonFileError, InputError) as e:  # a broken trace must not hide the run file
             return Evidence(run=run, trace_error=str(e))
     if isinstance(data, list) or (isinstance(data, dict) and "traceEvents" in data):
-        return Evidence(trace=summarize(check_trace(data, path), str(path)))
+        return Evidence(trace=_nonempty(summarize(check_trace(data, path), str(path))))
     raise InputError(f"{path}: neither a perfkit run file nor a Chrome/Kineto trace")
+
+
+def _nonempty(trace: TraceSummary) -> TraceSummary:
+    """A trace without a single event is an error, not a clean bill of health."""
+    if not trace.events:
+        raise InputError(f"{trace.path}: the trace holds no events (profiler stopped early?)")
+    return trace
 
 
 def _run_traces(run_dir: Path, run: Run) -> list[Path]:

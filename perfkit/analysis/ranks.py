@@ -29,7 +29,7 @@ def phase_series(ev: Evidence) -> dict[str, list[float]]:
         steps = ev.timed_steps
         period = [ev.step_period_ms(s) for s in steps]
         wait = [float(s.get("data_wait_ms") or 0.0) for s in steps]
-        syncs = [float(((s.get("events") or {}).get("syncs") or {}).get("count", 0)) for s in steps]
+        syncs = [float(ev.step_syncs(s)) for s in steps]
         return {
             "step_ms": period,
             "data_wait_ms": wait,

@@ -1,4 +1,6 @@
-"""Find the user's line that caused an event, skipping perfkit's, torch's and the stdlib's frames.
+"""Find the user's line that caused an event, skipping perfkit's, torch's, the stdlib's and
+installed libraries' frames (numpy, torchvision, Lightning, transformers ...): a finding
+points at the line the user can change, the one that called into the library.
 
 Call sites are interned: the hot path keeps ``(code object, line)`` pairs as dict keys and
 the run file stores each distinct site once, so a sync counted a million times costs one
@@ -24,7 +26,9 @@ _STDLIB_DIRS = tuple(
 )
 
 # Frame kinds, cached per code object (a dict lookup instead of string prefix tests).
-USER, TORCH, PERFKIT, STDLIB = 0, 1, 2, 3
+USER, TORCH, PERFKIT, STDLIB, LIBRARY = 0, 1, 2, 3, 4
+# Installed packages live under these folder names, whatever the environment manager.
+_LIBRARY_PARTS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
 _kind_by_code: dict[CodeType, int] = {}
 
 
@@ -34,11 +38,15 @@ def kind_of(code: CodeType) -> int:
         name = code.co_filename
         if not os.path.isabs(name) and not name.startswith("<"):
             name = os.path.abspath(name)
-        if name.startswith(_PERFKIT_DIR) and not name.startswith(_REFERENCE_DIR):
+        if name.startswith(_REFERENCE_DIR):
+            kind = USER
+        elif name.startswith(_PERFKIT_DIR):
             kind = PERFKIT
         elif name.startswith(_TORCH_DIR):
             kind = TORCH
-        elif name.startswith(_STDLIB_DIRS) and "site-packages" not in name:
+        elif any(part in name for part in _LIBRARY_PARTS):
+            kind = LIBRARY
+        elif name.startswith(_STDLIB_DIRS):
             kind = STDLIB
         else:
             kind = USER
@@ -53,14 +61,36 @@ def caller() -> tuple[int, FrameType | None]:
     """Who made the probed call (user code or torch internals), and where to attribute it.
 
     Returns the kind of the first frame outside perfkit and the first user frame from
-    there up the stack.
+    there up the stack (the line that called into torch or a library).
     """
-    frame: FrameType | None = sys._getframe(1)
+    who, _, frame = calling_frames()
+    return who, frame
+
+
+def calling_frames() -> tuple[int, FrameType | None, FrameType | None]:
+    """(kind of the first frame outside perfkit, that frame, the first user frame)."""
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None and kind_of(frame.f_code) == PERFKIT:
         frame = frame.f_back
     if frame is None:
-        return USER, None
-    return kind_of(frame.f_code), first_user_frame(frame)
+        return USER, None, None
+    return kind_of(frame.f_code), frame, first_user_frame(frame)
+
+
+_inside_by_code: dict[CodeType, str] = {}
+
+
+def inside(code: CodeType) -> str:
+    """A library frame's file as people name it: ``torch/optim/lbfgs.py``, ``numpy/...``."""
+    name = _inside_by_code.get(code)
+    if name is None:
+        path = code.co_filename.replace(os.sep, "/")
+        for marker in ("/site-packages/", "/dist-packages/"):
+            if marker in path:
+                path = path.split(marker, 1)[1]
+                break
+        name = _inside_by_code[code] = path
+    return name
 
 
 def first_user_frame(frame: FrameType | None) -> FrameType | None:

@@ -9,6 +9,7 @@ is usually created before the first step starts the session.
 from __future__ import annotations
 
 import functools
+import sys
 import time
 import weakref
 from typing import Any
@@ -17,27 +18,33 @@ from torch.utils.data import DataLoader
 from torch.utils.data import dataloader as _dl
 
 from perfkit.capture import guard, state
+from perfkit.capture.callsite import SiteKey, first_user_frame, site_key
 from perfkit.capture.patching import Patches
+from perfkit.capture.records import SiteTable
 
 
 class LoaderInfo:
     """What one DataLoader looked like and did; outlives the loader itself."""
 
-    __slots__ = ("dataset", "settings", "epochs", "worker_spawns", "__weakref__")
+    __slots__ = ("dataset", "settings", "epochs", "worker_spawns", "site", "__weakref__")
 
     def __init__(self, dataset: str) -> None:
         self.dataset = dataset
+        self.site: SiteKey | None = None  # the user's line that built the loader
         self.settings: dict[str, Any] = {}
         self.epochs = 0  # calls to iter(loader)
         self.worker_spawns = 0  # times a fresh set of worker processes was started
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, sites: SiteTable) -> dict[str, Any]:
+        record = {
             "dataset": self.dataset,
             **self.settings,
             "epochs": self.epochs,
             "worker_spawns": self.worker_spawns,
         }
+        if self.site is not None:
+            record["site"] = sites.index(self.site)
+        return record
 
 
 _loaders: weakref.WeakKeyDictionary[DataLoader, LoaderInfo] = weakref.WeakKeyDictionary()
@@ -64,6 +71,22 @@ def _settings(loader: DataLoader) -> dict[str, Any]:
         "batch_sampler": type(sampler).__name__ if sampler is not None else None,
         "multiprocessing_context": str(loader.multiprocessing_context or "") or None,
     }
+
+
+def _probe_init(original):
+    """Where the loader is built: the line a DataLoader finding points at."""
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        try:
+            info = _info(self)
+            if info.site is None:
+                info.site = site_key(first_user_frame(sys._getframe(1)))
+        except Exception as e:  # a loader perfkit cannot describe still trains
+            guard.internal_error("the DataLoader probe", e)
+
+    return __init__
 
 
 def _probe_iter(original):
@@ -117,6 +140,7 @@ def _probe_next(original):
 
 
 def install(patches: Patches) -> None:
+    patches.wrap(DataLoader, "__init__", _probe_init)
     patches.wrap(DataLoader, "__iter__", _probe_iter)
     patches.wrap(_dl._MultiProcessingDataLoaderIter, "__init__", _probe_worker_start)
     patches.wrap(_dl._BaseDataLoaderIter, "__next__", _probe_next)

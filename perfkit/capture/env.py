@@ -24,7 +24,12 @@ def distributed() -> dict[str, Any]:
             "world_size": dist.get_world_size(),
             "backend": str(dist.get_backend()),
         }
-    for key, env in (("rank", "RANK"), ("world_size", "WORLD_SIZE"), ("local_rank", "LOCAL_RANK")):
+    for key, env in (
+        ("rank", "RANK"),
+        ("world_size", "WORLD_SIZE"),
+        ("local_rank", "LOCAL_RANK"),
+        ("local_world_size", "LOCAL_WORLD_SIZE"),
+    ):
         if key not in info and os.environ.get(env, "").isdigit():
             info[key] = int(os.environ[env])
     return info
@@ -69,6 +74,7 @@ def snapshot() -> dict[str, Any]:
         "cwd": os.getcwd(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "cpu_available": _cpus_available(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
@@ -79,6 +85,14 @@ def snapshot() -> dict[str, Any]:
         "perfkit": __version__,
         "start_time": now_iso(),
     }
+
+
+def _cpus_available() -> int | None:
+    """Cores this process may run on (its affinity mask: what Slurm or a container grants)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
 
 
 def now_iso() -> str:

@@ -12,21 +12,31 @@ outputs grows live tensor bytes; a clean loop stays flat.
 from __future__ import annotations
 
 import gc
+import linecache
+import re
+import sys
 import time
+from collections import deque
+from types import CodeType, FrameType
 from typing import Any
 
 import torch
 
+from perfkit.capture.callsite import USER, kind_of
+
 # Stop walking after this many autograd nodes: enough to show growth, bounded in cost.
 MAX_GRAPH_NODES = 200_000
+# Find who holds the largest graph (one more pass over the heap) only when it has grown
+# since the last scan, by this many nodes at least: what a leak looks like.
+HOLDER_MIN_GROWTH = 16
 
 
-def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int, str]:
-    """(distinct nodes reachable from all roots, nodes of the largest graph, its root's type)."""
+def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int, int]:
+    """(distinct nodes reachable from all roots, nodes of the largest graph, its root's index)."""
     seen: set[int] = set()
     largest = 0
-    largest_root = ""
-    for root in roots:
+    largest_root = -1
+    for i, root in enumerate(roots):
         before = len(seen)
         stack = [root]
         while stack and len(seen) < limit:
@@ -36,8 +46,71 @@ def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int, str]:
             seen.add(id(node))
             stack.extend(fn for fn, _ in getattr(node, "next_functions", ()))
         if len(seen) - before > largest:
-            largest, largest_root = len(seen) - before, type(root).__name__
+            largest, largest_root = len(seen) - before, i
     return len(seen), largest, largest_root
+
+
+def holder(obj: Any) -> dict[str, Any] | None:
+    """Which variable keeps ``obj`` alive: a local or global of a function running now,
+    directly or as an item of a list/tuple/dict/deque it holds (``losses.append(loss)``),
+    and the line of that function that adds to it: the line to change."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if kind_of(frame.f_code) == USER:
+            scopes = [frame.f_locals]
+            if frame.f_globals is not frame.f_locals:
+                scopes.append(frame.f_globals)
+            for scope in scopes:
+                for name, value in list(scope.items()):
+                    through = _holds(value, obj)
+                    if through is not None:
+                        return {**_binding(frame.f_code, name, frame.f_lineno), "through": through}
+        frame = frame.f_back
+    return None
+
+
+def _holds(value: Any, obj: Any) -> str | None:
+    """'' when ``value`` is ``obj``, the container's type when it holds ``obj``, else None."""
+    if value is obj:
+        return ""
+    if type(value) in (list, tuple, deque, set) and any(x is obj for x in value):
+        return type(value).__name__
+    if type(value) is dict and any(x is obj for x in value.values()):
+        return "dict"
+    return None
+
+
+def _nested(code: CodeType) -> list[CodeType]:
+    """A function's code and the code of the functions defined in it (a nested train_step
+    that adds to the outer function's total)."""
+    found = [code]
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            found += _nested(const)
+    return found
+
+
+def _binding(code: CodeType, name: str, running: int) -> dict[str, Any]:
+    """Where ``name`` is added to in ``code`` or a function nested in it (``name +=``,
+    ``name.append(`` ...), else the line running now."""
+    adds = re.compile(
+        rf"\b{re.escape(name)}\s*(\+=|\.append\(|\.extend\(|\[.*\]\s*=|=\s*{re.escape(name)}\b)"
+    )
+    found = (code, running)
+    for inner in _nested(code):
+        lines = sorted({line for _, _, line in inner.co_lines() if line})
+        hit = next((n for n in lines if adds.search(linecache.getline(inner.co_filename, n))), 0)
+        if hit:
+            found = (inner, hit)
+            break
+    where, line = found
+    return {
+        "name": name,
+        "file": where.co_filename,
+        "function": where.co_name,
+        "line": line,
+        "code": linecache.getline(where.co_filename, line).strip(),
+    }
 
 
 def _tensor_types() -> set[type]:
@@ -52,8 +125,9 @@ def _tensor_types() -> set[type]:
     return found
 
 
-def scan(step: int) -> dict[str, Any]:
-    """One scan of the live heap; returns the run-file record."""
+def scan(step: int, previous_largest: int | None = None) -> dict[str, Any]:
+    """One scan of the live heap; returns the run-file record. ``previous_largest``: the
+    largest graph of the previous scan, to tell whether it grew."""
     t0 = time.perf_counter()
     # type() against a set: isinstance() would call __class__ on every object, and some
     # objects (deprecated torch aliases) warn when asked.
@@ -68,15 +142,19 @@ def scan(step: int) -> dict[str, Any]:
         except (RuntimeError, NotImplementedError):
             pass  # sparse, meta or wrapper tensors have no plain storage
         if obj.grad_fn is not None:
-            roots.append(obj.grad_fn)
-    nodes, largest, largest_root = _graph_nodes(roots, MAX_GRAPH_NODES)
-    return {
+            roots.append(obj)
+    nodes, largest, root = _graph_nodes([t.grad_fn for t in roots], MAX_GRAPH_NODES)
+    record = {
         "step": step,
         "tensors": len(live),
         "tensor_bytes": sum(storages.values()),
         "grad_tensors": len(roots),
         "graph_nodes": nodes,
         "largest_graph_nodes": largest,
-        "largest_graph_root": largest_root,
-        "cost_ms": round((time.perf_counter() - t0) * 1e3, 3),
+        "largest_graph_root": type(roots[root].grad_fn).__name__ if root >= 0 else "",
     }
+    if previous_largest is not None and largest >= previous_largest + HOLDER_MIN_GROWTH:
+        del live
+        record["largest_graph_holder"] = holder(roots[root])
+    record["cost_ms"] = round((time.perf_counter() - t0) * 1e3, 3)
+    return record

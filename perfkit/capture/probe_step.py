@@ -1,4 +1,5 @@
-"""One sampled step watched closely: direct ``module.forward()`` calls, model wrappers, op count.
+"""One sampled step watched closely: direct ``module.forward()`` calls, model wrappers, op
+counts and where the step's scalar reads come from.
 
 Run once per session (expensive probes never run every step). While it runs:
 
@@ -8,21 +9,32 @@ Run once per session (expensive probes never run every step). While it runs:
   forward is not a bypass and is skipped.
 - Modules entered through ``__call__`` with no module forward open above them are the
   roots; their type tells DataParallel/DistributedDataParallel apart from a plain model.
-- A ``TorchFunctionMode`` counts torch calls, and for each user line how many separate
-  times it issued them: the evidence for launch-bound steps (a per-sample Python loop).
+- A ``TorchDispatchMode`` sees every op the step runs, forward, backward and optimizer
+  alike, and follows where tensors come from: an op's outputs are "device data" when one
+  of its inputs is (parameters, anything that requires grad, a ``.to(device)`` result, a
+  tensor on a GPU).
+- The ops on device data are counted: the evidence for launch-bound steps (each is a
+  dispatch and, on a GPU, a kernel launch). Index and bookkeeping ops on host data are
+  not. For each user line it also counts how many separate times the line issued ops (a
+  per-sample Python loop visits its line once per iteration).
+- A scalar read of a tensor that never touched device data — an index drawn with
+  ``torch.randint`` on the host to slice a numpy array — would not wait for a GPU either,
+  so its line is recorded as host-only and not counted as a sync.
 """
 
 from __future__ import annotations
 
 import sys
+import weakref
 from types import FrameType
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from perfkit.capture import state
-from perfkit.capture.callsite import TORCH, first_user_frame, kind_of, site_key
+from perfkit.capture.callsite import USER, SiteKey, first_user_frame, kind_of, site_key
 
 _MODULE_FILE = torch.nn.modules.module.__file__
 _CALL_IMPL_NAMES = {"_call_impl", "_wrapped_call_impl"}
@@ -32,24 +44,60 @@ HOT_LINES = 5
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
 
-class _CountCalls(TorchFunctionMode):
-    """Counts torch calls, and per user line how many separate times it issued them.
+class _WatchOps(TorchDispatchMode):
+    """Counts the step's ops (and those run by backward), visits per user line, and which
+    tensors derive from device data.
 
-    A "visit" is a torch call from a different (frame, bytecode offset) than the previous
-    one: ``opt.step()`` is one visit however many ops it runs inside, while a line in a
+    A "visit" is an op from a different (frame, bytecode offset) than the previous one:
+    ``opt.step()`` is one visit however many ops it runs inside, while a line in a
     per-sample Python loop is visited once per iteration — the launch-bound signature.
     """
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps __torch_dispatch__ in dynamo's disable(), whose first call imports
+        # torch._dynamo: 1-1.6 s in a script that never compiles. This mode never runs
+        # under compilation, so it asks for no wrapping.
+        return False
+
     def __init__(self) -> None:
         super().__init__()
-        self.calls = 0
-        self.lines: dict[tuple, list[int]] = {}  # site -> [visits, calls]
+        self.ops = 0
+        self.backward_ops = 0
+        self.lines: dict[tuple, list[int]] = {}  # site -> [visits, ops]
         self._last: tuple[int, int] = (0, -1)
+        # id -> weak reference of tensors derived from device data (tensors are unhashable
+        # by value and cannot live in a WeakSet).
+        self._device: dict[int, weakref.ref] = {}
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.calls += 1
+    def is_device_data(self, t: torch.Tensor) -> bool:
+        if t.device.type != "cpu" or t.requires_grad or t.grad_fn is not None:
+            return True
+        ref = self._device.get(id(t))
+        return ref is not None and ref() is t
+
+    def mark_device_data(self, t: torch.Tensor) -> None:
+        key = id(t)
+        self._device[key] = weakref.ref(t, lambda _, key=key: self._device.pop(key, None))
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func.namespace == "profiler":
+            return out  # record_function markers, not work
         # Ops inside a DataLoader fetch are host-side data preparation, not device launches.
-        frame = None if state.fetching else first_user_frame(sys._getframe(1))
+        if state.fetching:
+            return out
+        inputs, _ = tree_flatten((args, kwargs))
+        outputs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        on_device = any(isinstance(t, torch.Tensor) and self.is_device_data(t) for t in inputs)
+        if not on_device and not any(t.device.type != "cpu" for t in outputs):
+            return out  # index and bookkeeping work on host data: no launch on a GPU run
+        for t in outputs:
+            self.mark_device_data(t)
+        self.ops += 1
+        if torch._C._current_autograd_node() is not None:
+            self.backward_ops += 1
+        frame = first_user_frame(sys._getframe(1))
         if frame is not None:
             slot = self.lines.setdefault(site_key(frame), [0, 0])
             here = (id(frame), frame.f_lasti)
@@ -57,12 +105,7 @@ class _CountCalls(TorchFunctionMode):
                 slot[0] += 1
                 self._last = here
             slot[1] += 1
-        # func may be one of perfkit's own probed methods: the outer call already counted.
-        state.guard += 1
-        try:
-            return func(*args, **(kwargs or {}))
-        finally:
-            state.guard -= 1
+        return out
 
 
 def _via_call(frame: FrameType) -> bool:
@@ -73,28 +116,36 @@ def _via_call(frame: FrameType) -> bool:
 class StepProbe:
     """Context manager wrapping one step; results in ``record``."""
 
-    def __init__(self, step: int, count_calls: bool = True) -> None:
+    def __init__(self, step: int) -> None:
         self.step = step
         self.direct: dict[tuple, dict[str, Any]] = {}
         self.roots: dict[str, int] = {}
         self.wrappers: dict[str, int] = {}
         self._open_forwards: list[FrameType] = []  # module forwards entered via __call__
-        # A TorchFunctionMode must be exited where it was entered, outside any torch
-        # function; a step cut by backward() calls ends inside one, so it goes uncounted.
-        self._counter = _CountCalls() if count_calls else None
+        self._ops = _WatchOps()
+        # Scalar-read sites seen in this step -> whether any read there was of device data.
+        self.read_sites: dict[SiteKey, bool] = {}
         self._previous_profile = None
 
     def __enter__(self) -> StepProbe:
         self._previous_profile = sys.getprofile()
         sys.setprofile(self._on_event)
-        if self._counter is not None:
-            self._counter.__enter__()
+        self._ops.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._counter is not None:
-            self._counter.__exit__(None, None, None)
+        self._ops.__exit__(None, None, None)
         sys.setprofile(self._previous_profile)
+
+    def mark_device_data(self, t: torch.Tensor) -> None:
+        """A ``.to(device)`` result on a CPU-only run: where a GPU run keeps its data."""
+        self._ops.mark_device_data(t)
+
+    def is_device_data(self, t: torch.Tensor) -> bool:
+        return self._ops.is_device_data(t)
+
+    def on_scalar_read(self, t: torch.Tensor, site: SiteKey) -> None:
+        self.read_sites[site] = self.read_sites.get(site, False) or self._ops.is_device_data(t)
 
     def _on_event(self, frame: FrameType, event: str, arg: Any) -> None:
         if frame.f_code.co_name != "forward":
@@ -122,8 +173,8 @@ class StepProbe:
             return
         if parent.f_code.co_name == "forward" and parent.f_locals.get("self") is module:
             return  # super().forward(x) from the module's own forward
-        if kind_of(parent.f_code) == TORCH:
-            return  # torch internals (checkpointing, wrappers) call forward on purpose
+        if kind_of(parent.f_code) != USER:
+            return  # torch and libraries (checkpointing, Lightning, transformers) do it on purpose
         entry = self.direct.setdefault(
             site_key(first_user_frame(parent)), {"module": type(module).__name__, "count": 0}
         )
@@ -131,11 +182,12 @@ class StepProbe:
         self._open_forwards.append(frame)  # its submodules are not roots
 
     def record(self, sites) -> dict[str, Any]:
-        lines = self._counter.lines if self._counter is not None else {}
+        lines = self._ops.lines
         hot = sorted(lines.items(), key=lambda kv: -kv[1][0])[:HOT_LINES]
         return {
             "step": self.step,
-            "torch_calls": self._counter.calls if self._counter is not None else None,
+            "torch_calls": self._ops.ops,
+            "backward_ops": self._ops.backward_ops,
             "hot_lines": [
                 {"site": sites.index(k), "visits": v, "calls": c} for k, (v, c) in hot if v > 1
             ],
@@ -145,4 +197,36 @@ class StepProbe:
                 {"site": sites.index(k), "module": v["module"], "count": v["count"]}
                 for k, v in self.direct.items()
             ],
+            "host_read_sites": sorted(
+                sites.index(k) for k, device in self.read_sites.items() if not device
+            ),
+            "device_read_sites": sorted(
+                sites.index(k) for k, device in self.read_sites.items() if device
+            ),
         }
+
+
+def merge_records(kept: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Two probe steps as one record: op counts from the typical step (the one with fewer
+    ops: the other ran extra work, an evaluation or a callback), the rest from both."""
+    if not kept:
+        return new
+    typical = new if (new["torch_calls"] or 0) < (kept["torch_calls"] or 0) else kept
+
+    def union(key: str, ident: str) -> list[dict[str, Any]]:
+        seen = {e[ident]: e for e in kept[key]}
+        for e in new[key]:
+            seen.setdefault(e[ident], e)
+        return list(seen.values())
+
+    device_read = set(kept.get("device_read_sites", [])) | set(new.get("device_read_sites", []))
+    host = (set(kept["host_read_sites"]) | set(new["host_read_sites"])) - device_read
+    return {
+        **typical,
+        "steps": sorted({*kept.get("steps", [kept["step"]]), new["step"]}),
+        "root_modules": union("root_modules", "type"),
+        "wrappers": union("wrappers", "type"),
+        "direct_forward": union("direct_forward", "site"),
+        "host_read_sites": sorted(host),
+        "device_read_sites": sorted(device_read),
+    }

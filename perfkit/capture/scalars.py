@@ -14,7 +14,7 @@ from typing import Any
 
 # Step-record field -> scalar tag (under "perfkit/").
 SCALARS = {
-    "wall_ms": "step_ms",
+    "wall_ms": "inside_step_ms",
     "data_wait_ms": "data_wait_ms",
     "outside_ms": "outside_step_ms",
 }
@@ -52,6 +52,8 @@ class ScalarWriter:
         w = self._writer
         for step in new:
             i = step["i"]
+            # Step time as the report counts it: the step and the gap before it.
+            w.add_scalar(self.prefix + "step_ms", step["wall_ms"] + step.get("outside_ms", 0.0), i)
             for field, tag in SCALARS.items():
                 w.add_scalar(self.prefix + tag, step.get(field, 0.0), i)
             events = step.get("events") or {}

@@ -20,12 +20,13 @@ from typing import Any
 import torch
 
 from perfkit.capture import env, graphscan, guard, probes, state
-from perfkit.capture.callsite import TORCH, caller, site_key
+from perfkit.capture.boundaries import StepBoundaries
+from perfkit.capture.callsite import LIBRARY, TORCH, caller, calling_frames, inside, site_key
 from perfkit.capture.config import ConfigRecorder
 from perfkit.capture.dataloader import LoaderInfo
 from perfkit.capture.evalwatch import EvalWatch
 from perfkit.capture.memory import MemoryReader
-from perfkit.capture.probe_step import StepProbe
+from perfkit.capture.probe_step import StepProbe, merge_records
 from perfkit.capture.records import D2D, D2H, H2D, INTENT, Interval, SiteTable, StepRecord
 from perfkit.capture.rundir import choose_run_dir, launched_rank
 from perfkit.capture.sampler import Sampler
@@ -33,9 +34,10 @@ from perfkit.capture.window import ProfilerWindow, WindowSpec
 from perfkit.capture.writer import RunWriter
 from perfkit.runfile import run_file_name
 
-# Step sources, strongest first: a decorator beats optimizer steps beats backward calls
-# beats DataLoader batches. A stronger signal, once seen, replaces a weaker one.
-SOURCES = ("decorator", "optimizer", "backward", "batch")
+# The steps watched closely (probe_step.py), when they are not in the profiler window. One
+# step may be untypical (an evaluation or a sample generated at the first iteration), so a
+# second one is taken later and the typical one (fewer ops) gives the op counts.
+PROBE_STEPS = (1, 16)
 
 # Heap scans (graphscan) may use this share of wall time ...
 SCAN_BUDGET = 0.02
@@ -104,7 +106,11 @@ class Session:
         # DataLoaders that delivered batches during this session (an ordered set).
         self.loaders: dict[LoaderInfo, None] = {}
         self.dropped_steps = 0
-        self.source: str | None = None
+        self.boundaries = StepBoundaries()
+        # Lines where torch's own code read device data in a probe step (see _torch_read).
+        self._torch_device_sites: set[tuple] = set()
+        # When the first automatic step began (the first sign of training of any kind).
+        self._first_start: float | None = None
         self._outside = Interval()
         self._acc = Interval()
         self._in_step = False
@@ -113,7 +119,8 @@ class Session:
         self._outside_s = 0.0
         self._cpu_marker: tuple | None = None
         self._probe: StepProbe | None = None
-        self._probe_pending = probe_step
+        # Steps still to probe, in order (see PROBE_STEPS).
+        self._probe_queue: list[int] = list(PROBE_STEPS) if probe_step else []
         self._started = False
         self._closed = False
         self._pid = os.getpid()
@@ -203,13 +210,19 @@ class Session:
 
     # -- step boundaries -------------------------------------------------------------
 
+    @property
+    def source(self) -> str | None:
+        """What cuts steps: decorator, optimizer, backward or batch (see boundaries.py)."""
+        return self.boundaries.source
+
     def begin_step(self) -> None:
         """Start of a decorated step. Nested decorated calls count as one step."""
         if self._in_step and self.source == "decorator":
             self._nested += 1
             return
         if self.source != "decorator":
-            self._switch_source("decorator")
+            self.boundaries.on_signal("decorator", time.perf_counter())
+            self._drop_automatic_steps()
         self._open_step(time.perf_counter())
 
     def end_step(self, error: BaseException | None = None) -> None:
@@ -219,7 +232,10 @@ class Session:
         if self._in_step:
             self._close_step(time.perf_counter(), error)
 
-    def _open_step(self, now: float) -> None:
+    def _open_step(self, now: float, start: float | None = None) -> None:
+        """Open a step at ``now`` (or at ``start``, an earlier boundary being re-cut)."""
+        if self._first_start is None:
+            self._first_start = now if start is None else start
         gap = self._acc
         if gap.has_events():
             self._outside.merge_events(gap)
@@ -231,10 +247,9 @@ class Session:
         index = len(self.steps)
         if self.window is not None:
             self.window.before_step(index)
-        if self._probe_pending and index >= 1 and not self._window_phase(index):
-            self._probe_pending = False
-            self._probe = StepProbe(index, count_calls=self.source != "backward").__enter__()
-        self._step_start = time.perf_counter()
+        if self._probe_due(index):
+            self._start_probe(index)
+        self._step_start = time.perf_counter() if start is None else start
 
     def _close_step(self, now: float, error: BaseException | None) -> None:
         """Record the step. The hot path: plain tuples here, dicts only when the file is written."""
@@ -263,6 +278,10 @@ class Session:
         self._in_step = False
         if self.window is not None:
             self.window.after_step(index)
+        if self.source == "decorator" and self._probe_due(index + 1):
+            # Decorated steps: the probe covers the loop body around the next step too, so
+            # the scalar reads there are judged (host data or device data) like the step's.
+            self._start_probe(index + 1)
         if self.graph_scan and self._scan_due(index + 1, now) and not self.profiler_recording():
             guard.call("the heap scan", self._scan)
         if error is not None:
@@ -277,39 +296,100 @@ class Session:
     def _window_phase(self, index: int) -> str:
         return self.window.phase(index) if self.window is not None else ""
 
-    def _switch_source(self, source: str) -> None:
-        """A stronger boundary signal appeared: drop steps cut by the weaker one."""
-        if self.source is not None and self.steps:
+    def _drop_automatic_steps(self) -> None:
+        """The decorator took over: steps cut by weaker signals are dropped; what happened
+        before the first decorated step belongs to no step."""
+        if self.steps:
             self.dropped_steps += len(self.steps)
             self.steps = []  # a new list: the writer notices and starts over
-        self.source = source
-        self._in_step = False
-        self._stop_probe()
-        # What happened before the first boundary of the new source belongs to no step.
+        self._forget_captured()
         self._outside.merge_events(self._acc)
         self._acc = Interval()
 
-    def _auto_boundary(self, source: str, at: float | None = None) -> None:
-        """An automatic boundary signal: switch to it if stronger, else cut a step if it rules."""
+    def _recut(self, now: float) -> None:
+        """A first or stronger automatic signal appeared: everything so far was the first
+        step. Its events and data wait are kept, in one step that began at the first sign of
+        training and ends now; what was captured per step under the old source (the probe
+        step, heap scans, the profiler window) no longer matches the steps and is redone.
+        """
+        if self.boundaries.changes:
+            self.boundaries.changes[-1]["steps_recut"] = len(self.steps)
+        first = Interval()
+        for record in self.steps:
+            if record.events is not None:
+                first.merge_events(record.events)
+            first.data_wait_s += record.data_wait_s
+            first.batches += record.batches
+        first.merge_events(self._acc)
+        first.data_wait_s += self._acc.data_wait_s
+        first.batches += self._acc.batches
+        if self.steps:
+            self.dropped_steps += len(self.steps)
+            self.steps = []
+        self._forget_captured()
+        start = self._first_start
+        self._acc = Interval()
+        self._in_step = False
+        if start is None and self.source == "batch":  # a batch starts the first step
+            self._acc = first
+            self._open_step(now)
+            return
+        if start is None:
+            # The first sign of training ends the first step (backward, optimizer step):
+            # its start is unknown, so it runs from the session's start, the script's
+            # set-up included. The first step never counts for timing.
+            start = self.t0
+        self._open_step(start, start=start)
+        self._acc = first
+        self._close_step(now, None)
+        self._open_step(now)
+
+    def _forget_captured(self) -> None:
+        self._in_step = False
+        self._stop_probe()
+        self.probe_record = {}
+        self._probe_queue = list(PROBE_STEPS) if self.probe_step else []
+        self.graph_scans = []
+        self._scan_total_s = 0.0
+        if self.window is not None:
+            self.window.restart()
+
+    def _auto_boundary(self, source: str, at: float | None = None, key: int | None = None) -> None:
+        """An automatic boundary signal: re-cut on a stronger source, else cut where it says."""
         if not self.auto_steps:
             return
-        current = SOURCES.index(self.source) if self.source else len(SOURCES)
-        rank = SOURCES.index(source)
-        if rank > current:
-            return
         now = time.perf_counter() if at is None else at
-        if rank < current:
-            self._switch_source(source)
-        elif self._in_step:
-            self._close_step(now, None)
-        self._open_step(now)
+        cuts = self.boundaries.on_signal(source, now, key)
+        if cuts is None:
+            self._recut(now)
+            return
+        for i, t in enumerate(cuts):
+            if self._in_step:
+                self._close_step(t, None)
+            # An earlier boundary re-cut starts where it was; the current one starts after
+            # perfkit's own work at the boundary (a heap scan), as decorated steps do.
+            self._open_step(t, start=t if i < len(cuts) - 1 else None)
+
+    def _probe_due(self, index: int) -> bool:
+        queue = self._probe_queue
+        return (
+            self._probe is None
+            and bool(queue)
+            and index >= queue[0]
+            and not self._window_phase(index)
+        )
+
+    def _start_probe(self, index: int) -> None:
+        while self._probe_queue and self._probe_queue[0] <= index:
+            self._probe_queue.pop(0)
+        self._probe = StepProbe(index).__enter__()
 
     def _stop_probe(self) -> bool:
         probe, self._probe = self._probe, None
         if probe is None:
             return False
         probe.__exit__(None, None, None)
-        self.probe_record = probe.record(self.sites)
+        self.probe_record = merge_records(self.probe_record, probe.record(self.sites))
         return True
 
     def _scan_due(self, steps_done: int, now: float) -> bool:
@@ -321,7 +401,8 @@ class Session:
 
     def _scan(self, final: bool = False) -> None:
         t0 = time.perf_counter()
-        record = graphscan.scan(len(self.steps))
+        previous = self.graph_scans[-1]["largest_graph_nodes"] if self.graph_scans else None
+        record = graphscan.scan(len(self.steps), previous)
         if final:
             record["final"] = True  # after the loop: the training's locals may be gone
         self._last_scan_end = time.perf_counter()
@@ -337,14 +418,35 @@ class Session:
             return  # a CPU tensor on a machine with a GPU: nothing to wait for
         if on_cpu and state.fetching:
             return  # data preparation in __getitem__ works on host tensors, GPU run or not
-        who, frame = caller()
+        who, first, frame = calling_frames()
+        if who in (TORCH, LIBRARY):
+            # Read inside torch or a library (LBFGS's line search, a metrics package): the
+            # user's line is where it is counted, the kind says where it really happens.
+            kind = f"{kind} in {inside(first.f_code)}"
         if on_cpu:
             if who == TORCH:
-                return  # torch reading its own CPU scalars (optimizer step counts ...)
+                self._torch_read(tensor, site_key(frame), kind)
+                return
             marker, self._cpu_marker = self._cpu_marker, None
             if marker == (id(tensor), frame, frame.f_lineno if frame else 0):
                 return  # x.cpu().item(): the .cpu() was already counted as the sync
-        self._acc.add_sync(site_key(frame), kind)
+        key = site_key(frame)
+        if on_cpu and self._probe is not None:
+            self._probe.on_scalar_read(tensor, key)  # host data or would-be device data?
+        self._acc.add_sync(key, kind)
+
+    def _torch_read(self, tensor: torch.Tensor, key: tuple, kind: str) -> None:
+        """A scalar read inside torch on a CPU-only run. Mostly torch reading its own host
+        scalars (an optimizer's step count), which never syncs; but LBFGS reads the loss,
+        which would. The probe step tells them apart by where the tensor came from, and
+        the lines it saw reading device data are counted from then on."""
+        if self._probe is not None:
+            if not self._probe.is_device_data(tensor):
+                return
+            self._torch_device_sites.add(key)
+        elif key not in self._torch_device_sites:
+            return
+        self._acc.add_sync(key, kind)
 
     def on_explicit_sync(self, kind: str) -> None:
         self._acc.add_sync(site_key(caller()[1]), kind)
@@ -361,9 +463,14 @@ class Session:
                 return
             if method == "cpu":
                 # CPU-only machine: .cpu() is where a GPU run would wait for the device.
-                self._acc.add_sync(site_key(frame), "cpu")
+                key = site_key(frame)
+                if self._probe is not None:
+                    self._probe.on_scalar_read(src, key)
+                self._acc.add_sync(key, "cpu")
                 self._cpu_marker = (id(out), frame, frame.f_lineno if frame else 0)
                 return
+            if self._probe is not None:
+                self._probe.mark_device_data(out)  # where a GPU run would keep its data
             nbytes = src.nelement() * src.element_size()
             self._acc.add_transfer(site_key(frame), INTENT, nbytes, False, non_blocking)
             return
@@ -389,10 +496,8 @@ class Session:
         self._auto_boundary("backward")
 
     def on_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        first = self.config.on_optimizer_step(optimizer)
-        if first is not None and first != id(optimizer):
-            return  # only the first optimizer to step marks boundaries (GANs step two)
-        self._auto_boundary("optimizer")
+        self.config.on_optimizer_step(optimizer)
+        self._auto_boundary("optimizer", key=id(optimizer))
 
     def on_zero_grad(self, set_to_none: bool) -> None:
         self.config.on_zero_grad(set_to_none, None if set_to_none else site_key(caller()[1]))
@@ -411,6 +516,7 @@ class Session:
     def capture_info(self) -> dict[str, Any]:
         return {
             "step_source": self.source,
+            "step_boundaries": self.boundaries.to_json(),
             "dropped_steps": self.dropped_steps,
             "accelerator": self.accelerator,
             "sync_semantics": "device" if self.accelerator else "would-sync (CPU-only run)",

@@ -111,6 +111,7 @@ class ProfilerWindow:
         self.with_cuda = with_cuda
         self._prof: profile | None = None
         self._off = False
+        self._discard = False
         self.error = ""
 
     def phase(self, step: int) -> str:
@@ -140,6 +141,29 @@ class ProfilerWindow:
         if not following and self._prof is not None:
             prof, self._prof = self._prof, None
             self._guarded(lambda: prof.stop())
+            if self._discard:
+                self._delete_traces()
+
+    def restart(self) -> None:
+        """The steps were re-cut (a stronger step signal appeared): what the window recorded
+        covers sub-steps that no longer exist. Its traces are deleted and the schedule starts
+        over at the new step 0. A window still recording is left to end on its own (stopping
+        torch's profiler halfway and starting another crashes at exit): its trace is deleted
+        when it ends."""
+        if self._prof is not None:
+            self._discard = True
+            return
+        self._delete_traces()
+
+    def _delete_traces(self) -> None:
+        self._discard = False
+        if not os.path.isdir(self.traces_dir):
+            return
+        mine = f"{socket.gethostname()}_{os.getpid()}."
+        for name in os.listdir(self.traces_dir):
+            if name.startswith(mine) and ".pt.trace.json" in name:
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(self.traces_dir, name))
 
     def close(self) -> None:
         """End of the run: stop a window still open, and open no more."""

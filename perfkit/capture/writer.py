@@ -104,7 +104,7 @@ class RunWriter:
             "capture": s.capture_info(),
             "config": {
                 **s.config.to_json(sites),
-                "dataloaders": [info.to_json() for info in list(s.loaders)],
+                "dataloaders": [info.to_json(sites) for info in list(s.loaders)],
             },
             "steps": self._steps(),
             "outside_steps": interval_events_to_json(s._outside, sites),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 
 import click
 
+from perfkit.analysis.evidence import Evidence
 from perfkit.capture.rundir import launched_rank
 from perfkit.runfile import RunFileError, load_run, run_file_name
 
@@ -22,11 +22,10 @@ def print_summary(run_dir: Path) -> None:
     except RunFileError as e:
         click.echo(f"perfkit: the run could not be read back: {e}", err=True)
         return
-    walls = [s["wall_ms"] for s in run.steps]
     source = run.capture.get("step_source") or "none found"
-    if walls:
-        median = statistics.median(walls)
-        line = f"{len(walls)} steps (boundaries: {source}), median step {median:.2f} ms"
+    median = Evidence(run=run).median_step_ms  # the report's definition of step time
+    if run.steps and median is not None:
+        line = f"{len(run.steps)} steps (boundaries: {source}), median step {median:.2f} ms"
     else:
         line = "no training steps were recognised (no optimizer step, backward or DataLoader batch)"
     out = sys.stderr

@@ -15,9 +15,11 @@ from perfkit.report.text import (
     RANK_COLUMNS,
     clean,
     location_text,
+    notices,
     rank_rows,
     saving_text,
     slowest_text,
+    verdict_text,
 )
 
 _CSS = """
@@ -42,6 +44,8 @@ table{border-collapse:collapse;background:#fff;width:100%;font-size:13px}
 td,th{padding:4px 8px;border-bottom:1px solid #e6e8eb;text-align:left;vertical-align:top}
 img{max-width:100%;background:#fff;border-radius:8px;margin:6px 0}
 .ok{background:#e8f5e9;padding:10px 14px;border-radius:8px}
+.notice{background:#fdecea;border-left:4px solid #d62728;padding:10px 14px;margin:10px 0;
+font-weight:600}
 """
 
 
@@ -181,8 +185,9 @@ def render(report: Report, **_: Any) -> str:
         "".join(
             _finding(f, getattr(find_rule(f.code), "example", ""), several) for f in report.findings
         )
-        or '<div class="ok">No problems found.</div>'
+        or f'<div class="ok">{_e(verdict_text(report))}</div>'
     )
+    warnings = "".join(f'<div class="notice">{_e(n)}</div>' for n in notices(report))
     not_checked = ""
     if report.not_checked:
         not_checked = "<h2>Not checked</h2>" + _table(
@@ -192,7 +197,7 @@ def render(report: Report, **_: Any) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>perfkit report</title><style>{_CSS}</style></head><body><main>"
-        f"<h1>perfkit report</h1><div class=meta>{_e(', '.join(report.sources))}</div>"
+        f"<h1>perfkit report</h1><div class=meta>{_e(', '.join(report.sources))}</div>{warnings}"
         f"{_cards(report)}{_ranks(report)}<h2>Findings</h2>{findings}"
         f"<h2>Over the run</h2>{_plots(report)}"
         f"{_trace_tables(report)}{not_checked}{_environment(report)}</main></body></html>\n"

@@ -10,9 +10,11 @@ from perfkit.report.text import (
     clean,
     header_facts,
     location_text,
+    notices,
     rank_rows,
     saving_text,
     slowest_text,
+    verdict_text,
 )
 
 _ICON = {"error": "🔴", "warning": "🟠", "info": "🔵"}
@@ -35,6 +37,7 @@ def render(report: Report, **_: Any) -> str:
     lines = ["# perfkit report", ""]
     lines.append(f"- **Source:** {', '.join(code_span(x) for x in report.sources)}")
     lines += [f"- **{label}:** {md(value)}" for label, value in header_facts(report)]
+    lines += [f"- **Warning:** {md(n)}" for n in notices(report)]
     rows = rank_rows(report)
     if rows:
         lines += [
@@ -48,7 +51,7 @@ def render(report: Report, **_: Any) -> str:
         lines += ["", md(slowest_text(report))]
     lines += ["", f"## Findings ({len(report.findings)})", ""]
     if not report.findings:
-        lines += ["No problems found.", ""]
+        lines += [verdict_text(report), ""]
     for f in report.findings:
         sev = str(f.severity)
         lines.append(f"### {_ICON[sev]} {f.code} `{f.rule}` — {sev}")

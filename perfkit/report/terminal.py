@@ -17,9 +17,11 @@ from perfkit.report.text import (
     clean,
     header_facts,
     location_text,
+    notices,
     rank_rows,
     saving_text,
     slowest_text,
+    verdict_text,
 )
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
@@ -66,6 +68,8 @@ def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> s
         emoji=False,
     )
     console.print(_header(report))
+    for notice in notices(report):
+        console.print(Text("! ", style="bold red").append(notice, style="bold"))
     console.print()
     rows = rank_rows(report)
     if rows:
@@ -76,7 +80,8 @@ def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> s
         console.print(Text(slowest_text(report), style="dim"))
         console.print()
     if not report.findings:
-        console.print(Text("No problems found.", style="bold green"))
+        judged = report.summary.get("rules_judged", 1)
+        console.print(Text(verdict_text(report), style="bold green" if judged else "bold"))
     for f in report.findings:
         console.print(_finding(f, len(report.sources) > 1))
     if report.not_checked:

@@ -15,6 +15,18 @@ def clean(text: object) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
+def verdict_text(report: Report) -> str:
+    """What to say when there are no findings: only "no problems" when rules could judge."""
+    if report.summary.get("rules_judged", 1):
+        return "No problems found."
+    return "Nothing could be judged: every rule lacked the data it needs (see Not checked)."
+
+
+def notices(report: Report) -> list[str]:
+    """Warnings to show before anything else (a crashed, interrupted or incomplete run)."""
+    return [clean(n) for n in report.summary.get("notices") or []]
+
+
 def saving_text(f: Finding) -> str:
     if f.saving_ms is None:
         return "saving: not measurable from this data"
@@ -38,7 +50,9 @@ def header_facts(report: Report) -> list[tuple[str, str]]:
     if s.get("steps") is not None:
         facts.append(("Steps", f"{s['steps']} (boundaries: {s.get('step_source')})"))
     if s.get("median_step_ms") is not None:
-        facts.append(("Median step", f"{s['median_step_ms']:.2f} ms"))
+        # A trace alone times only the profiled steps, which run slower under the profiler.
+        label = "Median step" if s.get("kind") == "run" else "Median profiled step"
+        facts.append((label, f"{s['median_step_ms']:.2f} ms"))
     device = s.get("device") or (s.get("trace") or {}).get("device") or {}
     if device.get("name"):
         facts.append(("Device", str(device["name"])))

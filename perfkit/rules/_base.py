@@ -31,6 +31,7 @@ class Rule:
         locations: tuple[Location, ...] | list[Location] = (),
         saving_ms: float | None = None,
         saving_reason: str = "",
+        fix: str | None = None,
     ) -> Finding:
         """A Finding of this rule; the saving's share comes from the median step."""
         step = ev.median_step_ms
@@ -41,7 +42,7 @@ class Rule:
             severity=severity,
             message=message,
             evidence=evidence,
-            fix=self.fix,
+            fix=self.fix if fix is None else fix,
             locations=tuple(locations),
             saving_ms=round(saving_ms, 3) if saving_ms is not None else None,
             saving_pct=round(pct, 1) if pct is not None else None,

@@ -10,14 +10,17 @@ from perfkit.analysis.evidence import Evidence
 from perfkit.analysis.model import Location
 
 
-def per_step_syncs(ev: Evidence) -> list[float]:
-    """Host syncs of each timed step (0 for steps without events)."""
-    return [float((ev.step_events(s, "syncs") or {}).get("count", 0)) for s in ev.timed_steps]
+def per_step_syncs(ev: Evidence, steps: list[dict[str, Any]] | None = None) -> list[float]:
+    """Host syncs of each timed step (0 for steps without events), reads of host data left out."""
+    return [float(ev.step_syncs(step)) for step in (ev.timed_steps if steps is None else steps)]
 
 
 def site_totals(ev: Evidence, kind: str, keep=lambda site: True) -> Counter[int]:
     """Events per call site over the timed steps (``kind``: syncs or transfers)."""
     totals: Counter[int] = Counter()
+    if kind == "syncs":
+        wanted = keep
+        keep = lambda site: site["site"] not in ev.host_read_sites and wanted(site)  # noqa: E731
     for step in ev.timed_steps:
         events = ev.step_events(step, kind) or {}
         for site in events.get("sites", []):
@@ -37,19 +40,64 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def low_median(values: list[float]) -> float:
+    """The lower end of a 95% confidence interval of the median (order statistics): a
+    figure that clears a threshold here clears it run after run, not by chance."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    n = len(ordered)
+    k = max(0, int(n / 2 - 1.96 * n**0.5 / 2))
+    return ordered[k]
+
+
 def non_final_scans(ev: Evidence) -> list[dict[str, Any]]:
     return [g for g in (ev.run.graph_scans if ev.run else []) if not g.get("final")]
 
 
-def steady_growth(scans: list[dict[str, Any]], key: str) -> float | None:
-    """Growth per step of ``key`` when it never falls across >= 3 scans and ends higher."""
-    if len(scans) < 3:
+# A series grows when it rises between at least this many pairs of consecutive scans ...
+MIN_RISES = 3
+# ... rises at least this many times as often as it falls (noise rises and falls alike;
+# a sawtooth scanned three times an epoch rises twice per fall) ...
+MIN_RISES_PER_FALL = 1.5
+
+
+def sustained_growth(
+    scans: list[dict[str, Any]], key: str, rises_per_fall: float = MIN_RISES_PER_FALL
+) -> float | None:
+    """Growth per step of ``key`` while it rises, when it keeps rising across the run.
+
+    Judged from the changes between consecutive scans, not from the first and last alone:
+    a leak rises again and again and may fall back when its owner is reset (a running
+    total or a list cleared every epoch: a sawtooth), so falls are allowed as long as rises
+    dominate and the series still rises in the second half of the run. A one-time step-up
+    (optimizer state created at the first step, a tensor stored once), a plateau (a history
+    of bounded size, LBFGS's) and noise do not count: a series that is noisy by nature
+    (live tensor bytes) asks for a higher ``rises_per_fall``. Returns the median rise per
+    step over the rising intervals.
+    """
+    points = [(g["step"], g[key]) for g in scans if isinstance(g.get(key), (int, float))]
+    rates, late_rise, falls = [], False, 0
+    for i, ((s0, v0), (s1, v1)) in enumerate(zip(points, points[1:])):
+        if v1 > v0 and s1 > s0:
+            rates.append((v1 - v0) / (s1 - s0))
+            late_rise = late_rise or 2 * (i + 1) > len(points) - 1
+        elif v1 < v0:
+            falls += 1
+    if len(rates) < MIN_RISES or len(rates) < rises_per_fall * falls or not late_rise:
         return None
-    values = [g[key] for g in scans]
-    if any(b < a for a, b in zip(values, values[1:])) or values[-1] <= values[0]:
-        return None
-    steps = scans[-1]["step"] - scans[0]["step"]
-    return (values[-1] - values[0]) / steps if steps > 0 else None
+    return statistics.median(rates)
+
+
+def net_growth(scans: list[dict[str, Any]], key: str) -> float:
+    """How much ``key`` rose from the first scan to the last."""
+    return float(scans[-1][key] - scans[0][key]) if scans else 0.0
+
+
+def loader_locations(ev: Evidence, loaders: list[dict[str, Any]]) -> list[Location]:
+    """Where the loaders were built: the line to change for a DataLoader finding."""
+    sites = {d["site"] for d in loaders if isinstance(d.get("site"), int)}
+    return [ev.location(site) for site in sorted(sites) if 0 <= site < len(ev.run.sites)]
 
 
 def code_of(loc: Location) -> str:

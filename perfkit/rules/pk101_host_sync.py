@@ -17,10 +17,38 @@ Example (trace shape)::
 
 from __future__ import annotations
 
+from collections import Counter
+
 from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
 from perfkit.analysis.model import Finding, Location, Severity, severity_for_share
 from perfkit.rules._base import Rule
 from perfkit.rules._common import code_of, median, per_step_syncs, site_totals, top_locations
+
+# A site that syncs in at least this share of the timed steps belongs to the step.
+RECURRING = 0.5
+# When this share of the syncs or more happens inside libraries, the user has none to fix.
+LIBRARY_ONLY_SHARE = 0.9
+LIBRARY_FIX = (
+    "These reads happen inside the library called from your line (an LBFGS line search, "
+    "GradScaler's inf check, a metrics package): look for its option that avoids them, "
+    "or call it less often."
+)
+# What a framework offers against its own per-step syncs, by the file they happen in.
+FRAMEWORK_FIXES = {
+    "transformers/trainer.py": (
+        "The Hugging Face Trainer checks every step's loss for NaN/inf on the host "
+        "(logging_nan_inf_filter, on by default): TrainingArguments("
+        "logging_nan_inf_filter=False) removes that sync."
+    ),
+    "torch/optim/lbfgs.py": (
+        "LBFGS reads the loss and its line-search values back on every iteration by "
+        "design: fewer iterations per step (max_iter) or a first-order optimizer avoid them."
+    ),
+    "torch/amp/grad_scaler.py": (
+        "GradScaler reads its inf check back once per step: the price of fp16 loss scaling "
+        "(bf16 autocast needs no scaler)."
+    ),
+}
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -41,37 +69,93 @@ def _trace_wait(ev: Evidence) -> tuple[float, float]:
     return wait_ms, (wait_ms / step_ms if step_ms else 0.0)
 
 
+def _outside_totals(ev: Evidence) -> Counter[int]:
+    """Syncs in the loop body around decorated steps (the same cost every iteration)."""
+    totals: Counter[int] = Counter()
+    if ev.run.capture.get("step_source") != "decorator":
+        return totals  # automatic steps are back to back: nothing runs between them
+    for site in (ev.run.outside_steps.get("syncs") or {}).get("sites", []):
+        if site["site"] not in ev.host_read_sites:
+            totals[site["site"]] += site["count"]
+    # Only what recurs with the iterations: an evaluation once an epoch is not the loop's.
+    steps = max(len(ev.run.steps), 1)
+    return Counter({k: n for k, n in totals.items() if n >= RECURRING * steps})
+
+
+def _recurring(ev: Evidence, totals: Counter[int]) -> Counter[int]:
+    """The sites that sync in most steps: the step's own. A validation loop or an epoch
+    summary that falls inside one automatic step is not the step's cost, and would water
+    down the share of the line that is."""
+    present: Counter[int] = Counter()
+    for step in ev.timed_steps:
+        present.update({s["site"] for s in (ev.step_events(step, "syncs") or {}).get("sites", [])})
+    steps = max(len(ev.timed_steps), 1)
+    recurring = Counter({k: n for k, n in totals.items() if present[k] >= RECURRING * steps})
+    return recurring or totals
+
+
 def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
     counts = per_step_syncs(ev)
-    per_step = median(counts)
+    outside = _outside_totals(ev)
+    # Spread over every step: a sync once per iteration counts 1, one after the loop ~0.
+    outside_per_step = sum(outside.values()) / max(len(ev.run.steps), 1)
+    per_step = median(counts) + outside_per_step
     if not counts or per_step < 1:
         return []
-    totals = site_totals(ev, "syncs")
-    locations = top_locations(ev, totals, len(counts))
+    totals = _recurring(ev, site_totals(ev, "syncs"))
+    scale = len(counts) / max(len(ev.run.steps), 1)
+    for site, n in outside.items():
+        totals[site] += round(n * scale)  # the same footing as the timed steps' counts
+    # The user's own reads lead: a line they wrote that syncs comes before one that only
+    # calls a library which does.
+    own_totals = _recurring(ev, site_totals(ev, "syncs", keep=lambda s: " in " not in s["kind"]))
+    for site, n in outside.items():
+        own_totals[site] += round(n * scale)
+    lead = own_totals if own_totals else totals
+    locations = top_locations(ev, lead, len(counts))
+    locations += [loc for loc in top_locations(ev, totals, len(counts)) if loc not in locations][
+        : max(0, 5 - len(locations))
+    ]
     top = locations[0]
-    top_share = totals.most_common(1)[0][1] / max(sum(totals.values()), 1)
+    top_share = lead.most_common(1)[0][1] / max(sum(totals.values()), 1)
     on_gpu = bool(ev.run.capture.get("accelerator"))
     message = (
-        f"{per_step:.0f} host sync{'s' if per_step != 1 else ''} per step, "
+        f"{per_step:.0f} host sync{'s' if round(per_step) != 1 else ''} per step, "
         f"{share_text(top_share)} at {top.short()}{code_of(top)}"
     )
+    internal = _internal_share(ev)
+    libraries = sorted(internal)
+    if libraries:
+        message += f" ({share_text(sum(internal.values()))} inside {', '.join(libraries)})"
     if not on_gpu:
-        message += " (each would stall a GPU run)"
+        message += "; each would stall a GPU run"
+    if outside_per_step >= 0.5:
+        message += f"; {outside_per_step:.0f} per step outside the decorated step"
     evidence = {
         "syncs_per_step": per_step,
+        "outside_step_syncs_per_step": round(outside_per_step, 2),
+        "inside_libraries": {k: round(v, 3) for k, v in internal.items()},
         "steps": len(counts),
         "sync_semantics": ev.run.capture.get("sync_semantics"),
     }
+    # Syncs only inside a library's code (LBFGS's line search, AMP's inf check) cost the
+    # same, but the user's code has nothing to change: noted, not flagged.
+    own = sum(internal.values()) <= LIBRARY_ONLY_SHARE
+    fix = RULE.fix if own else LIBRARY_FIX
+    known = [FRAMEWORK_FIXES[lib] for lib in libraries if lib in FRAMEWORK_FIXES]
+    if known:
+        fix = " ".join([fix, *known]) if own else " ".join(known)
     if wait is None:
         return [
             RULE.finding(
                 ev,
-                Severity.WARNING,
+                Severity.WARNING if own else Severity.INFO,
                 message,
                 evidence,
                 locations=locations,
                 saving_reason="A sync costs the time the GPU needs to drain its queue, which "
                 "counters cannot see; a profiler window on the GPU measures it.",
+                fix=fix,
             )
         ]
     wait_ms, share = wait
@@ -79,14 +163,30 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
     return [
         RULE.finding(
             ev,
-            max(Severity.WARNING, severity_for_share(share)),
+            max(Severity.WARNING, severity_for_share(share)) if own else Severity.INFO,
             f"{message}; the CPU waits {wait_ms:.2f} ms a step ({share_text(share)})",
             evidence,
             locations=locations,
             saving_ms=wait_ms,
             saving_reason=_TRACE_SAVING,
+            fix=fix,
         )
     ]
+
+
+def _internal_share(ev: Evidence) -> dict[str, float]:
+    """Share of the timed steps' syncs made inside each library's code (kinds 'x in lib')."""
+    by_library: Counter[str] = Counter()
+    total = 0
+    for step in ev.timed_steps:
+        for site in (ev.step_events(step, "syncs") or {}).get("sites", []):
+            if site["site"] in ev.host_read_sites:
+                continue
+            total += site["count"]
+            _, sep, where = str(site.get("kind", "")).partition(" in ")
+            if sep:
+                by_library[where] += site["count"]
+    return {k: n / total for k, n in by_library.items()} if total else {}
 
 
 def _from_trace(ev: Evidence) -> list[Finding]:

@@ -1,15 +1,17 @@
 """PK201 graph-leak: an autograd graph kept alive across steps.
 
-What it detects: the number of live autograd nodes growing steadily across heap scans —
-``total_loss += loss`` chains every step's graph onto the last one.
+What it detects: the number of live autograd nodes rising again and again across heap
+scans — ``total_loss += loss`` chains every step's graph onto the last one, a list of loss
+tensors keeps every step's graph. Resetting the total or the list each epoch turns the
+growth into a sawtooth: still a leak for the whole epoch, and still found.
 """
 
 from __future__ import annotations
 
 from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Severity
+from perfkit.analysis.model import Finding, Location, Severity
 from perfkit.rules._base import Rule
-from perfkit.rules._common import non_final_scans, steady_growth
+from perfkit.rules._common import non_final_scans, sustained_growth
 
 # Below one new node per step the growth is noise (a cache filling up), not a chained graph.
 MIN_NODES_PER_STEP = 1.0
@@ -20,18 +22,33 @@ def check(ev: Evidence) -> list[Finding]:
     scans = non_final_scans(ev)
     if len(scans) < 3:
         raise NotApplicable("needs at least 3 heap scans (run longer, or graph_scan=True)")
-    growth = steady_growth(scans, "graph_nodes")
+    growth = sustained_growth(scans, "graph_nodes")
     if growth is None or growth < MIN_NODES_PER_STEP:
         return []
-    first, last = scans[0], scans[-1]
-    root = last.get("largest_graph_root")
+    first = scans[0]
+    peak = max(scans, key=lambda g: g["graph_nodes"])
+    root = peak.get("largest_graph_root")
     message = (
         f"the autograd graph grows by ~{growth:.0f} nodes per step "
-        f"({first['graph_nodes']} -> {last['graph_nodes']} nodes from step {first['step']} "
-        f"to {last['step']})"
+        f"({first['graph_nodes']} -> {peak['graph_nodes']} nodes by step {peak['step']})"
     )
     if root:
         message += f"; the growing graph ends in {root}"
+    held = next(
+        (g["largest_graph_holder"] for g in reversed(scans) if g.get("largest_graph_holder")), None
+    )
+    locations = []
+    if isinstance(held, dict) and held.get("name"):
+        inside = f"items of `{held['name']}`" if held.get("through") else f"`{held['name']}`"
+        message += f"; it is kept alive by {inside} in {held.get('function') or '?'}()"
+        locations.append(
+            Location(
+                file=str(held.get("file", "?")),
+                line=int(held.get("line") or 0),
+                function=str(held.get("function", "")),
+                code=str(held.get("code", "")),
+            )
+        )
     return [
         RULE.finding(
             ev,
@@ -42,6 +59,7 @@ def check(ev: Evidence) -> list[Finding]:
                 "scans": len(scans),
                 "graph_nodes": [g["graph_nodes"] for g in scans],
             },
+            locations=locations,
             saving_reason="Memory, not time, until the process runs out of it: every step "
             "keeps its activations alive.",
         )

@@ -1,7 +1,10 @@
 """PK203 memory-growth: memory grows step over step without a growing graph.
 
-What it detects: live tensor bytes (heap scans) or CUDA allocated bytes rising steadily
-across the run — outputs or metrics retained in Python containers.
+What it detects: live tensor bytes (heap scans) rising again and again across the run and
+not given back — outputs or metrics retained in Python containers for good. A collection
+cleared every epoch (predictions kept for an epoch metric) gives its memory back and is
+not reported; neither is a one-time allocation (optimizer state, a stored snapshot) or a
+history that stops at a fixed size.
 """
 
 from __future__ import annotations
@@ -9,10 +12,14 @@ from __future__ import annotations
 from perfkit.analysis.evidence import Evidence, NotApplicable
 from perfkit.analysis.model import Finding, Severity
 from perfkit.rules._base import Rule
-from perfkit.rules._common import non_final_scans, steady_growth
+from perfkit.rules._common import net_growth, non_final_scans, sustained_growth
 
 # Steady growth smaller than this over the whole run is a cache warming up, not a leak.
 MIN_TOTAL_GROWTH_BYTES = 16 * 1024
+# Unlike graph nodes (exactly flat in a clean loop), live bytes are noisy: ask for more.
+RISES_PER_FALL = 3.0
+# Memory that keeps growing keeps most of what each rise added: at least this share.
+KEPT_SHARE = 0.5
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -20,13 +27,16 @@ def check(ev: Evidence) -> list[Finding]:
     scans = non_final_scans(ev)
     if len(scans) < 3:
         raise NotApplicable("needs at least 3 heap scans (run longer, or graph_scan=True)")
-    if steady_growth(scans, "graph_nodes"):
+    if sustained_growth(scans, "graph_nodes"):
         return []  # a growing graph explains it: graph-leak reports that
-    per_step = steady_growth(scans, "tensor_bytes")
+    # Live bytes move with the batches in flight; a leak rises nearly every time.
+    per_step = sustained_growth(scans, "tensor_bytes", rises_per_fall=RISES_PER_FALL)
     first, last = scans[0], scans[-1]
-    total = last["tensor_bytes"] - first["tensor_bytes"]
+    total = net_growth(scans, "tensor_bytes")
     if per_step is None or total < MIN_TOTAL_GROWTH_BYTES:
         return []
+    if total < KEPT_SHARE * per_step * (last["step"] - first["step"]):
+        return []  # given back along the way: a collection cleared now and then
     return [
         RULE.finding(
             ev,

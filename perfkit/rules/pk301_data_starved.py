@@ -17,6 +17,7 @@ import statistics
 from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
 from perfkit.analysis.model import WARNING_SHARE, Finding, severity_for_share
 from perfkit.rules._base import Rule
+from perfkit.rules._common import loader_locations, low_median
 
 # Below this wait per step, handing batches over from worker processes (pickling, shared
 # memory) costs about what it saves: measured here, the clean reference CNN waited 1.9 ms
@@ -48,10 +49,17 @@ def check(ev: Evidence) -> list[Finding]:
     message = f"the step waits {wait:.1f} ms for data ({share_text(share)} of {period:.1f} ms)"
     if workers:
         message += f"; DataLoader num_workers={','.join(map(str, workers))}"
+    saving_ms, reason = _saving(wait, period, workers[0] if workers else None, ev.cores)
+    if saving_ms == 0.0:
+        message += f"; more workers cannot help on {ev.cores} core(s)"
+    # Severity from what the fix saves, judged on the low end of the per-step shares so
+    # that a wait hovering at a threshold does not flip the verdict from run to run.
+    steady = low_median([w / p for w, p in zip(waits, periods) if p]) if periods else share
+    sized = min(saving_ms / period, steady) if saving_ms is not None and period else steady
     return [
         RULE.finding(
             ev,
-            severity_for_share(share),
+            severity_for_share(sized),
             message,
             {
                 "data_wait_ms": round(wait, 3),
@@ -59,13 +67,53 @@ def check(ev: Evidence) -> list[Finding]:
                 "share": round(share, 3),
                 "from": source,
                 "num_workers": workers,
+                "cores": ev.cores,
             },
-            saving_ms=wait,
-            saving_reason="With enough workers, loading overlaps with compute and the wait "
-            "disappears, as long as loading a batch is faster than a step.",
+            locations=loader_locations(ev, loaders) if ev.run is not None else [],
+            saving_ms=saving_ms,
+            saving_reason=reason,
+            fix=RULE.fix if ev.accelerator is not False else CPU_FIX,
         )
     ]
 
+
+def _saving(
+    wait: float, period: float, workers: int | None, cores: int | None
+) -> tuple[float | None, str]:
+    """What more loader workers would save, bounded by compute and by the cores there are.
+
+    Loading overlaps with compute at best: the step cannot get shorter than its compute,
+    nor than the time to load a batch split over the workers the cores can run beside the
+    training process. With no workers, loading a batch took about the wait; with k workers
+    falling behind, they deliver one batch per step, so a batch takes k steps to load.
+    """
+    compute = period - wait
+    if workers is None or cores is None:
+        return wait, (
+            "An upper bound: the whole wait, if loading fully overlapped with compute "
+            "(the loader's settings or the cores were not recorded)."
+        )
+    spare = max(cores - 1, 0)
+    load = wait if workers == 0 else workers * period
+    if spare <= workers:
+        return 0.0, (
+            f"Not more workers: {cores} core(s), so {spare} worker(s) can run beside training "
+            f"and {workers} already do. Make each batch cheaper to load (decode once, cache, "
+            "lighter augmentation), or give the job more cores."
+        )
+    best = max(compute, load / spare)
+    return max(period - best, 0.0), (
+        f"With {spare} worker(s) (the {cores} cores less the training process) loading "
+        f"overlaps with compute: a step takes max(compute {compute:.1f} ms, "
+        f"load {load:.1f} ms / {spare}) = {best:.1f} ms instead of {period:.1f} ms."
+    )
+
+
+# On a CPU-only run there is no device to pin memory for.
+CPU_FIX = (
+    "DataLoader(num_workers=N, persistent_workers=True, prefetch_factor=2+), with N from "
+    "the cores beside the training process; move heavy decoding out of __getitem__ if possible."
+)
 
 RULE = Rule(
     code="PK301",

@@ -11,6 +11,7 @@ import statistics
 from perfkit.analysis.evidence import Evidence
 from perfkit.analysis.model import Finding, Severity
 from perfkit.rules._base import Rule
+from perfkit.rules._common import loader_locations
 
 # A step whose data wait is this many times the median is a worker start-up, not a batch.
 SPIKE_FACTOR = 5.0
@@ -44,6 +45,7 @@ def check(ev: Evidence) -> list[Finding]:
                 "loaders": len(loaders),
                 "startup_waits_ms": [round(s, 1) for s in spikes[:10]],
             },
+            locations=loader_locations(ev, loaders),
             saving_ms=saving,
             saving_reason="Start-up waits (steps waiting 5x the median for data) spread over "
             "all steps: what persistent workers would not pay again.",

@@ -3,7 +3,9 @@
 What it detects: communication kernels (NCCL/RCCL) whose time is not covered by compute
 kernels running at the same time, as a share of the profiled steps; without GPU kernels,
 the host-side records of collectives (``gloo:all_reduce`` ...) during which the training
-thread ran nothing else, i.e. waited for them.
+thread ran nothing else, i.e. waited for them. For a job of several ranks it is judged
+once, on the slowest rank: on the others, a collective also waits for that rank to
+arrive, which is rank-straggler's finding, not communication.
 """
 
 from __future__ import annotations
@@ -16,7 +18,18 @@ from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    trace = ev.need_trace("a trace with collectives (run files cannot see DDP's waits)")
+    if ev.in_job:
+        return []  # judged once for the whole job, on the rank the others wait for
+    rank = ev
+    if ev.ranks:
+        timed = [r for r in ev.ranks if r.trace is not None and r.median_step_ms is not None]
+        if not timed:
+            raise NotApplicable("needs the ranks' traces with collectives")
+        # On the other ranks a collective also waits for the slowest rank to arrive: that
+        # is the straggler's cost (rank-straggler), not communication. The slowest rank
+        # waits for no one, so its exposed collectives are the communication itself.
+        rank = max(timed, key=lambda r: r.median_step_ms)
+    trace = rank.need_trace("a trace with collectives (run files cannot see DDP's waits)")
     k = trace.kernels
     if k.get("comm"):
         total_us, overlapped_us, count, where = (
@@ -41,11 +54,12 @@ def check(ev: Evidence) -> list[Finding]:
     share = exposed_us / steps / step_us if step_us else 0.0
     if share < WARNING_SHARE:
         return []
+    on = f" on rank {rank.rank} (the slowest; the others' waits are its delay)" if ev.ranks else ""
     return [
         RULE.finding(
             ev,
             severity_for_share(share),
-            f"{where} run {total_us / 1e3 / steps:.1f} ms a step, "
+            f"{where} run {total_us / 1e3 / steps:.1f} ms a step{on}, "
             f"{share_text(exposed_us / total_us)} of it not overlapped "
             f"with compute ({share_text(share)} of the step)",
             {
@@ -53,6 +67,7 @@ def check(ev: Evidence) -> list[Finding]:
                 "exposed_ms_per_step": round(exposed_us / 1e3 / steps, 3),
                 "collectives": int(count),
                 "from": where,
+                "rank": rank.rank,
             },
             saving_ms=exposed_us / 1e3 / steps,
             saving_reason="The exposed communication time, which overlapping with backward "

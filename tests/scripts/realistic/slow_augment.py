@@ -1,5 +1,6 @@
 """Image-like data with a per-sample augmentation done in __getitem__, on the main thread."""
 
+import sys
 import time
 
 import torch
@@ -24,7 +25,11 @@ class Augmented(Dataset):
 
 
 torch.manual_seed(0)
-loader = DataLoader(Augmented(640, 0.0005), batch_size=32, shuffle=True)
+workers = int(sys.argv[1]) if len(sys.argv) > 1 else 0  # python slow_augment.py [WORKERS]
+loader = DataLoader(
+    Augmented(640, 0.0005), batch_size=32, shuffle=True, num_workers=workers,
+    persistent_workers=workers > 0,
+)
 model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 22 * 22, 5))
 opt = torch.optim.SGD(model.parameters(), lr=0.01)
 for x, y in loader:

@@ -1,0 +1,64 @@
+"""The step-boundary state machine, driven by made-up signals (no torch, no clock)."""
+
+from __future__ import annotations
+
+from perfkit.capture.boundaries import StepBoundaries
+
+
+def cuts(signals):
+    """Feed (source, time[, optimizer]) signals; return the step-end times and re-cuts."""
+    b = StepBoundaries()
+    ends, recuts = [], []
+    for source, t, *opt in signals:
+        result = b.on_signal(source, t, *opt)
+        if result is None:
+            recuts.append(t)
+        else:
+            ends += result
+    return b, ends, recuts
+
+
+def test_weaker_signals_never_cut_once_a_stronger_source_rules():
+    b, ends, recuts = cuts(
+        [
+            ("batch", 0),
+            ("backward", 1),
+            ("optimizer", 2, "A"),
+            ("batch", 3),
+            ("backward", 4),
+            ("optimizer", 5, "A"),
+        ]
+    )
+    assert b.source == "optimizer" and recuts == [0, 1, 2] and ends == [5]
+    assert [c["to"] for c in b.changes] == ["backward", "optimizer"]
+
+
+def test_gradient_accumulation_and_closures_cut_at_the_optimizer_only():
+    signals = [("backward", t) for t in range(4)] + [("optimizer", 4, "A")]
+    signals += [("backward", t) for t in range(5, 9)] + [("optimizer", 9, "A")]
+    b, ends, recuts = cuts(signals)
+    assert recuts == [0, 4] and ends == [1, 2, 3, 9]  # backward cuts before the switch only
+
+
+def test_a_gan_steps_two_optimizers_in_one_step():
+    signals = []
+    for i in range(5):
+        signals += [("optimizer", 10 * i, "D"), ("optimizer", 10 * i + 5, "G")]
+    b, ends, _ = cuts(signals)
+    assert b.lead == "D" and ends == [10, 20, 30, 40] and b.lead_changes == 0
+
+
+def test_sequential_optimizers_each_cut_their_own_steps():
+    signals = [("optimizer", t, "A") for t in range(5)] + [
+        ("optimizer", t, "B") for t in range(5, 10)
+    ]
+    b, ends, recuts = cuts(signals)
+    # A leads, then B stepping twice without A takes over; its first step ended a step too.
+    assert recuts == [0] and ends == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert b.lead == "B" and b.lead_changes == 1
+
+
+def test_the_decorator_outranks_everything():
+    b, ends, recuts = cuts([("optimizer", 0, "A"), ("decorator", 1), ("optimizer", 2, "A")])
+    assert b.source == "decorator" and recuts == [0, 1] and ends == []
+    assert b.to_json()["why"].startswith("steps are marked")

@@ -1,0 +1,49 @@
+"""Growth across heap scans: sustained rises count, sawtooth resets too; one-time step-ups,
+plateaus and noise do not."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from perfkit.rules._common import sustained_growth
+
+
+def scans(values, every=10):
+    return [{"step": every * (i + 1), "v": v} for i, v in enumerate(values)]
+
+
+def test_steady_growth_is_its_rate_per_step():
+    assert sustained_growth(scans([100, 200, 300, 400, 500]), "v") == pytest.approx(10)
+
+
+def test_a_total_reset_every_epoch_still_grows():
+    sawtooth = [24, 100, 180, 260, 24, 100, 180, 260, 24, 100, 180]
+    assert sustained_growth(scans(sawtooth), "v") == pytest.approx(8, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [100, 100, 500, 500, 500, 500, 500],  # optimizer state created once
+        [10, 20, 40, 80, 100, 100, 100, 100, 100, 100],  # a bounded history fills, then stays
+        [50, 50, 50, 50, 50],  # flat
+        [3, 2, 3],  # too few scans
+    ],
+)
+def test_step_ups_plateaus_and_flat_series_are_not_growth(values):
+    assert sustained_growth(scans(values), "v") is None
+
+
+@pytest.mark.parametrize("rises_per_fall, at_most", [(1.5, 0.1), (3.0, 0.01)])
+def test_noise_is_rarely_growth(rises_per_fall, at_most):
+    """Independent noise over 20 scans: how often it passes for growth. Graph nodes (exactly
+    flat in a clean loop) use 1.5; live bytes, noisy by nature, use 3."""
+    rng = random.Random(7)
+    trials = 2000
+    grown = sum(
+        sustained_growth(scans([rng.random() for _ in range(20)]), "v", rises_per_fall) is not None
+        for _ in range(trials)
+    )
+    assert grown / trials <= at_most
