@@ -15,8 +15,9 @@ def has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-@pytest.mark.skipif(not has("lightning"), reason="lightning is not installed")
-def test_lightning_callback_records_one_step_per_batch(tmp_path):
+def lightning_fit(tmp_path, log_step, window=None):
+    """Train a tiny LightningModule one epoch (20 batches) under PerfkitCallback;
+    ``log_step(module, loss)`` logs as the user would."""
     import lightning as L
 
     from perfkit.integrations.lightning import PerfkitCallback
@@ -29,7 +30,7 @@ def test_lightning_callback_records_one_step_per_batch(tmp_path):
         def training_step(self, batch, batch_idx):
             x, y = batch
             loss = torch.nn.functional.cross_entropy(self.net(x), y)
-            self.log("loss", loss.item())  # a per-step sync, as many Lightning users write it
+            log_step(self, loss)
             return loss
 
         def configure_optimizers(self):
@@ -37,7 +38,7 @@ def test_lightning_callback_records_one_step_per_batch(tmp_path):
 
     torch.manual_seed(0)
     data = DataLoader(TensorDataset(torch.randn(160, 8), torch.randint(0, 2, (160,))), batch_size=8)
-    callback = PerfkitCallback(out=tmp_path / "run", window=(3, 1, 2), sample_hz=0, quiet=True)
+    callback = PerfkitCallback(out=tmp_path / "run", window=window, sample_hz=0, quiet=True)
     trainer = L.Trainer(
         max_epochs=1,
         callbacks=[callback],
@@ -48,16 +49,11 @@ def test_lightning_callback_records_one_step_per_batch(tmp_path):
         enable_model_summary=False,
     )
     trainer.fit(Tiny(), data)
-    run = load_run(tmp_path / "run")
-    assert run.complete and len(run.steps) == 20
-    assert all(s["batches"] == 1 for s in run.steps[1:])
-    syncs = [s.get("events", {}).get("syncs", {}).get("count", 0) for s in run.steps]
-    assert min(syncs) >= 1  # loss.item() in training_step
-    assert run.traces and run.config["optimizers"][0]["type"].endswith("SGD")
+    return tmp_path / "run"
 
 
-@pytest.mark.skipif(not has("transformers"), reason="transformers is not installed")
-def test_transformers_callback_records_one_step_per_optimizer_step(tmp_path):
+def hf_train(tmp_path, **arguments):
+    """Train a tiny model 12 steps with the Hugging Face Trainer under PerfkitCallback."""
     from transformers import Trainer, TrainingArguments
 
     from perfkit.integrations.transformers import PerfkitCallback
@@ -77,16 +73,33 @@ def test_transformers_callback_records_one_step_per_optimizer_step(tmp_path):
         output_dir=str(tmp_path / "hf"),
         max_steps=12,
         per_device_train_batch_size=8,
-        gradient_accumulation_steps=1,
         report_to=[],
         save_strategy="no",
         logging_strategy="no",
         use_cpu=True,
         disable_tqdm=True,
+        **arguments,
     )
     callback = PerfkitCallback(out=tmp_path / "run", window=None, sample_hz=0, quiet=True)
     Trainer(model=Tiny(), args=args, train_dataset=data, callbacks=[callback]).train()
-    run = load_run(tmp_path / "run")
+    return tmp_path / "run"
+
+
+@pytest.mark.skipif(not has("lightning"), reason="lightning is not installed")
+def test_lightning_callback_records_one_step_per_batch(tmp_path):
+    # loss.item(): a per-step sync, as many Lightning users write it
+    run_dir = lightning_fit(tmp_path, lambda m, loss: m.log("loss", loss.item()), (3, 1, 2))
+    run = load_run(run_dir)
+    assert run.complete and len(run.steps) == 20
+    assert all(s["batches"] == 1 for s in run.steps[1:])
+    syncs = [s.get("events", {}).get("syncs", {}).get("count", 0) for s in run.steps]
+    assert min(syncs) >= 1  # loss.item() in training_step
+    assert run.traces and run.config["optimizers"][0]["type"].endswith("SGD")
+
+
+@pytest.mark.skipif(not has("transformers"), reason="transformers is not installed")
+def test_transformers_callback_records_one_step_per_optimizer_step(tmp_path):
+    run = load_run(hf_train(tmp_path, gradient_accumulation_steps=1))
     assert run.complete and len(run.steps) == 12
     assert run.capture["step_source"] == "decorator"
     assert run.config["optimizers"] and run.config["dataloaders"]
@@ -97,35 +110,8 @@ def test_transformers_callback_records_one_step_per_optimizer_step(tmp_path):
 def test_the_trainers_own_nan_check_is_a_sync_with_the_trainers_fix(tmp_path, nan_filter):
     """Trainer's default NaN/inf check reads every step's loss back: a sync inside
     transformers, attributed to the user's call with Trainer's own option as the fix."""
-    from transformers import Trainer, TrainingArguments
-
-    from perfkit.integrations.transformers import PerfkitCallback
-
-    class Tiny(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = torch.nn.Linear(8, 2)
-
-        def forward(self, x, labels=None):
-            logits = self.net(x)
-            return {"loss": torch.nn.functional.cross_entropy(logits, labels), "logits": logits}
-
-    torch.manual_seed(0)
-    data = [{"x": torch.randn(8), "labels": torch.tensor(i % 2)} for i in range(96)]
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "hf"),
-        max_steps=12,
-        per_device_train_batch_size=8,
-        report_to=[],
-        save_strategy="no",
-        logging_strategy="no",
-        use_cpu=True,
-        disable_tqdm=True,
-        logging_nan_inf_filter=nan_filter,
-    )
-    callback = PerfkitCallback(out=tmp_path / "run", window=None, sample_hz=0, quiet=True)
-    Trainer(model=Tiny(), args=args, train_dataset=data, callbacks=[callback]).train()
-    findings = {f.rule: f for f in analyze(tmp_path / "run").findings}
+    run_dir = hf_train(tmp_path, logging_nan_inf_filter=nan_filter)
+    findings = {f.rule: f for f in analyze(run_dir).findings}
     if nan_filter:
         sync = findings["host-sync"]
         assert "inside transformers/trainer.py" in sync.message
@@ -137,38 +123,8 @@ def test_the_trainers_own_nan_check_is_a_sync_with_the_trainers_fix(tmp_path, na
 
 @pytest.mark.skipif(not has("lightning"), reason="lightning is not installed")
 def test_lightning_internals_are_never_finding_locations(tmp_path):
-    import lightning as L
-
-    from perfkit.integrations.lightning import PerfkitCallback
-
-    class Tiny(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = torch.nn.Linear(8, 2)
-
-        def training_step(self, batch, batch_idx):
-            x, y = batch
-            loss = torch.nn.functional.cross_entropy(self.net(x), y)
-            self.log("loss", loss)  # Lightning's metric code runs on it every step
-            return loss
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    torch.manual_seed(0)
-    data = DataLoader(TensorDataset(torch.randn(160, 8), torch.randint(0, 2, (160,))), batch_size=8)
-    callback = PerfkitCallback(out=tmp_path / "run", window=None, sample_hz=0, quiet=True)
-    trainer = L.Trainer(
-        max_epochs=1,
-        callbacks=[callback],
-        logger=False,
-        accelerator="cpu",
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(Tiny(), data)
-    report = analyze(tmp_path / "run")
+    # self.log(tensor): Lightning's metric code runs on it every step
+    report = analyze(lightning_fit(tmp_path, lambda m, loss: m.log("loss", loss)))
     assert "direct-forward" not in {f.rule for f in report.findings}
     for f in report.findings:
         assert all("site-packages" not in loc.file for loc in f.locations), f

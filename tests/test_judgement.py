@@ -1,0 +1,139 @@
+"""How the engine and rules judge, on hand-built run files: what a report says first, when
+it may say "No problems found", savings that never add up to more than the step, and the
+saving of more DataLoader workers bounded by compute and cores."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from perfkit.analysis.engine import analyze, cap_savings
+from perfkit.analysis.evidence import Evidence
+from perfkit.analysis.model import Finding, Severity
+from perfkit.report import render
+from perfkit.rules import find_rule
+from perfkit.runfile import run_from_dict
+from tests.test_gpu_rules import gpu_run
+
+
+def cpu_run(**changes) -> dict:
+    run = copy.deepcopy(gpu_run(steps=12))
+    run["env"] = {"device": {"type": "cpu", "name": "x86_64"}, "cpu_count": 2, "cpu_available": 2}
+    run["capture"] = {"accelerator": False, "step_source": "optimizer"}
+    run.update(changes)
+    return run
+
+
+def report(run: dict, rules=None):
+    rules = None if rules is None else [find_rule(r) for r in rules]
+    return analyze([Evidence(run=run_from_dict(run))], rules)
+
+
+@pytest.mark.parametrize("fmt", ["terminal", "markdown", "html", "json"])
+def test_a_crashed_and_incomplete_run_says_so_before_anything_else(fmt):
+    run = cpu_run(complete=False)
+    run["env"]["error"] = "RuntimeError: CUDA out of memory"
+    text = render(report(run), fmt)
+    notice = "the training stopped with RuntimeError: CUDA out of memory after 12 steps"
+    assert notice in text and "incomplete run" in text
+    if fmt == "json":
+        assert json.loads(text)["summary"]["notices"][0].startswith("the training stopped")
+    else:
+        first_finding = min(
+            (text.find(k) for k in ("PK", "No problems", "Nothing could") if k in text),
+            default=len(text),
+        )
+        assert text.index(notice) < first_finding
+
+
+def test_no_problems_only_when_some_rule_could_judge():
+    clean = render(report(cpu_run(), ["eval-grad"]), "terminal")
+    assert "No problems found." in clean
+    trace_rules_only = render(report(cpu_run(), ["comm-bound", "rank-straggler"]), "terminal")
+    assert "No problems found." not in trace_rules_only
+    assert "Nothing could be judged" in trace_rules_only
+    nothing = report(cpu_run(), [])
+    assert nothing.summary["notices"] == [
+        "no rule was selected: nothing was checked (see --select/--ignore)"
+    ]
+
+
+def finding(saving_ms, source="run", code="PK1"):
+    return Finding(code, code, Severity.WARNING, "m", {}, "f", saving_ms=saving_ms, source=source)
+
+
+def test_overlapping_savings_never_add_up_to_more_than_the_step():
+    capped = cap_savings(
+        [finding(7.0, code="A"), finding(6.0, code="B"), finding(None, code="C")], {"run": 10.0}
+    )
+    by_code = {f.code: f for f in capped}
+    assert by_code["A"].saving_ms == 7.0 and by_code["B"].saving_ms == 3.0
+    assert by_code["B"].saving_pct == 30.0 and "Capped" in by_code["B"].saving_reason
+    assert by_code["C"].saving_ms is None
+    assert sum(f.saving_ms or 0 for f in capped) <= 10.0
+
+
+def starved(workers: int, cores: int, wait: float = 30.0, wall: float = 40.0) -> dict:
+    run = cpu_run()
+    run["env"]["cpu_available"] = cores
+    run["config"]["dataloaders"] = [{"num_workers": workers, "site": 0}]
+    for step in run["steps"]:
+        step.update(wall_ms=wall, outside_ms=0.0, data_wait_ms=wait)
+    return run
+
+
+def test_more_workers_save_at_most_the_compute_the_spare_cores_can_overlap():
+    # 30 ms of loading, 10 ms of compute: one spare core hides 10 ms, three hide 20 ms.
+    [two_cores] = report(starved(0, cores=2), ["data-starved"]).findings
+    assert two_cores.saving_ms == pytest.approx(10.0)
+    assert "pin_memory" not in two_cores.fix  # a CPU run: nothing to pin for
+    [four_cores] = report(starved(0, cores=4), ["data-starved"]).findings
+    assert four_cores.saving_ms == pytest.approx(30.0)
+    assert four_cores.locations[0].code == "x = x.to(device)"  # the loader's line
+
+
+def test_no_more_workers_than_cores_is_said_and_not_flagged():
+    [f] = report(starved(1, cores=2), ["data-starved"]).findings
+    assert f.saving_ms == 0 and f.severity == Severity.INFO
+    assert "more workers cannot help on 2 core(s)" in f.message
+
+
+def sync_step(sites: list[tuple[int, str, int]]) -> dict:
+    listed = [{"site": s, "kind": k, "count": n} for s, k, n in sites]
+    return {"syncs": {"count": sum(n for _, _, n in sites), "sites": listed}}
+
+
+def with_sites(run: dict, *codes: str) -> dict:
+    run["sites"] = [dict(run["sites"][0], line=10 + i, code=c) for i, c in enumerate(codes)]
+    return run
+
+
+def test_reads_of_host_data_are_not_syncs():
+    run = with_sites(cpu_run(), "x = data[i:i+n]", "losses.append(loss.item())")
+    for step in run["steps"]:
+        step["events"] = sync_step([(0, "index", 64), (1, "item", 1)])
+    run["probe"] = {"torch_calls": 20, "host_read_sites": [0], "device_read_sites": [1]}
+    [f] = report(run, ["host-sync"]).findings
+    assert f.evidence["syncs_per_step"] == 1
+    assert [loc.code for loc in f.locations] == ["losses.append(loss.item())"]
+
+
+def test_syncs_only_inside_a_library_are_noted_with_its_own_fix():
+    run = with_sites(cpu_run(), "trainer.train()")
+    for step in run["steps"]:
+        step["events"] = sync_step([(0, "bool in transformers/trainer.py", 2)])
+    [f] = report(run, ["host-sync"]).findings
+    assert f.severity == Severity.INFO
+    assert "inside transformers/trainer.py" in f.message
+    assert "logging_nan_inf_filter=False" in f.fix
+
+
+def test_a_sync_that_recurs_leads_and_a_once_an_epoch_one_is_left_out():
+    run = with_sites(cpu_run(), "total += loss.item()", "print(accuracy.item())")
+    for i, step in enumerate(run["steps"]):
+        step["events"] = sync_step([(0, "item", 1)] + ([(1, "item", 50)] if i == 6 else []))
+    [f] = report(run, ["host-sync"]).findings
+    assert [loc.code for loc in f.locations] == ["total += loss.item()"]
+    assert "100% at" in f.message
