@@ -512,8 +512,8 @@ SCRIPTS: list[Script] = [
                 "expected",
                 "DataLoader with num_workers=0 running PIL Resize+ToTensor+Normalize "
                 "per sample, feeding a small MLP GAN: loading is a large share of "
-                "the step",
-                lines=("gan.py:122",),
+                "the step; the line to change is where the DataLoader is built",
+                lines=("gan.py:98",),
             ),
             "launch-bound": Expect("debatable", "small MLPs at batch 64"),
         },

@@ -62,3 +62,38 @@ def test_the_decorator_outranks_everything():
     b, ends, recuts = cuts([("optimizer", 0, "A"), ("decorator", 1), ("optimizer", 2, "A")])
     assert b.source == "decorator" and recuts == [0, 1] and ends == []
     assert b.to_json()["why"].startswith("steps are marked")
+
+
+def test_a_recut_redoes_what_was_captured_under_the_old_source(tmp_path):
+    """Eight backward() calls per optimizer.step(): backward cuts steps first, and the probe,
+    heap scans and profiler window run on those sub-steps. When the optimizer appears they
+    are thrown away and taken again on real steps."""
+    import torch
+
+    from perfkit import load_run
+    from perfkit.capture.session import Session
+
+    model = torch.nn.Linear(16, 4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with Session(tmp_path / "run", window=(2, 0, 2), sample_hz=0, auto_steps=True, quiet=True):
+        for _ in range(24):
+            for _ in range(8):
+                model(torch.randn(8, 16)).sum().backward()
+            opt.step()
+            opt.zero_grad()
+    run = load_run(tmp_path / "run")
+    assert len(run.steps) == 24 and run.capture["step_boundaries"]["source_changes"] == [
+        {"from": "backward", "to": "optimizer", "steps_recut": 8}
+    ]
+    assert run.probe["step"] >= 1 and run.probe["backward_ops"] > 0  # counted on a real step
+    scanned = [g["step"] for g in run.graph_scans if not g.get("final")]
+    assert scanned == sorted(scanned)  # no scan numbers from the sub-steps
+    [trace] = run.traces  # the sub-steps' trace was deleted, the real window kept
+    phases = [s.get("phase", "") for s in run.steps]
+    assert phases[2:4] == ["active", "active"]
+    from perfkit.trace import load_trace
+
+    profiled = load_trace(tmp_path / "run" / trace).steps
+    assert len(profiled) == 2
+    # each recorded step is a whole iteration: eight backward passes, not one
+    assert all(s.backward_us > 0 for s in profiled)

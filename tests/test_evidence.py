@@ -253,3 +253,23 @@ def test_no_gpu_sampler_records_why(tmp_path, hz):
         assert "gpu_util" not in series
     else:
         assert series["t"] == []
+
+
+def test_an_untypical_first_probe_step_does_not_give_the_op_counts(tmp_path):
+    """Step 1 also runs an evaluation (as a callback at iteration 0 would); the second probe
+    step is a plain one and, with fewer ops, is the one the op counts come from."""
+    w = torch.ones(8, 8, requires_grad=True)
+    calls = []
+
+    def step():
+        calls.append(1)
+        loss = (torch.ones(4, 8) @ w).sum()
+        loss.backward()
+        if len(calls) == 2:  # step 1
+            with torch.no_grad():
+                for _ in range(100):
+                    torch.ones(4, 8) @ w
+
+    run = capture(tmp_path / "run", step, steps=20)
+    assert run.probe["steps"] == [1, 16] and run.probe["step"] == 16
+    assert run.probe["torch_calls"] < 20

@@ -12,6 +12,7 @@ outputs grows live tensor bytes; a clean loop stays flat.
 from __future__ import annotations
 
 import gc
+import itertools
 import linecache
 import re
 import sys
@@ -29,6 +30,9 @@ MAX_GRAPH_NODES = 200_000
 # Find who holds the largest graph (one more pass over the heap) only when it has grown
 # since the last scan, by this many nodes at least: what a leak looks like.
 HOLDER_MIN_GROWTH = 16
+# The containers of tensors a scan lists, biggest first, and how many items it looks at.
+HOLDERS_KEPT = 3
+MAX_ITEMS = 1_000_000
 
 
 def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int, int]:
@@ -67,6 +71,30 @@ def holder(obj: Any) -> dict[str, Any] | None:
                         return {**_binding(frame.f_code, name, frame.f_lineno), "through": through}
         frame = frame.f_back
     return None
+
+
+def tensor_holders(kinds: set[type], limit: int = HOLDERS_KEPT) -> list[dict[str, Any]]:
+    """The containers of running functions' variables that hold the most tensors (a list of
+    outputs kept for the run shows as one whose count grows), with the line adding to them."""
+    found: dict[int, tuple[int, str, FrameType]] = {}
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if kind_of(frame.f_code) == USER:
+            scopes = [frame.f_locals]
+            if frame.f_globals is not frame.f_locals:
+                scopes.append(frame.f_globals)
+            for scope in scopes:
+                for name, value in list(scope.items()):
+                    items = value.values() if type(value) is dict else value
+                    if type(value) in (list, tuple, deque, set, dict) and id(value) not in found:
+                        n = sum(type(x) in kinds for x in itertools.islice(items, MAX_ITEMS))
+                        if n:
+                            found[id(value)] = (n, name, frame)
+        frame = frame.f_back
+    top = sorted(found.values(), key=lambda t: -t[0])[:limit]
+    return [
+        {"tensors": n, **_binding(frame.f_code, name, frame.f_lineno)} for n, name, frame in top
+    ]
 
 
 def _holds(value: Any, obj: Any) -> str | None:
@@ -156,5 +184,6 @@ def scan(step: int, previous_largest: int | None = None) -> dict[str, Any]:
     if previous_largest is not None and largest >= previous_largest + HOLDER_MIN_GROWTH:
         del live
         record["largest_graph_holder"] = holder(roots[root])
+    record["tensor_holders"] = tensor_holders(kinds)
     record["cost_ms"] = round((time.perf_counter() - t0) * 1e3, 3)
     return record

@@ -48,9 +48,10 @@ class _WatchOps(TorchDispatchMode):
     """Counts the step's ops (and those run by backward), visits per user line, and which
     tensors derive from device data.
 
-    A "visit" is an op from a different (frame, bytecode offset) than the previous one:
-    ``opt.step()`` is one visit however many ops it runs inside, while a line in a
-    per-sample Python loop is visited once per iteration — the launch-bound signature.
+    A "visit" is an op from a different (frame, bytecode offset, call from user code) than
+    the previous one: ``opt.step()`` is one visit however many ops it runs inside, while a
+    line in a per-sample Python loop, or a loop over layers, is visited once per
+    iteration — the launch-bound signature.
     """
 
     @classmethod
@@ -65,7 +66,11 @@ class _WatchOps(TorchDispatchMode):
         self.ops = 0
         self.backward_ops = 0
         self.lines: dict[tuple, list[int]] = {}  # site -> [visits, ops]
-        self._last: tuple[int, int] = (0, -1)
+        self._last: tuple[int, int, int] = (0, -1, 0)
+        # Calls made from user code so far (counted by the probe's profile hook): a loop
+        # whose body is one call (`for layer in layers: x = layer(x)`) runs the same
+        # instruction each time, and only a new call tells its iterations apart.
+        self.user_calls = 0
         # id -> weak reference of tensors derived from device data (tensors are unhashable
         # by value and cannot live in a WeakSet).
         self._device: dict[int, weakref.ref] = {}
@@ -100,7 +105,7 @@ class _WatchOps(TorchDispatchMode):
         frame = first_user_frame(sys._getframe(1))
         if frame is not None:
             slot = self.lines.setdefault(site_key(frame), [0, 0])
-            here = (id(frame), frame.f_lasti)
+            here = (id(frame), frame.f_lasti, self.user_calls)
             if here != self._last:
                 slot[0] += 1
                 self._last = here
@@ -148,6 +153,12 @@ class StepProbe:
         self.read_sites[site] = self.read_sites.get(site, False) or self._ops.is_device_data(t)
 
     def _on_event(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event == "c_call":
+            if kind_of(frame.f_code) == USER:
+                self._ops.user_calls += 1
+            return
+        if event == "call" and frame.f_back is not None and kind_of(frame.f_back.f_code) == USER:
+            self._ops.user_calls += 1
         if frame.f_code.co_name != "forward":
             return
         if event == "return":

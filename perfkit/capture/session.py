@@ -247,7 +247,7 @@ class Session:
         index = len(self.steps)
         if self.window is not None:
             self.window.before_step(index)
-        if self._probe_due(index):
+        if self._probe_queue and self._probe_due(index):
             self._start_probe(index)
         self._step_start = time.perf_counter() if start is None else start
 
@@ -278,12 +278,12 @@ class Session:
         self._in_step = False
         if self.window is not None:
             self.window.after_step(index)
-        if self.source == "decorator" and self._probe_due(index + 1):
+        if self.graph_scan and self._scan_due(index + 1, now) and not self.profiler_recording():
+            guard.call("the heap scan", self._scan)
+        if self._probe_queue and self.source == "decorator" and self._probe_due(index + 1):
             # Decorated steps: the probe covers the loop body around the next step too, so
             # the scalar reads there are judged (host data or device data) like the step's.
             self._start_probe(index + 1)
-        if self.graph_scan and self._scan_due(index + 1, now) and not self.profiler_recording():
-            guard.call("the heap scan", self._scan)
         if error is not None:
             self.writer.flush(complete=False)
         self._last_end = time.perf_counter()

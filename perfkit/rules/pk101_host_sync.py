@@ -82,7 +82,7 @@ def _outside_totals(ev: Evidence) -> Counter[int]:
     return Counter({k: n for k, n in totals.items() if n >= RECURRING * steps})
 
 
-def _recurring(ev: Evidence, totals: Counter[int]) -> Counter[int]:
+def _recurring(ev: Evidence, totals: Counter[int], fallback: bool = True) -> Counter[int]:
     """The sites that sync in most steps: the step's own. A validation loop or an epoch
     summary that falls inside one automatic step is not the step's cost, and would water
     down the share of the line that is."""
@@ -91,7 +91,7 @@ def _recurring(ev: Evidence, totals: Counter[int]) -> Counter[int]:
         present.update({s["site"] for s in (ev.step_events(step, "syncs") or {}).get("sites", [])})
     steps = max(len(ev.timed_steps), 1)
     recurring = Counter({k: n for k, n in totals.items() if present[k] >= RECURRING * steps})
-    return recurring or totals
+    return recurring or (totals if fallback else recurring)
 
 
 def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
@@ -108,7 +108,8 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
         totals[site] += round(n * scale)  # the same footing as the timed steps' counts
     # The user's own reads lead: a line they wrote that syncs comes before one that only
     # calls a library which does.
-    own_totals = _recurring(ev, site_totals(ev, "syncs", keep=lambda s: " in " not in s["kind"]))
+    own_sites = site_totals(ev, "syncs", keep=lambda s: " in " not in s["kind"])
+    own_totals = _recurring(ev, own_sites, fallback=False)
     for site, n in outside.items():
         own_totals[site] += round(n * scale)
     lead = own_totals if own_totals else totals

@@ -9,8 +9,10 @@ history that stops at a fixed size.
 
 from __future__ import annotations
 
+from typing import Any
+
 from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Severity
+from perfkit.analysis.model import Finding, Location, Severity
 from perfkit.rules._base import Rule
 from perfkit.rules._common import net_growth, non_final_scans, sustained_growth
 
@@ -18,6 +20,8 @@ from perfkit.rules._common import net_growth, non_final_scans, sustained_growth
 MIN_TOTAL_GROWTH_BYTES = 16 * 1024
 # Unlike graph nodes (exactly flat in a clean loop), live bytes are noisy: ask for more.
 RISES_PER_FALL = 3.0
+# A container that gained this many tensors over the run is the one that keeps them.
+MIN_HOLDER_GROWTH = 2
 # Memory that keeps growing keeps most of what each rise added: at least this share.
 KEPT_SHARE = 0.5
 
@@ -37,22 +41,61 @@ def check(ev: Evidence) -> list[Finding]:
         return []
     if total < KEPT_SHARE * per_step * (last["step"] - first["step"]):
         return []  # given back along the way: a collection cleared now and then
+    message = (
+        f"live tensors grow by {per_step / 1024:.1f} KiB per step "
+        f"({first['tensors']} -> {last['tensors']} tensors, +{total / 2**20:.2f} MiB "
+        f"from step {first['step']} to {last['step']})"
+    )
+    keeper = growing_holder(scans)
+    locations = []
+    if keeper is not None:
+        held, before = keeper
+        message += (
+            f"; `{held['name']}` in {held.get('function') or '?'}() holds "
+            f"{before} -> {held['tensors']} tensors"
+        )
+        locations.append(
+            Location(
+                file=str(held.get("file", "?")),
+                line=int(held.get("line") or 0),
+                function=str(held.get("function", "")),
+                code=str(held.get("code", "")),
+            )
+        )
     return [
         RULE.finding(
             ev,
             Severity.WARNING,
-            f"live tensors grow by {per_step / 1024:.1f} KiB per step "
-            f"({first['tensors']} -> {last['tensors']} tensors, +{total / 2**20:.2f} MiB "
-            f"from step {first['step']} to {last['step']})",
+            message,
             {
                 "bytes_per_step": round(per_step),
                 "growth_bytes": total,
                 "tensors": [g["tensors"] for g in scans],
             },
+            locations=locations,
             saving_reason="Memory, not time: the run ends in an out-of-memory error if it "
             "goes on long enough.",
         )
     ]
+
+
+def growing_holder(scans: list[dict[str, Any]]) -> tuple[dict[str, Any], int] | None:
+    """The variable whose container of tensors grew the most from the first scan that saw
+    it to the last (``outputs.append(out)``), with its count at the first."""
+    seen: dict[tuple, tuple[int, dict[str, Any]]] = {}
+    for scan in scans:
+        for held in scan.get("tensor_holders") or []:
+            if not isinstance(held, dict) or not isinstance(held.get("tensors"), int):
+                continue
+            key = (held.get("name"), held.get("function"), held.get("file"))
+            first = seen.get(key, (held["tensors"], held))[0]
+            seen[key] = (first, held)
+    grown = [(held["tensors"] - first, first, held) for first, held in seen.values()]
+    grown = [g for g in grown if g[0] >= MIN_HOLDER_GROWTH]
+    if not grown:
+        return None
+    _, first, held = max(grown, key=lambda g: g[0])
+    return held, first
 
 
 RULE = Rule(
