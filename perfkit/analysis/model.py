@@ -48,6 +48,9 @@ class Location:
     function: str = ""
     code: str = ""
     count: int = 0
+    # Where inside a library the event really happened, when this user line called into
+    # one (``torch/optim/lbfgs.py``): shown as detail under the user's line.
+    via: str = ""
 
     def short(self) -> str:
         name = self.file.rsplit("/", 1)[-1]

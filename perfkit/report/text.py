@@ -40,6 +40,8 @@ def location_text(loc: Location) -> str:
         where += f" in {loc.function}"
     if loc.count:
         where += f" (x{loc.count})"
+    if loc.via:
+        where += f", inside {loc.via}"
     return clean(where)
 
 

@@ -17,12 +17,13 @@ Example (trace shape)::
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
 from perfkit.analysis.model import Finding, Location, Severity, severity_for_share
 from perfkit.rules._base import Rule
-from perfkit.rules._common import code_of, median, per_step_syncs, site_totals, top_locations
+from perfkit.rules._common import code_of, median, per_step_syncs, site_totals
 
 # A site that syncs in at least this share of the timed steps belongs to the step.
 RECURRING = 0.5
@@ -113,9 +114,15 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
     for site, n in outside.items():
         own_totals[site] += round(n * scale)
     lead = own_totals if own_totals else totals
-    locations = top_locations(ev, lead, len(counts))
-    locations += [loc for loc in top_locations(ev, totals, len(counts)) if loc not in locations][
-        : max(0, 5 - len(locations))
+    sites = [site for site, _ in lead.most_common(5)]
+    sites += [site for site, _ in totals.most_common(5) if site not in sites][: 5 - len(sites)]
+    steps = max(len(counts), 1)
+    inside = _libraries_by_site(ev)
+    locations = [
+        dataclasses.replace(ev.location(site, count=round(totals[site] / steps)), via=inside[site])
+        if site in inside
+        else ev.location(site, count=round(totals[site] / steps))
+        for site in sites
     ]
     top = locations[0]
     top_share = lead.most_common(1)[0][1] / max(sum(totals.values()), 1)
@@ -173,6 +180,17 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
             fix=fix,
         )
     ]
+
+
+def _libraries_by_site(ev: Evidence) -> dict[int, str]:
+    """The library each user line's syncs mostly happened in, for lines that call one."""
+    by_site: dict[int, Counter[str]] = {}
+    for step in ev.timed_steps:
+        for site in (ev.step_events(step, "syncs") or {}).get("sites", []):
+            where = str(site.get("kind", "")).partition(" in ")[2]
+            by_site.setdefault(site["site"], Counter())[where] += site["count"]
+    found = {site: where.most_common(1)[0][0] for site, where in by_site.items()}
+    return {site: where for site, where in found.items() if where}
 
 
 def _internal_share(ev: Evidence) -> dict[str, float]:
