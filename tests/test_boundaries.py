@@ -97,3 +97,18 @@ def test_a_recut_redoes_what_was_captured_under_the_old_source(tmp_path):
     assert len(profiled) == 2
     # each recorded step is a whole iteration: eight backward passes, not one
     assert all(s.backward_us > 0 for s in profiled)
+
+
+def test_a_wgan_iteration_is_five_critic_steps_and_one_generator_step():
+    signals, t = [], 0
+    for _ in range(6):
+        for _ in range(5):
+            signals.append(("optimizer", t, "D"))
+            t += 1
+        signals.append(("optimizer", t, "G"))
+        t += 1
+    b, ends, recuts = cuts(signals)
+    # D leads until G shows it steps once every five of D's; then one step per iteration.
+    assert b.lead == "G" and len(recuts) == 2  # the first signal, then the lead change
+    after = [e for e in ends if e > recuts[-1]]
+    assert after == [17, 23, 29, 35]

@@ -47,3 +47,18 @@ def test_noise_is_rarely_growth(rises_per_fall, at_most):
         for _ in range(trials)
     )
     assert grown / trials <= at_most
+
+
+def test_only_graphs_that_outlive_their_step_are_kept_across_steps():
+    from perfkit.rules.pk201_graph_leak import kept_across_steps
+
+    def scan(step, oldest, newest):
+        return {"step": step, "node_ages": [oldest, newest]}
+
+    # total += loss: the oldest node stays the first step's; the newest moves on
+    leak = [scan(2, 10, 30), scan(4, 10, 70), scan(8, 10, 150)]
+    assert kept_across_steps(leak) == (2, 2)
+    # graphs of varying size, each freed by the next step: every scan sees only new nodes
+    varying = [scan(2, 20, 90), scan(4, 100, 120), scan(8, 300, 420)]
+    assert kept_across_steps(varying) == (0, 2)
+    assert kept_across_steps([{"step": 1}, {"step": 2}]) == (0, 0)  # older run files

@@ -137,3 +137,58 @@ def test_a_sync_that_recurs_leads_and_a_once_an_epoch_one_is_left_out():
     [f] = report(run, ["host-sync"]).findings
     assert [loc.code for loc in f.locations] == ["total += loss.item()"]
     assert "100% at" in f.message
+
+
+def test_syncs_after_a_decorated_loop_are_not_per_step_but_between_steps_are(tmp_path):
+    import torch
+
+    from perfkit import analyze as analyze_path
+    from perfkit.capture.session import Session
+    from perfkit.capture.step import profile_step
+
+    w = torch.ones(4, requires_grad=True)
+
+    @profile_step
+    def step():
+        (w * 2).sum().backward()
+
+    def loss():
+        return (w * 3).sum()
+
+    for name, between in (("between", True), ("after", False)):
+        with Session(tmp_path / name, window=None, sample_hz=0, quiet=True):
+            for _ in range(20):
+                step()
+                if between:
+                    loss().item()
+            for _ in range(40 if not between else 0):  # an evaluation after training
+                loss().item()
+        rules = {f.rule for f in analyze_path(tmp_path / name).findings}
+        assert ("host-sync" in rules) == between, (name, rules)
+
+
+def test_reads_of_tensors_made_before_the_step_are_syncs_and_of_host_indices_are_not(tmp_path):
+    """A script that builds its data with device=device up front (no autograd, manual
+    updates) syncs at loss.item() on a GPU; an index drawn on the host in the step and used
+    to slice numpy does not."""
+    import numpy as np
+    import torch
+
+    from perfkit import analyze as analyze_path
+    from tests.conftest import capture
+
+    x, w = torch.randn(64, 32), torch.randn(32, 8)
+    table = np.arange(1000)
+
+    def step():
+        nonlocal w
+        loss = (x @ w).pow(2).sum()
+        w -= 1e-6 * x.t() @ (x @ w)
+        ix = torch.randint(0, 990, (16,))
+        rows = [table[i : i + 4] for i in ix]  # __index__ on host tensors
+        return loss.item(), rows
+
+    capture(tmp_path / "run", step, steps=20)
+    [sync] = [f for f in analyze_path(tmp_path / "run").findings if f.rule == "host-sync"]
+    assert sync.evidence["syncs_per_step"] == 1
+    assert [loc.code for loc in sync.locations] == ["return loss.item(), rows"]

@@ -41,9 +41,10 @@ def stronger(a: str, b: str | None) -> bool:
 class StepBoundaries:
     """Decides, signal by signal, whether a step ends.
 
-    ``on_signal`` returns None when the signal's source replaces the current one (the
-    caller re-cuts the steps taken so far into one first step ending now), else the times
-    at which steps end: none, one, or two (a change of leading optimizer).
+    ``on_signal`` returns None when the steps taken so far must be re-cut into one first
+    step ending now (a stronger source, or a less frequent optimizer taking the lead), else
+    the times at which steps end: none, one, or two (the leader stopped and another
+    optimizer trains now).
     """
 
     def __init__(self) -> None:
@@ -51,8 +52,14 @@ class StepBoundaries:
         self.lead: int | None = None
         self.lead_changes = 0
         self.changes: list[dict[str, Any]] = []
-        # Optimizers other than the leader that stepped since the last cut -> when.
-        self._others: dict[int, float] = {}
+        self._lead_steps = 0
+        # Other optimizers: steps since the leader's last step, and when the first of them
+        # was; the most such steps seen between two of the leader's; and how many steps the
+        # leader had made when each last stepped.
+        self._streak: dict[int, int] = {}
+        self._streak_start: dict[int, float] = {}
+        self._usual: dict[int, int] = {}
+        self._seen_at: dict[int, int] = {}
 
     def on_signal(
         self, source: str, now: float, optimizer: int | None = None
@@ -62,21 +69,46 @@ class StepBoundaries:
         if source != self.source:
             if self.source is not None:
                 self.changes.append({"from": self.source, "to": source})
-            self.source, self.lead = source, optimizer
-            self._others.clear()
+            self.source = source
+            self._lead_by(optimizer)
             return None
-        if source != "optimizer" or optimizer == self.lead:
-            self._others.clear()
+        if source != "optimizer":
             return [now]
-        earlier = self._others.get(optimizer)
-        if earlier is None:
-            self._others[optimizer] = now
-            return []
-        # Stepped twice without the leader: the leader has stopped, this one trains now.
+        if optimizer == self.lead:
+            for other, n in self._streak.items():
+                self._usual[other] = max(self._usual.get(other, 0), n)
+            self._streak.clear()
+            self._streak_start.clear()
+            self._lead_steps += 1
+            return [now]
+        streak = self._streak[optimizer] = self._streak.get(optimizer, 0) + 1
+        self._streak_start.setdefault(optimizer, now)
+        previous, self._seen_at[optimizer] = self._seen_at.get(optimizer), self._lead_steps
+        if streak == 1 and previous is not None and self._lead_steps - previous >= 2:
+            # It steps once every several steps of the leader (a WGAN's generator after
+            # five critic steps): one of its periods is the training iteration.
+            old, period = self.lead, self._lead_steps - previous
+            self._lead_by(optimizer)
+            if old is not None:
+                self._usual[old] = period  # its steps in one of the new leader's periods
+            self.changes.append({"from": "optimizer", "to": "optimizer", "lead": "less frequent"})
+            return None
+        if streak > max(1, 2 * self._usual.get(optimizer, 0)):
+            # More steps without the leader than ever: the leader has stopped and this one
+            # trains now (layer-wise training); its first step here ended a step too.
+            earlier = self._streak_start[optimizer]
+            self._lead_by(optimizer)
+            return [earlier, now]
+        return []
+
+    def _lead_by(self, optimizer: int | None) -> None:
+        if self.lead is not None and optimizer is not None and optimizer != self.lead:
+            self.lead_changes += 1
         self.lead = optimizer
-        self.lead_changes += 1
-        self._others.clear()
-        return [earlier, now]
+        self._lead_steps = 0
+        self._streak.clear()
+        self._streak_start.clear()
+        self._seen_at.clear()
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -82,7 +82,11 @@ def _probe_init(original):
         try:
             info = _info(self)
             if info.site is None:
-                info.site = site_key(first_user_frame(sys._getframe(1)))
+                # A subclass's __init__ calling ours is not where the loader is built.
+                frame = sys._getframe(1)
+                while frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is self:
+                    frame = frame.f_back
+                info.site = site_key(first_user_frame(frame))
         except Exception as e:  # a loader perfkit cannot describe still trains
             guard.internal_error("the DataLoader probe", e)
 

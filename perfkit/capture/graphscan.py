@@ -35,11 +35,18 @@ HOLDERS_KEPT = 3
 MAX_ITEMS = 1_000_000
 
 
-def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int, int]:
-    """(distinct nodes reachable from all roots, nodes of the largest graph, its root's index)."""
+def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int, int, list[int] | None]:
+    """(distinct nodes reachable from all roots, nodes of the largest graph, its root's
+    index, [oldest, newest] creation number of the nodes made by operations).
+
+    Autograd numbers the nodes it creates in order (``_sequence_nr``): when a scan sees a
+    node older than the newest one of the previous scan, a graph was kept across steps.
+    Gradient accumulators (no ``next_functions``) live with their parameters and are left
+    out."""
     seen: set[int] = set()
     largest = 0
     largest_root = -1
+    oldest = newest = None
     for i, root in enumerate(roots):
         before = len(seen)
         stack = [root]
@@ -48,10 +55,16 @@ def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int, int]:
             if node is None or id(node) in seen:
                 continue
             seen.add(id(node))
-            stack.extend(fn for fn, _ in getattr(node, "next_functions", ()))
+            nexts = getattr(node, "next_functions", ())
+            if nexts:
+                seq = node._sequence_nr()
+                oldest = seq if oldest is None else min(oldest, seq)
+                newest = seq if newest is None else max(newest, seq)
+            stack.extend(fn for fn, _ in nexts)
         if len(seen) - before > largest:
             largest, largest_root = len(seen) - before, i
-    return len(seen), largest, largest_root
+    ages = [oldest, newest] if oldest is not None else None
+    return len(seen), largest, largest_root, ages
 
 
 def holder(obj: Any) -> dict[str, Any] | None:
@@ -141,7 +154,7 @@ def _binding(code: CodeType, name: str, running: int) -> dict[str, Any]:
     }
 
 
-def _tensor_types() -> set[type]:
+def tensor_types() -> set[type]:
     """torch.Tensor and every subclass defined so far (Parameter, Buffer, user subclasses)."""
     found: set[type] = set()
     stack: list[type] = [torch.Tensor]
@@ -159,7 +172,7 @@ def scan(step: int, previous_largest: int | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     # type() against a set: isinstance() would call __class__ on every object, and some
     # objects (deprecated torch aliases) warn when asked.
-    kinds = _tensor_types()
+    kinds = tensor_types()
     live = [obj for obj in gc.get_objects() if type(obj) in kinds]
     storages: dict[int, int] = {}
     roots = []
@@ -171,7 +184,7 @@ def scan(step: int, previous_largest: int | None = None) -> dict[str, Any]:
             pass  # sparse, meta or wrapper tensors have no plain storage
         if obj.grad_fn is not None:
             roots.append(obj)
-    nodes, largest, root = _graph_nodes([t.grad_fn for t in roots], MAX_GRAPH_NODES)
+    nodes, largest, root, ages = _graph_nodes([t.grad_fn for t in roots], MAX_GRAPH_NODES)
     record = {
         "step": step,
         "tensors": len(live),
@@ -180,6 +193,7 @@ def scan(step: int, previous_largest: int | None = None) -> dict[str, Any]:
         "graph_nodes": nodes,
         "largest_graph_nodes": largest,
         "largest_graph_root": type(roots[root].grad_fn).__name__ if root >= 0 else "",
+        "node_ages": ages,
     }
     if previous_largest is not None and largest >= previous_largest + HOLDER_MIN_GROWTH:
         del live

@@ -24,93 +24,172 @@ Run once per session (expensive probes never run every step). While it runs:
 
 from __future__ import annotations
 
+import gc
+import os
 import sys
 import weakref
 from types import FrameType
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
 from torch.utils._pytree import tree_flatten
 
 from perfkit.capture import state
-from perfkit.capture.callsite import USER, SiteKey, first_user_frame, kind_of, site_key
+from perfkit.capture.callsite import PERFKIT, USER, SiteKey, first_user_frame, kind_of, site_key
+from perfkit.capture.graphscan import tensor_types
 
 _MODULE_FILE = torch.nn.modules.module.__file__
 _CALL_IMPL_NAMES = {"_call_impl", "_wrapped_call_impl"}
 # How many of the most-visited user lines the record keeps.
 HOT_LINES = 5
+# torch's Python called from the dispatcher (rule lookups, mode handling), not by users.
+_DISPATCH_MACHINERY = tuple(
+    os.path.join(os.path.dirname(torch.__file__), *part)
+    for part in (("_ops.py",), ("_library",), ("utils", "_python_dispatch.py"), ("overrides.py",))
+)
 # Data-parallel wrappers, however they are called.
 _WRAPPERS = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
 
 
 class _WatchOps(TorchDispatchMode):
-    """Counts the step's ops (and those run by backward), visits per user line, and which
-    tensors derive from device data.
+    """Counts the step's ops on device data (and those run by backward), the ops each user
+    line issued, and where tensors come from.
 
-    A "visit" is an op from a different (frame, bytecode offset, call from user code) than
-    the previous one: ``opt.step()`` is one visit however many ops it runs inside, while a
-    line in a per-sample Python loop, or a loop over layers, is visited once per
-    iteration — the launch-bound signature.
+    Provenance: an op's outputs are device data when one of its inputs is; they are host
+    data when every input is host data (or it has none: ``torch.randint``, ``from_numpy``).
+    A tensor made before the probe began is of unknown origin and taken as device data —
+    a script that built its tensors with ``device=device`` up front syncs on a GPU.
     """
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
         # torch wraps __torch_dispatch__ in dynamo's disable(), whose first call imports
-        # torch._dynamo: 1-1.6 s in a script that never compiles. This mode never runs
-        # under compilation, so it asks for no wrapping.
+        # torch._dynamo: 1-1.6 s in a script that never compiles. The probe never runs
+        # while compiled code does (see compiled_code_ran), so it asks for no wrapping.
         return False
 
     def __init__(self) -> None:
         super().__init__()
         self.ops = 0
         self.backward_ops = 0
-        self.lines: dict[tuple, list[int]] = {}  # site -> [visits, ops]
-        self._last: tuple[int, int, int] = (0, -1, 0)
-        # Calls made from user code so far (counted by the probe's profile hook): a loop
-        # whose body is one call (`for layer in layers: x = layer(x)`) runs the same
-        # instruction each time, and only a new call tells its iterations apart.
-        self.user_calls = 0
-        # id -> weak reference of tensors derived from device data (tensors are unhashable
-        # by value and cannot live in a WeakSet).
+        self.optimizer_ops = 0
+        self.in_optimizer = False  # set around optimizer.step() by the session
+        self.line_ops: dict[SiteKey, int] = {}
+        # id -> weak reference of tensors seen to come from host data only, and of tensors
+        # seen to come from device data (tensors are unhashable by value: no WeakSet).
+        self._host: dict[int, weakref.ref] = {}
         self._device: dict[int, weakref.ref] = {}
+        # Made during the probe from tensors of unknown origin (made before it).
+        self._unknown: dict[int, weakref.ref] = {}
+        self.before: set[int] = set()
 
-    def is_device_data(self, t: torch.Tensor) -> bool:
-        if t.device.type != "cpu" or t.requires_grad or t.grad_fn is not None:
-            return True
-        ref = self._device.get(id(t))
+    @staticmethod
+    def _known(table: dict[int, weakref.ref], t: torch.Tensor) -> bool:
+        ref = table.get(id(t))
         return ref is not None and ref() is t
 
+    def is_device_data(self, t: torch.Tensor) -> bool:
+        """Device data, or of unknown origin (made before the probe: a script that built
+        its tensors with ``device=device`` up front syncs on them on a GPU). A tensor born
+        during the probe outside any op (``torch.from_numpy``) is host data."""
+        if self.seen_on_device(t) or self._known(self._unknown, t):
+            return True
+        return not self._known(self._host, t) and id(t) in self.before
+
+    def snapshot(self) -> None:
+        """Remember which tensors exist as the probe starts (ids; no reference is kept)."""
+        kinds = tensor_types()
+        self.before = {id(obj) for obj in gc.get_objects() if type(obj) in kinds}
+
+    def seen_on_device(self, t: torch.Tensor) -> bool:
+        """Known to come from device data: on a GPU, parameters, grads, ``.to(device)``."""
+        if t.device.type != "cpu" or t.requires_grad or t.grad_fn is not None:
+            return True
+        return self._known(self._device, t)
+
     def mark_device_data(self, t: torch.Tensor) -> None:
+        """A ``.to(device)`` result on a CPU-only run: where a GPU run keeps its data."""
+        self._host.pop(id(t), None)
+        self._remember(self._device, t)
+
+    def _remember(self, table: dict[int, weakref.ref], t: torch.Tensor) -> None:
         key = id(t)
-        self._device[key] = weakref.ref(t, lambda _, key=key: self._device.pop(key, None))
+        table[key] = weakref.ref(t, lambda _, key=key: table.pop(key, None))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         if func.namespace == "profiler":
             return out  # record_function markers, not work
-        # Ops inside a DataLoader fetch are host-side data preparation, not device launches.
-        if state.fetching:
-            return out
-        inputs, _ = tree_flatten((args, kwargs))
+        inputs = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         outputs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-        on_device = any(isinstance(t, torch.Tensor) and self.is_device_data(t) for t in inputs)
-        if not on_device and not any(t.device.type != "cpu" for t in outputs):
-            return out  # index and bookkeeping work on host data: no launch on a GPU run
+        if not any(self.is_device_data(t) for t in inputs) and all(
+            t.device.type == "cpu" for t in outputs
+        ):
+            # Index and bookkeeping work on host data (or DataLoader preparation): no
+            # launch on a GPU run, and its results are host data too.
+            for t in outputs:
+                self._device.pop(id(t), None)
+                self._unknown.pop(id(t), None)
+                self._remember(self._host, t)
+            return out
+        if state.fetching:
+            return out  # data preparation in a DataLoader fetch, not a device launch
+        table = self._device if any(self.seen_on_device(t) for t in inputs) else self._unknown
         for t in outputs:
-            self.mark_device_data(t)
+            self._host.pop(id(t), None)  # an in-place op on host data now holds device data
+            self._remember(table, t)
         self.ops += 1
         if torch._C._current_autograd_node() is not None:
             self.backward_ops += 1
+        elif self.in_optimizer:
+            self.optimizer_ops += 1
         frame = first_user_frame(sys._getframe(1))
         if frame is not None:
-            slot = self.lines.setdefault(site_key(frame), [0, 0])
-            here = (id(frame), frame.f_lasti, self.user_calls)
-            if here != self._last:
-                slot[0] += 1
-                self._last = here
-            slot[1] += 1
+            key = site_key(frame)
+            self.line_ops[key] = self.line_ops.get(key, 0) + 1
         return out
+
+
+def compiled_code_ran() -> bool:
+    """Whether torch.compile has compiled anything in this process: a dispatch mode pushed
+    around compiled code makes dynamo fall back to eager for good, so the probe would change
+    the program it measures."""
+    dynamo = sys.modules.get("torch._dynamo.utils")
+    counters = getattr(dynamo, "counters", None)
+    try:
+        return bool(counters and counters["stats"].get("unique_graphs", 0))
+    except (KeyError, TypeError, AttributeError):
+        return True  # unknown: be careful
+
+
+def dispatch_modes_active() -> bool:
+    """Whether the user has a TorchDispatchMode of their own on (FlopCounterMode ...)."""
+    try:
+        return bool(_get_current_dispatch_mode_stack())
+    except Exception:
+        return True
+
+
+class _Inert(_WatchOps):
+    """A probe's mode left below one of the user's: it passes every op through untouched
+    until the user's mode is gone and it can be popped (release_stranded)."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+_stranded: list[_WatchOps] = []
+
+
+def stranded_modes() -> bool:
+    return bool(_stranded)
+
+
+def release_stranded() -> None:
+    """Pop the probe modes left below a mode of the user's, once they are on top again."""
+    while _stranded and _get_current_dispatch_mode_stack()[-1:] == [_stranded[-1]]:
+        _stranded.pop().__exit__(None, None, None)
 
 
 def _via_call(frame: FrameType) -> bool:
@@ -128,19 +207,50 @@ class StepProbe:
         self.wrappers: dict[str, int] = {}
         self._open_forwards: list[FrameType] = []  # module forwards entered via __call__
         self._ops = _WatchOps()
+        # Why ops were not watched ("" when they were): never around compiled code or
+        # inside a dispatch mode of the user's own, whose stack must stay as it is.
+        self.skipped = ""
+        self._pushed = False
         # Scalar-read sites seen in this step -> whether any read there was of device data.
         self.read_sites: dict[SiteKey, bool] = {}
+        # Calls made from each user line, per callee: a line in a loop calls the same
+        # function once per iteration (``x = layer(x)``, ``model(x[i:i+1])``).
+        self._line_calls: dict[SiteKey, dict[Any, int]] = {}
+        # Distinct modules each user line called: a loop over layers calls a new one each
+        # time (its parameters, and the optimizer's work, shrink with the loop too).
+        self._line_modules: dict[SiteKey, set[int]] = {}
+        self.backward_calls = 0
         self._previous_profile = None
+        self._profiling = False
 
     def __enter__(self) -> StepProbe:
-        self._previous_profile = sys.getprofile()
-        sys.setprofile(self._on_event)
-        self._ops.__enter__()
+        previous = sys.getprofile()
+        if previous is None:  # a profiler of the user's own (cProfile) is left alone
+            self._previous_profile = previous
+            sys.setprofile(self._on_event)
+            self._profiling = True
+        if compiled_code_ran():
+            self.skipped = "torch.compile is in use; the op-counting mode would change it"
+        elif dispatch_modes_active():
+            self.skipped = "a TorchDispatchMode of the script's own was active"
+        else:
+            self._ops.snapshot()
+            self._ops.__enter__()
+            self._pushed = True
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._ops.__exit__(None, None, None)
-        sys.setprofile(self._previous_profile)
+        if self._pushed:
+            self._pushed = False
+            if _get_current_dispatch_mode_stack()[-1:] == [self._ops]:
+                self._ops.__exit__(None, None, None)
+            else:  # the user pushed a mode of their own since: theirs stays on top
+                self.skipped = "a TorchDispatchMode of the script's own opened during the step"
+                self._ops.__class__ = _Inert
+                _stranded.append(self._ops)
+        if self._profiling and sys.getprofile() == self._on_event:
+            sys.setprofile(self._previous_profile)
+        self._profiling = False
 
     def mark_device_data(self, t: torch.Tensor) -> None:
         """A ``.to(device)`` result on a CPU-only run: where a GPU run keeps its data."""
@@ -149,16 +259,37 @@ class StepProbe:
     def is_device_data(self, t: torch.Tensor) -> bool:
         return self._ops.is_device_data(t)
 
+    def optimizer_stepping(self, active: bool) -> None:
+        self._ops.in_optimizer = active
+
+    def seen_on_device(self, t: torch.Tensor) -> bool:
+        return self._pushed and self._ops.seen_on_device(t)
+
     def on_scalar_read(self, t: torch.Tensor, site: SiteKey) -> None:
-        self.read_sites[site] = self.read_sites.get(site, False) or self._ops.is_device_data(t)
+        if self._pushed:  # without the mode, where the tensor came from is unknown
+            device = self._ops.is_device_data(t)
+            self.read_sites[site] = self.read_sites.get(site, False) or device
 
     def _on_event(self, frame: FrameType, event: str, arg: Any) -> None:
         if event == "c_call":
             if kind_of(frame.f_code) == USER:
-                self._ops.user_calls += 1
+                self._count_call(frame, getattr(arg, "__qualname__", None) or id(arg))
             return
-        if event == "call" and frame.f_back is not None and kind_of(frame.f_back.f_code) == USER:
-            self._ops.user_calls += 1
+        if event == "call":
+            parent = frame.f_back
+            # perfkit's own frames and torch's dispatch machinery run from C inside an op;
+            # their frame's caller looks like the user's line but they are no call of it.
+            if (
+                parent is not None
+                and kind_of(parent.f_code) == USER
+                and kind_of(frame.f_code) != PERFKIT
+                and not frame.f_code.co_filename.startswith(_DISPATCH_MACHINERY)
+            ):
+                self._count_call(parent, frame.f_code)
+                if frame.f_code.co_name in _CALL_IMPL_NAMES:
+                    module = frame.f_locals.get("self")
+                    key = (parent.f_code, parent.f_lineno)
+                    self._line_modules.setdefault(key, set()).add(id(module))
         if frame.f_code.co_name != "forward":
             return
         if event == "return":
@@ -192,15 +323,35 @@ class StepProbe:
         entry["count"] += 1
         self._open_forwards.append(frame)  # its submodules are not roots
 
+    def _count_call(self, caller: FrameType, callee: Any) -> None:
+        calls = self._line_calls.setdefault((caller.f_code, caller.f_lineno), {})
+        calls[callee] = calls.get(callee, 0) + 1
+
     def record(self, sites) -> dict[str, Any]:
-        lines = self._ops.lines
-        hot = sorted(lines.items(), key=lambda kv: -kv[1][0])[:HOT_LINES]
+        # A line's visits: the most calls it made to one function, i.e. its iterations.
+        lines = [
+            (key, max(self._line_calls.get(key, {}).values(), default=1), ops)
+            for key, ops in self._ops.line_ops.items()
+        ]
+        hot = sorted(lines, key=lambda t: -t[1])[:HOT_LINES]
+        watched = self._pushed or not self.skipped
         return {
             "step": self.step,
-            "torch_calls": self._ops.ops,
-            "backward_ops": self._ops.backward_ops,
+            "steps": [self.step],
+            "torch_calls": self._ops.ops if watched else None,
+            "backward_ops": self._ops.backward_ops if watched else None,
+            "backward_calls": self.backward_calls,
+            "ops_skipped": self.skipped,
+            "optimizer_ops": self._ops.optimizer_ops if watched else None,
             "hot_lines": [
-                {"site": sites.index(k), "visits": v, "calls": c} for k, (v, c) in hot if v > 1
+                {
+                    "site": sites.index(k),
+                    "visits": v,
+                    "calls": c,
+                    "modules": len(self._line_modules.get(k, ())),
+                }
+                for k, v, c in hot
+                if v > 1
             ],
             "root_modules": [{"type": t, "calls": n} for t, n in self.roots.items()],
             "wrappers": [{"type": t, "calls": n} for t, n in self.wrappers.items()],
@@ -222,7 +373,11 @@ def merge_records(kept: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     ops: the other ran extra work, an evaluation or a callback), the rest from both."""
     if not kept:
         return new
-    typical = new if (new["torch_calls"] or 0) < (kept["torch_calls"] or 0) else kept
+
+    def ops(record: dict[str, Any]) -> float:
+        return record["torch_calls"] if record["torch_calls"] is not None else float("inf")
+
+    typical = new if ops(new) < ops(kept) else kept
 
     def union(key: str, ident: str) -> list[dict[str, Any]]:
         seen = {e[ident]: e for e in kept[key]}
@@ -234,7 +389,7 @@ def merge_records(kept: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     host = (set(kept["host_read_sites"]) | set(new["host_read_sites"])) - device_read
     return {
         **typical,
-        "steps": sorted({*kept.get("steps", [kept["step"]]), new["step"]}),
+        "steps": sorted({*kept["steps"], *new["steps"]}),
         "root_modules": union("root_modules", "type"),
         "wrappers": union("wrappers", "type"),
         "direct_forward": union("direct_forward", "site"),

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from perfkit.capture import env, graphscan, guard, probes, state
+from perfkit.capture import env, graphscan, guard, probe_step, probes, state
 from perfkit.capture.boundaries import StepBoundaries
 from perfkit.capture.callsite import LIBRARY, TORCH, caller, calling_frames, inside, site_key
 from perfkit.capture.config import ConfigRecorder
@@ -112,6 +112,9 @@ class Session:
         # When the first automatic step began (the first sign of training of any kind).
         self._first_start: float | None = None
         self._outside = Interval()
+        # Lines that synced between two decorated steps -> in how many such gaps: what
+        # recurs with the iterations, unlike set-up before the loop or evaluation after it.
+        self.gap_sync_sites: dict[tuple, int] = {}
         self._acc = Interval()
         self._in_step = False
         self._nested = 0
@@ -176,7 +179,8 @@ class Session:
             self._in_step = False  # the tail after the last boundary is not a whole step
         if not self._in_step:
             self._outside.merge_events(self._acc)
-        self._stop_probe()
+        # A probe still on covers no whole step (the tail after the last boundary).
+        guard.call("ending the probe step", self._stop_probe, False)
         if self.window is not None:
             self.window.close()
         self.eval_watch.stop()
@@ -238,6 +242,9 @@ class Session:
             self._first_start = now if start is None else start
         gap = self._acc
         if gap.has_events():
+            if self.steps and self.source == "decorator":  # a gap between two steps
+                for key in {key for key, _ in gap.syncs}:
+                    self.gap_sync_sites[key] = self.gap_sync_sites.get(key, 0) + 1
             self._outside.merge_events(gap)
             self._acc = Interval(gap.data_wait_s, gap.batches)
         # else: keep the interval; the wait for this step's batch is already in it.
@@ -254,7 +261,14 @@ class Session:
     def _close_step(self, now: float, error: BaseException | None) -> None:
         """Record the step. The hot path: plain tuples here, dicts only when the file is written."""
         index = len(self.steps)
-        probed = self._probe is not None and self._stop_probe()
+        probed = False
+        if self._probe is not None:
+            try:  # a probe that fails to stop must not take the step (and all after) with it
+                probed = self._stop_probe()
+            except Exception as e:
+                guard.internal_error("ending the probe step", e)
+        if probe_step.stranded_modes():
+            guard.call("releasing the probe's dispatch mode", probe_step.release_stranded)
         acc = self._acc
         if acc.has_events():
             self._acc = Interval()  # acc now belongs to the step record
@@ -280,10 +294,6 @@ class Session:
             self.window.after_step(index)
         if self.graph_scan and self._scan_due(index + 1, now) and not self.profiler_recording():
             guard.call("the heap scan", self._scan)
-        if self._probe_queue and self.source == "decorator" and self._probe_due(index + 1):
-            # Decorated steps: the probe covers the loop body around the next step too, so
-            # the scalar reads there are judged (host data or device data) like the step's.
-            self._start_probe(index + 1)
         if error is not None:
             self.writer.flush(complete=False)
         self._last_end = time.perf_counter()
@@ -346,7 +356,7 @@ class Session:
 
     def _forget_captured(self) -> None:
         self._in_step = False
-        self._stop_probe()
+        self._stop_probe(keep=False)
         self.probe_record = {}
         self._probe_queue = list(PROBE_STEPS) if self.probe_step else []
         self.graph_scans = []
@@ -384,13 +394,15 @@ class Session:
             self._probe_queue.pop(0)
         self._probe = StepProbe(index).__enter__()
 
-    def _stop_probe(self) -> bool:
+    def _stop_probe(self, keep: bool = True) -> bool:
+        """End the probe; ``keep`` its record only when it covered a whole step."""
         probe, self._probe = self._probe, None
         if probe is None:
             return False
         probe.__exit__(None, None, None)
-        self.probe_record = merge_records(self.probe_record, probe.record(self.sites))
-        return True
+        if keep:
+            self.probe_record = merge_records(self.probe_record, probe.record(self.sites))
+        return keep
 
     def _scan_due(self, steps_done: int, now: float) -> bool:
         since = now - self._last_scan_end
@@ -441,8 +453,8 @@ class Session:
         which would. The probe step tells them apart by where the tensor came from, and
         the lines it saw reading device data are counted from then on."""
         if self._probe is not None:
-            if not self._probe.is_device_data(tensor):
-                return
+            if not self._probe.seen_on_device(tensor):
+                return  # its own state, made before the probe: no evidence it is device data
             self._torch_device_sites.add(key)
         elif key not in self._torch_device_sites:
             return
@@ -493,7 +505,18 @@ class Session:
         self._acc.batches += got_batch
 
     def on_backward(self) -> None:
+        if self._probe is not None:
+            self._probe.backward_calls += 1
         self._auto_boundary("backward")
+
+    @property
+    def probing(self) -> bool:
+        return self._probe is not None
+
+    def on_optimizer_stepping(self, active: bool) -> None:
+        """Around optimizer.step() in a probe step: its ops are the optimizer's."""
+        if self._probe is not None:
+            self._probe.optimizer_stepping(active)
 
     def on_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         self.config.on_optimizer_step(optimizer)

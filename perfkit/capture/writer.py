@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfkit.capture import env, guard
 from perfkit.capture.memory import MemoryReader
-from perfkit.capture.records import interval_events_to_json, step_to_json
+from perfkit.capture.records import interval_events_to_json, site_counts_to_json, step_to_json
 from perfkit.capture.scalars import ScalarWriter
 from perfkit.runfile import SCHEMA, write_json_atomic
 
@@ -107,7 +107,10 @@ class RunWriter:
                 "dataloaders": [info.to_json(sites) for info in list(s.loaders)],
             },
             "steps": self._steps(),
-            "outside_steps": interval_events_to_json(s._outside, sites),
+            "outside_steps": {
+                **interval_events_to_json(s._outside, sites),
+                "gap_sync_sites": site_counts_to_json(dict(s.gap_sync_sites), sites),
+            },
             "eval_forwards": s.eval_watch.to_json(sites),
             "graph_scans": list(s.graph_scans),
             "probe": dict(s.probe_record),

@@ -75,12 +75,17 @@ def _outside_totals(ev: Evidence) -> Counter[int]:
     totals: Counter[int] = Counter()
     if ev.run.capture.get("step_source") != "decorator":
         return totals  # automatic steps are back to back: nothing runs between them
-    for site in (ev.run.outside_steps.get("syncs") or {}).get("sites", []):
+    outside = ev.run.outside_steps
+    for site in (outside.get("syncs") or {}).get("sites", []):
         if site["site"] not in ev.host_read_sites:
             totals[site["site"]] += site["count"]
-    # Only what recurs with the iterations: an evaluation once an epoch is not the loop's.
+    # Only what recurs with the iterations, in most gaps between two steps: not set-up
+    # before the loop, an evaluation after it or once an epoch.
     steps = max(len(ev.run.steps), 1)
-    return Counter({k: n for k, n in totals.items() if n >= RECURRING * steps})
+    if "gap_sync_sites" not in outside:  # older run files: by count alone
+        return Counter({k: n for k, n in totals.items() if n >= RECURRING * steps})
+    gaps = {g["site"]: g["count"] for g in outside["gap_sync_sites"]}
+    return Counter({k: n for k, n in totals.items() if gaps.get(k, 0) >= RECURRING * (steps - 1)})
 
 
 def _recurring(ev: Evidence, totals: Counter[int], fallback: bool = True) -> Counter[int]:

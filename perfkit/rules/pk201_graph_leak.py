@@ -8,6 +8,8 @@ growth into a sawtooth: still a leak for the whole epoch, and still found.
 
 from __future__ import annotations
 
+from typing import Any
+
 from perfkit.analysis.evidence import Evidence, NotApplicable
 from perfkit.analysis.model import Finding, Location, Severity
 from perfkit.rules._base import Rule
@@ -15,6 +17,21 @@ from perfkit.rules._common import non_final_scans, sustained_growth
 
 # Below one new node per step the growth is noise (a cache filling up), not a chained graph.
 MIN_NODES_PER_STEP = 1.0
+# Scan pairs that must show nodes surviving from one scan to the next (when the scans
+# carry node ages; older run files are judged on growth alone).
+MIN_KEPT = 2
+
+
+def kept_across_steps(scans: list[dict[str, Any]]) -> tuple[int, int]:
+    """(pairs of consecutive scans where the later one still holds nodes the earlier one
+    saw, pairs that could tell): a graph kept alive across steps, not just a big one."""
+    kept = pairs = 0
+    for a, b in zip(scans, scans[1:]):
+        early, late = a.get("node_ages"), b.get("node_ages")
+        if isinstance(early, list) and isinstance(late, list) and len(early) == len(late) == 2:
+            pairs += 1
+            kept += late[0] <= early[1]
+    return kept, pairs
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -25,6 +42,9 @@ def check(ev: Evidence) -> list[Finding]:
     growth = sustained_growth(scans, "graph_nodes")
     if growth is None or growth < MIN_NODES_PER_STEP:
         return []
+    kept, pairs = kept_across_steps(scans)
+    if pairs and kept < MIN_KEPT:
+        return []  # graphs of varying size, each freed by the next step: no leak
     first = scans[0]
     peak = max(scans, key=lambda g: g["graph_nodes"])
     root = peak.get("largest_graph_root")

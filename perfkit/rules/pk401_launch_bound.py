@@ -21,7 +21,7 @@ OP_OVERHEAD_US = 5.0
 MIN_OPS_PER_STEP = 200
 # Ops that take this long on average do real work; overhead is not what costs.
 MAX_US_PER_OP = 25.0
-# A line issuing torch ops this many separate times in one step is a loop (over samples,
+# A line calling the same function this many times in one step is a loop (over samples,
 # time steps or layers): the lines to point at.
 MIN_LINE_VISITS = 16
 # Trace: a step is launch-bound when most kernels are tiny and the GPU is mostly idle.
@@ -46,17 +46,24 @@ def check(ev: Evidence) -> list[Finding]:
     if us_per_op > MAX_US_PER_OP:
         return []
     backward = int(run.probe.get("backward_ops") or 0)
+    optimizer = int(run.probe.get("optimizer_ops") or 0)
     looped = _looped_lines(ev)
-    loop_ops = sum(calls for _, _, calls in looped)
-    forward = max(ops - backward, 1)
+    loop_ops = sum(calls for _, _, calls, _ in looped)
+    forward = max(ops - backward - optimizer, 1)
     if looped:
-        # The looped ops, and the backward ops they cause, become a few batched ones.
-        replaced = min(ops, loop_ops * (1 + backward / forward))
+        # Batching an n-times loop leaves one pass of its share of forward and backward;
+        # a loop over layers also takes the optimizer's per-parameter work with it.
+        _, visits, _, modules = looped[0]
+        over_layers = modules * 2 >= visits
+        share_looped = min(1.0, loop_ops / forward)
+        shrinking = forward + backward + (optimizer if over_layers else 0)
+        replaced = shrinking * share_looped * (1 - 1 / visits)
         saving_ms = min(step_ms, replaced * us_per_op / 1e3)
+        what = "layers" if over_layers else "iterations"
         how = (
-            f"the {loop_ops} ops issued in Python loops and their share of backward "
-            f"({replaced:.0f} ops at the measured {us_per_op:.1f} µs each) become a few "
-            "batched ops"
+            f"batching the loop's {visits} {what} into one pass: {replaced:.0f} of the step's "
+            f"ops (forward and backward{', and the optimizer' if over_layers else ''} "
+            f"in the loop's share) at the measured {us_per_op:.1f} µs each"
         )
     else:
         # No loop to batch: the model is simply small for its batch. What compilation or
@@ -71,11 +78,12 @@ def check(ev: Evidence) -> list[Finding]:
     # gives (bench/savings.py); a small model without one is noted, not flagged.
     severity = severity_for_share(share) if looped else Severity.INFO
     message = (
-        f"{ops} ops per step ({forward} forward and optimizer, {backward} backward) take "
-        f"{us_per_op:.1f} µs each on average: per-op overhead dominates the {step_ms:.1f} ms step"
+        f"{ops} ops per step ({forward} forward, {backward} backward, {optimizer} optimizer) "
+        f"take {us_per_op:.1f} µs each on average: per-op overhead dominates the "
+        f"{step_ms:.1f} ms step"
     )
     if looped:
-        site, visits, _ = looped[0]
+        site, visits, _, _ = looped[0]
         message += f"; {ev.location(site).short()} issues ops {visits} separate times per step"
     return [
         RULE.finding(
@@ -85,26 +93,37 @@ def check(ev: Evidence) -> list[Finding]:
             {
                 "ops_per_step": ops,
                 "backward_ops": backward,
+                "optimizer_ops": optimizer,
                 "us_per_op": round(us_per_op, 2),
                 "ops_in_loops": loop_ops,
                 "step_ms": round(step_ms, 3),
             },
-            locations=[ev.location(s, count=v) for s, v, _ in looped],
+            locations=[ev.location(s, count=v) for s, v, _, _ in looped],
             saving_ms=saving_ms,
             saving_reason=f"Estimated as {how}.",
         )
     ]
 
 
-def _looped_lines(ev: Evidence) -> list[tuple[int, int, int]]:
-    """(site, visits, ops) of the lines that issue ops many separate times, busiest first."""
+def _looped_lines(ev: Evidence) -> list[tuple[int, int, int, int]]:
+    """(site, visits, ops, modules called) of the lines that issue ops in a loop, busiest
+    first."""
     lines: dict[tuple[str, int], list[int]] = {}
     for hot in ev.run.probe.get("hot_lines", []):
         loc = ev.location(hot["site"])
-        slot = lines.setdefault((loc.file, loc.line), [hot["site"], 0, 0])
+        slot = lines.setdefault((loc.file, loc.line), [hot["site"], 0, 0, 0])
         slot[1] += hot["visits"]
         slot[2] += hot["calls"]
-    looped = [(site, v, c) for site, v, c in lines.values() if v >= MIN_LINE_VISITS]
+        slot[3] += hot.get("modules", 0)
+    # A loop that runs backward() as often as the line repeats is gradient accumulation:
+    # micro-batches are split on purpose (memory), not a loop to batch.
+    backward_calls = int(ev.run.probe.get("backward_calls") or 0)
+    accumulation = backward_calls if backward_calls > 1 else 0
+    looped = [
+        (site, v, c, m)
+        for site, v, c, m in lines.values()
+        if v >= MIN_LINE_VISITS and v > accumulation
+    ]
     return sorted(looped, key=lambda t: -t[1])
 
 
