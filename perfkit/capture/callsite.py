@@ -85,6 +85,9 @@ def inside(code: CodeType) -> str:
     name = _inside_by_code.get(code)
     if name is None:
         path = code.co_filename.replace(os.sep, "/")
+        torch_root = os.path.dirname(_TORCH_DIR.rstrip(os.sep)).replace(os.sep, "/") + "/"
+        if path.startswith(torch_root):  # torch wherever it is installed or built
+            path = path[len(torch_root) :]
         for marker in ("/site-packages/", "/dist-packages/"):
             if marker in path:
                 path = path.split(marker, 1)[1]

@@ -4,8 +4,9 @@ What it detects: communication kernels (NCCL/RCCL) whose time is not covered by 
 kernels running at the same time, as a share of the profiled steps; without GPU kernels,
 the host-side records of collectives (``gloo:all_reduce`` ...) during which the training
 thread ran nothing else, i.e. waited for them. For a job of several ranks it is judged
-once, on the slowest rank: on the others, a collective also waits for that rank to
-arrive, which is rank-straggler's finding, not communication.
+once, on the rank that waits least in its collectives (the last to arrive): on the
+others, a collective also waits for that rank, which is rank-straggler's finding, not
+communication.
 """
 
 from __future__ import annotations
@@ -22,31 +23,19 @@ def check(ev: Evidence) -> list[Finding]:
         return []  # judged once for the whole job, on the rank the others wait for
     rank = ev
     if ev.ranks:
-        timed = [r for r in ev.ranks if r.trace is not None and r.median_step_ms is not None]
-        if not timed:
+        traced = [r for r in ev.ranks if r.trace is not None and _collectives(r.trace)]
+        if not traced:
             raise NotApplicable("needs the ranks' traces with collectives")
-        # On the other ranks a collective also waits for the slowest rank to arrive: that
-        # is the straggler's cost (rank-straggler), not communication. The slowest rank
-        # waits for no one, so its exposed collectives are the communication itself.
-        rank = max(timed, key=lambda r: r.median_step_ms)
+        # On every other rank a collective also waits for the last rank to arrive: that is
+        # the straggler's cost (rank-straggler), not communication. The last to arrive
+        # waits the least in its collectives (in lockstep DDP every rank's step lasts the
+        # same, so step time cannot tell): its exposed time is the communication itself.
+        rank = min(traced, key=lambda r: _exposed_per_step(r.trace))
     trace = rank.need_trace("a trace with collectives (run files cannot see DDP's waits)")
-    k = trace.kernels
-    if k.get("comm"):
-        total_us, overlapped_us, count, where = (
-            k["comm_us"],
-            k["comm_overlapped_us"],
-            k["comm"],
-            "communication kernels",
-        )
-    elif k.get("comm_cpu"):
-        total_us, overlapped_us, count, where = (
-            k["comm_cpu_us"],
-            k["comm_cpu_overlapped_us"],
-            k["comm_cpu"],
-            "collectives",
-        )
-    else:
+    found = _collectives(trace)
+    if found is None:
         raise NotApplicable("no collectives in the trace (single process?)")
+    total_us, overlapped_us, count, where = found
     exposed_us = total_us - overlapped_us
     steps = len(trace.steps)
     # The median step, not the mean: the first profiled step carries the profiler's start.
@@ -54,7 +43,7 @@ def check(ev: Evidence) -> list[Finding]:
     share = exposed_us / steps / step_us if step_us else 0.0
     if share < WARNING_SHARE:
         return []
-    on = f" on rank {rank.rank} (the slowest; the others' waits are its delay)" if ev.ranks else ""
+    on = f" on rank {rank.rank} (the last to arrive: it waits least)" if ev.ranks else ""
     return [
         RULE.finding(
             ev,
@@ -74,6 +63,21 @@ def check(ev: Evidence) -> list[Finding]:
             "(DDP buckets, no premature syncs) can hide.",
         )
     ]
+
+
+def _collectives(trace) -> tuple[float, float, float, str] | None:
+    """(total µs, µs overlapped with compute, count, what) of the trace's collectives."""
+    k = trace.kernels
+    if k.get("comm"):
+        return k["comm_us"], k["comm_overlapped_us"], k["comm"], "communication kernels"
+    if k.get("comm_cpu"):
+        return k["comm_cpu_us"], k["comm_cpu_overlapped_us"], k["comm_cpu"], "collectives"
+    return None
+
+
+def _exposed_per_step(trace) -> float:
+    total_us, overlapped_us, _, _ = _collectives(trace)
+    return (total_us - overlapped_us) / max(len(trace.steps), 1)
 
 
 RULE = Rule(
