@@ -65,6 +65,8 @@ def check(ev: Evidence) -> list[Finding]:
             f"ops (forward and backward{', and the optimizer' if over_layers else ''} "
             f"in the loop's share) at the measured {us_per_op:.1f} µs each"
         )
+    elif not ev.accelerator:
+        return []  # a small model on the CPU, with no loop to batch: nothing to change
     else:
         # No loop to batch: the model is simply small for its batch. What compilation or
         # CUDA graphs would save depends on the device; bound it by the launch overhead.
@@ -75,7 +77,7 @@ def check(ev: Evidence) -> list[Finding]:
         )
     share = saving_ms / step_ms
     # Only a loop to batch has a fix whose saving was checked against the speedup it
-    # gives (bench/savings.py); a small model without one is noted, not flagged.
+    # gives (bench/savings.py); a small GPU model without one is noted, not flagged.
     severity = severity_for_share(share) if looped else Severity.INFO
     message = (
         f"{ops} ops per step ({forward} forward, {backward} backward, {optimizer} optimizer) "
