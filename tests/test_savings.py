@@ -46,8 +46,9 @@ def test_data_starved_saving_is_what_a_worker_saves_on_this_machine(tmp_path):
     assert None not in estimates
     estimate = statistics.median(estimates)
     measured = statistics.median(steps["0"]) - statistics.median(steps["1"])
-    if measured <= 0:
-        pytest.skip(f"no measurable saving on this machine now: {steps}")
+    spread = max(max(v) - min(v) for v in steps.values())
+    if measured <= 0 or spread > measured:
+        pytest.skip(f"the machine is too noisy now to measure a saving: {steps}")
     # Stated as a lower bound (loading in a worker often runs faster than on the training
     # thread): it must hold, and not be so low that it says nothing.
     assert 0.25 * measured <= estimate <= 1.25 * measured, (estimates, steps)
