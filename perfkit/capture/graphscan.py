@@ -18,6 +18,7 @@ import re
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from types import CodeType, FrameType
 from typing import Any
 
@@ -67,11 +68,10 @@ def _graph_nodes(roots: list[Any], limit: int) -> tuple[int, int, int, list[int]
     return len(seen), largest, largest_root, ages
 
 
-def holder(obj: Any) -> dict[str, Any] | None:
-    """Which variable keeps ``obj`` alive: a local or global of a function running now,
-    directly or as an item of a list/tuple/dict/deque it holds (``losses.append(loss)``),
-    and the line of that function that adds to it: the line to change."""
-    frame: FrameType | None = sys._getframe(1)
+def _user_variables() -> Iterator[tuple[FrameType, str, Any]]:
+    """(frame, name, value) of the variables of the user's functions running now, innermost
+    first: their locals, and their module's globals."""
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         if kind_of(frame.f_code) == USER:
             scopes = [frame.f_locals]
@@ -79,10 +79,18 @@ def holder(obj: Any) -> dict[str, Any] | None:
                 scopes.append(frame.f_globals)
             for scope in scopes:
                 for name, value in list(scope.items()):
-                    through = _holds(value, obj)
-                    if through is not None:
-                        return {**_binding(frame.f_code, name, frame.f_lineno), "through": through}
+                    yield frame, name, value
         frame = frame.f_back
+
+
+def holder(obj: Any) -> dict[str, Any] | None:
+    """Which variable keeps ``obj`` alive: a local or global of a function running now,
+    directly or as an item of a list/tuple/dict/deque it holds (``losses.append(loss)``),
+    and the line of that function that adds to it: the line to change."""
+    for frame, name, value in _user_variables():
+        through = _holds(value, obj)
+        if through is not None:
+            return {**_binding(frame.f_code, name, frame.f_lineno), "through": through}
     return None
 
 
@@ -90,20 +98,12 @@ def tensor_holders(kinds: set[type], limit: int = HOLDERS_KEPT) -> list[dict[str
     """The containers of running functions' variables that hold the most tensors (a list of
     outputs kept for the run shows as one whose count grows), with the line adding to them."""
     found: dict[int, tuple[int, str, FrameType]] = {}
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        if kind_of(frame.f_code) == USER:
-            scopes = [frame.f_locals]
-            if frame.f_globals is not frame.f_locals:
-                scopes.append(frame.f_globals)
-            for scope in scopes:
-                for name, value in list(scope.items()):
-                    items = value.values() if type(value) is dict else value
-                    if type(value) in (list, tuple, deque, set, dict) and id(value) not in found:
-                        n = sum(type(x) in kinds for x in itertools.islice(items, MAX_ITEMS))
-                        if n:
-                            found[id(value)] = (n, name, frame)
-        frame = frame.f_back
+    for frame, name, value in _user_variables():
+        if type(value) in (list, tuple, deque, set, dict) and id(value) not in found:
+            items = value.values() if type(value) is dict else value
+            n = sum(type(x) in kinds for x in itertools.islice(items, MAX_ITEMS))
+            if n:
+                found[id(value)] = (n, name, frame)
     top = sorted(found.values(), key=lambda t: -t[0])[:limit]
     return [
         {"tensors": n, **_binding(frame.f_code, name, frame.f_lineno)} for n, name, frame in top

@@ -100,5 +100,15 @@ def loader_locations(ev: Evidence, loaders: list[dict[str, Any]]) -> list[Locati
     return [ev.location(site) for site in sorted(sites) if 0 <= site < len(ev.run.sites)]
 
 
+def holder_location(held: dict[str, Any]) -> Location:
+    """The line a heap scan found adding to the variable that keeps memory alive."""
+    return Location(
+        file=str(held.get("file", "?")),
+        line=int(held.get("line") or 0),
+        function=str(held.get("function", "")),
+        code=str(held.get("code", "")),
+    )
+
+
 def code_of(loc: Location) -> str:
     return f" `{loc.code}`" if loc.code else ""

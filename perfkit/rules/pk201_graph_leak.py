@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Location, Severity
+from perfkit.analysis.model import Finding, Severity
 from perfkit.rules._base import Rule
-from perfkit.rules._common import non_final_scans, sustained_growth
+from perfkit.rules._common import holder_location, non_final_scans, sustained_growth
 
 # Below one new node per step the growth is noise (a cache filling up), not a chained graph.
 MIN_NODES_PER_STEP = 1.0
@@ -61,14 +61,7 @@ def check(ev: Evidence) -> list[Finding]:
     if isinstance(held, dict) and held.get("name"):
         inside = f"items of `{held['name']}`" if held.get("through") else f"`{held['name']}`"
         message += f"; it is kept alive by {inside} in {held.get('function') or '?'}()"
-        locations.append(
-            Location(
-                file=str(held.get("file", "?")),
-                line=int(held.get("line") or 0),
-                function=str(held.get("function", "")),
-                code=str(held.get("code", "")),
-            )
-        )
+        locations.append(holder_location(held))
     return [
         RULE.finding(
             ev,

@@ -12,9 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Location, Severity
+from perfkit.analysis.model import Finding, Severity
 from perfkit.rules._base import Rule
-from perfkit.rules._common import net_growth, non_final_scans, sustained_growth
+from perfkit.rules._common import (
+    holder_location,
+    net_growth,
+    non_final_scans,
+    sustained_growth,
+)
 
 # Steady growth smaller than this over the whole run is a cache warming up, not a leak.
 MIN_TOTAL_GROWTH_BYTES = 16 * 1024
@@ -54,14 +59,7 @@ def check(ev: Evidence) -> list[Finding]:
             f"; `{held['name']}` in {held.get('function') or '?'}() holds "
             f"{before} -> {held['tensors']} tensors"
         )
-        locations.append(
-            Location(
-                file=str(held.get("file", "?")),
-                line=int(held.get("line") or 0),
-                function=str(held.get("function", "")),
-                code=str(held.get("code", "")),
-            )
-        )
+        locations.append(holder_location(held))
     return [
         RULE.finding(
             ev,
