@@ -62,3 +62,24 @@ def test_only_graphs_that_outlive_their_step_are_kept_across_steps():
     varying = [scan(2, 20, 90), scan(4, 100, 120), scan(8, 300, 420)]
     assert kept_across_steps(varying) == (0, 2)
     assert kept_across_steps([{"step": 1}, {"step": 2}]) == (0, 0)  # older run files
+
+
+def test_a_bounded_replay_buffer_is_named_and_noted_not_flagged(tmp_path):
+    """A deque(maxlen=N) of transitions grows until it is full: the finding names it, says
+    where it stops, and is info."""
+    from collections import deque
+
+    import torch
+
+    from perfkit import analyze
+    from tests.conftest import capture
+
+    buffer = deque(maxlen=5000)
+
+    def step():
+        buffer.append((torch.randn(64), torch.randn(64)))
+
+    capture(tmp_path / "run", step, steps=400)
+    [f] = [f for f in analyze(tmp_path / "run").findings if f.rule == "memory-growth"]
+    assert f.severity.name == "INFO" and "bounded at 5000 items" in f.message
+    assert f.locations[0].code.startswith("buffer.append(")

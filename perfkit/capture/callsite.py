@@ -38,7 +38,9 @@ def kind_of(code: CodeType) -> int:
         name = code.co_filename
         if not os.path.isabs(name) and not name.startswith("<"):
             name = os.path.abspath(name)
-        if name.startswith(_REFERENCE_DIR):
+        if name.startswith("<frozen "):  # the interpreter's own modules (runpy, importlib)
+            kind = STDLIB
+        elif name.startswith(_REFERENCE_DIR):
             kind = USER
         elif name.startswith(_PERFKIT_DIR):
             kind = PERFKIT

@@ -97,17 +97,34 @@ def holder(obj: Any) -> dict[str, Any] | None:
 def tensor_holders(kinds: set[type], limit: int = HOLDERS_KEPT) -> list[dict[str, Any]]:
     """The containers of running functions' variables that hold the most tensors (a list of
     outputs kept for the run shows as one whose count grows), with the line adding to them."""
-    found: dict[int, tuple[int, str, FrameType]] = {}
+    found: dict[int, tuple[int, str, FrameType, Any]] = {}
     for frame, name, value in _user_variables():
-        if type(value) in (list, tuple, deque, set, dict) and id(value) not in found:
+        if type(value) in _CONTAINERS and id(value) not in found:
             items = value.values() if type(value) is dict else value
-            n = sum(type(x) in kinds for x in itertools.islice(items, MAX_ITEMS))
+            n = sum(_tensors_in(x, kinds) for x in itertools.islice(items, MAX_ITEMS))
             if n:
-                found[id(value)] = (n, name, frame)
+                found[id(value)] = (n, name, frame, value)
     top = sorted(found.values(), key=lambda t: -t[0])[:limit]
-    return [
-        {"tensors": n, **_binding(frame.f_code, name, frame.f_lineno)} for n, name, frame in top
-    ]
+    held = []
+    for n, name, frame, value in top:
+        record = {"tensors": n, **_binding(frame.f_code, name, frame.f_lineno)}
+        if getattr(value, "maxlen", None) is not None:  # a deque that stops growing
+            record["maxlen"], record["items"] = value.maxlen, len(value)
+        held.append(record)
+    return held
+
+
+_CONTAINERS = (list, tuple, deque, set, dict)
+
+
+def _tensors_in(item: Any, kinds: set[type]) -> int:
+    """Tensors in one item of a container: a tensor, or a tuple/list of them (a replay
+    buffer's transitions, (output, target) pairs)."""
+    if type(item) in kinds:
+        return 1
+    if type(item) in (tuple, list):
+        return sum(type(x) in kinds for x in item[:64])
+    return 0
 
 
 def _holds(value: Any, obj: Any) -> str | None:
@@ -131,6 +148,14 @@ def _nested(code: CodeType) -> list[CodeType]:
     return found
 
 
+_STRING = re.compile(r"""(["'])(?:\\.|(?!\1).)*\1""")
+
+
+def _code_only(filename: str, line: int) -> str:
+    """A source line with its string literals emptied: text is no assignment."""
+    return _STRING.sub('""', linecache.getline(filename, line))
+
+
 def _binding(code: CodeType, name: str, running: int) -> dict[str, Any]:
     """Where ``name`` is added to in ``code`` or a function nested in it (``name +=``,
     ``name.append(`` ...), else the line running now."""
@@ -140,7 +165,7 @@ def _binding(code: CodeType, name: str, running: int) -> dict[str, Any]:
     found = (code, running)
     for inner in _nested(code):
         lines = sorted({line for _, _, line in inner.co_lines() if line})
-        hit = next((n for n in lines if adds.search(linecache.getline(inner.co_filename, n))), 0)
+        hit = next((n for n in lines if adds.search(_code_only(inner.co_filename, n))), 0)
         if hit:
             found = (inner, hit)
             break

@@ -53,6 +53,7 @@ def check(ev: Evidence) -> list[Finding]:
     )
     keeper = growing_holder(scans)
     locations = []
+    severity = Severity.WARNING
     if keeper is not None:
         held, before = keeper
         message += (
@@ -60,10 +61,16 @@ def check(ev: Evidence) -> list[Finding]:
             f"{before} -> {held['tensors']} tensors"
         )
         locations.append(holder_location(held))
+        bound = held.get("maxlen")
+        if isinstance(bound, int) and isinstance(held.get("items"), int) and held["items"]:
+            # A deque(maxlen=N) (a replay buffer) stops growing at N items: a known cost.
+            full = total / held["items"] * bound
+            message += f"; it is bounded at {bound} items, about {full / 2**20:.0f} MiB when full"
+            severity = Severity.INFO
     return [
         RULE.finding(
             ev,
-            Severity.WARNING,
+            severity,
             message,
             {
                 "bytes_per_step": round(per_step),
