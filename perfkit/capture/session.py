@@ -45,6 +45,9 @@ SCAN_BUDGET = 0.02
 MIN_SCAN_INTERVAL_S = 0.25
 # Short runs still get scans at steps 2, 4, 8, ... while their total cost stays under this.
 EARLY_SCAN_ALLOWANCE_S = 0.5
+# ... and the first few of them (growth needs several) while they cost less than this.
+MIN_EARLY_SCANS = 5
+MIN_EARLY_SCANS_ALLOWANCE_S = 2.0
 
 
 def _clear_in_child() -> None:
@@ -409,7 +412,10 @@ class Session:
         if since >= max(MIN_SCAN_INTERVAL_S, self._last_scan_cost / SCAN_BUDGET):
             return True
         early = steps_done >= 2 and steps_done & (steps_done - 1) == 0
-        return early and self._scan_total_s < EARLY_SCAN_ALLOWANCE_S
+        # Growth is judged from several scans: a slow or loaded machine still gets a few.
+        enough = len(self.graph_scans) >= MIN_EARLY_SCANS
+        allowance = EARLY_SCAN_ALLOWANCE_S if enough else MIN_EARLY_SCANS_ALLOWANCE_S
+        return early and self._scan_total_s < allowance
 
     def _scan(self, final: bool = False) -> None:
         t0 = time.perf_counter()
