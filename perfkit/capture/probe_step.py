@@ -32,6 +32,7 @@ from types import FrameType
 from typing import Any
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
 from torch.utils._pytree import tree_flatten
 
@@ -74,7 +75,7 @@ class _WatchOps(TorchDispatchMode):
         self.ops = 0
         self.backward_ops = 0
         self.optimizer_ops = 0
-        self.in_optimizer = False  # set around optimizer.step() by the session
+        self.in_optimizer = False  # set around optimizer.step() by the probe's hooks
         self.line_ops: dict[SiteKey, int] = {}
         # id -> weak reference of tensors seen to come from host data only, and of tensors
         # seen to come from device data (tensors are unhashable by value: no WeakSet).
@@ -179,17 +180,14 @@ class _Inert(_WatchOps):
         return func(*args, **(kwargs or {}))
 
 
-_stranded: list[_WatchOps] = []
-
-
-def stranded_modes() -> bool:
-    return bool(_stranded)
+# Probe modes left below a mode of the user's (checked at every step boundary: keep cheap).
+STRANDED: list[_WatchOps] = []
 
 
 def release_stranded() -> None:
     """Pop the probe modes left below a mode of the user's, once they are on top again."""
-    while _stranded and _get_current_dispatch_mode_stack()[-1:] == [_stranded[-1]]:
-        _stranded.pop().__exit__(None, None, None)
+    while STRANDED and _get_current_dispatch_mode_stack()[-1:] == [STRANDED[-1]]:
+        STRANDED.pop().__exit__(None, None, None)
 
 
 def _via_call(frame: FrameType) -> bool:
@@ -211,6 +209,7 @@ class StepProbe:
         # inside a dispatch mode of the user's own, whose stack must stay as it is.
         self.skipped = ""
         self._pushed = False
+        self._hooks: list = []
         # Scalar-read sites seen in this step -> whether any read there was of device data.
         self.read_sites: dict[SiteKey, bool] = {}
         # Calls made from each user line, per callee: a line in a loop calls the same
@@ -237,9 +236,21 @@ class StepProbe:
             self._ops.snapshot()
             self._ops.__enter__()
             self._pushed = True
+            # Only while probing: other steps pay nothing for telling optimizer ops apart.
+            # (A pre-hook only: the probe may end inside the post-hooks, which torch is
+            # iterating then; the session's post-hook calls optimizer_done instead.)
+            self._hooks = [register_optimizer_step_pre_hook(self._optimizer_starts)]
         return self
 
+    def _optimizer_starts(self, optimizer, args, kwargs) -> None:
+        self._ops.in_optimizer = True
+
+    def optimizer_done(self) -> None:
+        self._ops.in_optimizer = False
+
     def __exit__(self, *exc: object) -> None:
+        while self._hooks:
+            self._hooks.pop().remove()
         if self._pushed:
             self._pushed = False
             if _get_current_dispatch_mode_stack()[-1:] == [self._ops]:
@@ -247,7 +258,7 @@ class StepProbe:
             else:  # the user pushed a mode of their own since: theirs stays on top
                 self.skipped = "a TorchDispatchMode of the script's own opened during the step"
                 self._ops.__class__ = _Inert
-                _stranded.append(self._ops)
+                STRANDED.append(self._ops)
         if self._profiling and sys.getprofile() == self._on_event:
             sys.setprofile(self._previous_profile)
         self._profiling = False
@@ -258,9 +269,6 @@ class StepProbe:
 
     def is_device_data(self, t: torch.Tensor) -> bool:
         return self._ops.is_device_data(t)
-
-    def optimizer_stepping(self, active: bool) -> None:
-        self._ops.in_optimizer = active
 
     def seen_on_device(self, t: torch.Tensor) -> bool:
         return self._pushed and self._ops.seen_on_device(t)

@@ -270,7 +270,7 @@ class Session:
                 probed = self._stop_probe()
             except Exception as e:
                 guard.internal_error("ending the probe step", e)
-        if probe_step.stranded_modes():
+        if probe_step.STRANDED:
             guard.call("releasing the probe's dispatch mode", probe_step.release_stranded)
         acc = self._acc
         if acc.has_events():
@@ -515,16 +515,9 @@ class Session:
             self._probe.backward_calls += 1
         self._auto_boundary("backward")
 
-    @property
-    def probing(self) -> bool:
-        return self._probe is not None
-
-    def on_optimizer_stepping(self, active: bool) -> None:
-        """Around optimizer.step() in a probe step: its ops are the optimizer's."""
-        if self._probe is not None:
-            self._probe.optimizer_stepping(active)
-
     def on_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self._probe is not None:
+            self._probe.optimizer_done()
         self.config.on_optimizer_step(optimizer)
         self._auto_boundary("optimizer", key=id(optimizer))
 

@@ -9,26 +9,15 @@ from __future__ import annotations
 import functools
 
 import torch
-from torch.optim.optimizer import (
-    register_optimizer_step_post_hook,
-    register_optimizer_step_pre_hook,
-)
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from perfkit.capture import guard, state
 from perfkit.capture.patching import Patches
 
 
-def _before_optimizer_step(optimizer, args, kwargs) -> None:
-    sess = state.session
-    if sess is not None and sess.probing:
-        guard.call("the optimizer probe", sess.on_optimizer_stepping, True)
-
-
 def _on_optimizer_step(optimizer, args, kwargs) -> None:
     sess = state.session
     if sess is not None:
-        if sess.probing:
-            guard.call("the optimizer probe", sess.on_optimizer_stepping, False)
         guard.call("the optimizer probe", sess.on_optimizer_step, optimizer)
 
 
@@ -119,7 +108,6 @@ class Handles:
 
 
 def install(patches: Patches, handles: Handles) -> None:
-    handles.items.append(register_optimizer_step_pre_hook(_before_optimizer_step))
     handles.items.append(register_optimizer_step_post_hook(_on_optimizer_step))
     patches.wrap(torch.optim.Optimizer, "zero_grad", _probe_zero_grad)
     patches.wrap(torch.nn.Module, "zero_grad", _probe_zero_grad)
