@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from perfkit.analysis.engine import analyze
-from perfkit.analysis.evidence import Evidence
+from perfkit.evidence import Evidence
 from perfkit.rules import find_rule
 from perfkit.runfile import SCHEMA, run_from_dict
 

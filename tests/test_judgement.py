@@ -10,8 +10,8 @@ import json
 import pytest
 
 from perfkit.analysis.engine import analyze, cap_savings
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence
+from perfkit.findings import Finding, Severity
 from perfkit.report import render
 from perfkit.rules import find_rule
 from perfkit.runfile import run_from_dict
@@ -192,3 +192,28 @@ def test_reads_of_tensors_made_before_the_step_are_syncs_and_of_host_indices_are
     [sync] = [f for f in analyze_path(tmp_path / "run").findings if f.rule == "host-sync"]
     assert sync.evidence["syncs_per_step"] == 1
     assert [loc.code for loc in sync.locations] == ["return loss.item(), rows"]
+
+
+def test_the_engine_says_what_a_rule_lacks_from_its_declared_needs():
+    """Rules declare needs and scope; the reason for "not checked" comes from the engine."""
+    reasons = {n.rule: n.reason for n in report(cpu_run()).not_checked}
+    assert reasons["blocking-copy"] == "needs a GPU run (this one ran on the CPU)"
+    assert reasons["rank-straggler"] == "needs the runs or traces of several ranks of one job"
+    # Alternatives: a run file, or else a GPU trace; for a CPU run the GPU one is missing.
+    assert reasons["pageable-copy"] == (
+        "needs a GPU trace (none was recorded or it is empty), "
+        "or a GPU run (this one ran on the CPU)"
+    )
+    scanned = cpu_run()
+    scanned["graph_scans"] = []
+    assert "graph-leak" in {n.rule for n in report(scanned).not_checked}
+    assert {n.rule: n.reason for n in report(scanned).not_checked}["graph-leak"] == (
+        "needs at least 3 heap scans (run longer, or graph_scan=True)"
+    )
+
+
+def test_every_saving_share_uses_the_median_step_of_its_source():
+    run = starved(0, cores=4)
+    run["steps"][5]["wall_ms"] = 400.0  # one slow step moves the mean, not the median
+    [f] = report(run, ["data-starved"]).findings
+    assert f.saving_ms == pytest.approx(30.0) and f.saving_pct == 75.0

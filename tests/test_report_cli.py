@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from perfkit.analysis.model import Finding, Location, NotChecked, Report, Severity
 from perfkit.commands import printable
+from perfkit.findings import Finding, Location, NotChecked, Report, Severity
 from perfkit.report import FORMATS, render
 from perfkit.rules import all_rules
 from tests.test_cli import invoke
@@ -155,7 +155,7 @@ def test_rules_and_explain(capsys):
 def test_every_rule_is_documented():
     for rule in all_rules():
         assert rule.code.startswith("PK") and rule.slug and rule.title
-        assert len(rule.why) > 40 and rule.fix and rule.example and rule.needs
+        assert len(rule.why) > 40 and rule.fix and rule.example and rule.reads
         module = __import__(rule.check.__module__, fromlist=["_"])
         assert module.__doc__ and module.__doc__.startswith(rule.code)
 

@@ -10,7 +10,7 @@ import pytest
 
 from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
-from perfkit.analysis.model import Severity
+from perfkit.findings import Severity
 from perfkit.reference import INJECTIONS
 from tests.conftest import REPO, perfkit_cli
 

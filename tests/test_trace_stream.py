@@ -229,7 +229,7 @@ ODD_EVENTS = st.lists(
 def test_valid_but_odd_traces_summarize_and_report(events, header):
     """Any field of any type: the summary is built and the report renders, never a crash."""
     from perfkit.analysis.engine import analyze
-    from perfkit.analysis.evidence import Evidence
+    from perfkit.evidence import Evidence
     from perfkit.report import render
 
     summary = summarize({**header, "traceEvents": events}, "odd.pt.trace.json")

@@ -8,9 +8,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Report
-from perfkit.analysis.ranks import phase_series
+from perfkit.evidence import Evidence, phase_series
+from perfkit.findings import Report
 
 
 @dataclass(frozen=True)

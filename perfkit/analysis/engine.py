@@ -8,11 +8,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, NotChecked, Report
 from perfkit.analysis.ranks import job_of, rank_table, slowest
+from perfkit.evidence import Evidence, NotApplicable
+from perfkit.findings import Finding, NotChecked, Report
 from perfkit.rules import all_rules
-from perfkit.rules._base import Rule
+from perfkit.rules._base import Rule, Scope
 
 
 def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> Report:
@@ -26,7 +26,12 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
         units = [dataclasses.replace(u, in_job=True) if id(u) in members else u for u in units]
     for ev in [*units, job] if job is not None else units:
         for rule in rules:
+            if not judges(rule, ev):
+                continue
             try:
+                unmet = unmet_need(rule, ev)
+                if unmet:
+                    raise NotApplicable(unmet)
                 findings += rule.check(ev)
                 checked.add(rule.code)
             except NotApplicable as e:
@@ -39,7 +44,7 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
         if code not in checked
     )
     steps = {ev.source: ev.median_step_ms for ev in [*units, *([job] if job else [])]}
-    findings = cap_savings(findings, steps)
+    findings = cap_savings([with_share(f, steps.get(f.source)) for f in findings], steps)
     findings.sort(key=lambda f: (-f.severity, -(f.saving_ms or 0.0), f.code, f.source))
     summary = summarize_units(units)
     summary["notices"] = notices(units, rules)
@@ -51,9 +56,38 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
     return Report(
         summary=summary,
         findings=tuple(findings),
-        not_checked=not_checked,
+        not_checked=tuple(not_checked),
         sources=tuple(ev.source for ev in units),
     )
+
+
+def judges(rule: Rule, ev: Evidence) -> bool:
+    """Whether ``ev`` is a unit of the rule's scope: a rank of a job is judged by per-run
+    rules, the job by job-wide ones, a lone run by both (job rules then say why not)."""
+    if ev.ranks:
+        return rule.scope is not Scope.RUN
+    return not (ev.in_job and rule.scope is not Scope.RUN)
+
+
+def unmet_need(rule: Rule, ev: Evidence) -> str:
+    """Why ``rule`` cannot judge ``ev`` ("" when it can): for each alternative of its needs,
+    the first that is missing."""
+    if rule.scope is Scope.JOB and not ev.ranks:
+        return "needs the runs or traces of several ranks of one job"
+    missing = []
+    for alternative in rule.needs:
+        gaps = [gap for gap in (ev.lacks(need) for need in alternative) if gap]
+        if not gaps:
+            return ""
+        missing.append(gaps[0])
+    return "needs " + ", or ".join(missing) if missing else ""
+
+
+def with_share(f: Finding, step_ms: float | None) -> Finding:
+    """The saving as a share of the source's median step: one basis for every rule."""
+    if f.saving_ms is None or not step_ms:
+        return f
+    return dataclasses.replace(f, saving_pct=round(100 * f.saving_ms / step_ms, 1))
 
 
 def cap_savings(findings: list[Finding], step_ms: dict[str, float | None]) -> list[Finding]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from perfkit.analysis.evidence import Evidence
+from perfkit.evidence import Evidence
 from perfkit.jsonio import JsonFileError
 from perfkit.runfile import RUN_FILE_NAME, Run, RunFileError, rank_files, run_from_dict
 from perfkit.trace import load_trace

@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from perfkit.analysis.evidence import Evidence
+from perfkit.evidence import Evidence, phase_series
 
 
 def job_of(units: Sequence[Evidence]) -> Evidence | None:
@@ -23,30 +23,32 @@ def job_of(units: Sequence[Evidence]) -> Evidence | None:
     return Evidence(ranks=sorted(ranked, key=lambda u: u.rank))
 
 
-def phase_series(ev: Evidence) -> dict[str, list[float]]:
-    """Per-step phases of one rank, aligned by step index: step, data wait, rest."""
-    if ev.run is not None and ev.timed_steps:
-        steps = ev.timed_steps
-        period = [ev.step_period_ms(s) for s in steps]
-        wait = [float(s.get("data_wait_ms") or 0.0) for s in steps]
-        syncs = [float(ev.step_syncs(s)) for s in steps]
-        return {
-            "step_ms": period,
-            "data_wait_ms": wait,
-            "compute_ms": [p - w for p, w in zip(period, wait)],
-            "syncs": syncs,
-        }
-    if ev.trace is not None and ev.trace.steps:
-        steps = ev.trace.steps
-        period = [s.dur_us / 1e3 for s in steps]
-        wait = [s.dataloader_us / 1e3 for s in steps]
-        return {
-            "step_ms": period,
-            "data_wait_ms": wait,
-            "compute_ms": [s.gpu_busy_us / 1e3 for s in steps],
-            "syncs": [float(s.syncs) for s in steps],
-        }
-    return {}
+# Ranks of one job whose median steps lie within this share of the longest are in lockstep:
+# their step times cannot say which one the others wait for.
+LOCKSTEP_TOLERANCE = 0.10
+
+
+def representatives(units: Sequence[Evidence]) -> dict[str, Evidence]:
+    """Which unit stands for the input: the run itself, or for a job its slowest and median
+    rank. Among the ranks in lockstep with the longest, the one with the most data wait (its
+    own work, not waiting for others) is the slowest."""
+    timed = sorted(
+        (u for u in units if u.rank is not None and u.median_step_ms is not None),
+        key=lambda u: u.median_step_ms,
+    )
+    if len(timed) >= 2:
+        longest = timed[-1].median_step_ms
+        tied = [u for u in timed if longest - u.median_step_ms <= LOCKSTEP_TOLERANCE * longest]
+        worst = max(tied, key=_median_wait)
+        others = [u for u in timed if u is not worst]
+        return {"slowest rank": worst, "median rank": others[len(others) // 2]}
+    lead = next((u for u in units if u.run is not None), units[0])
+    return {"": lead}
+
+
+def _median_wait(unit: Evidence) -> float:
+    waits = phase_series(unit).get("data_wait_ms")
+    return statistics.median(waits) if waits else 0.0
 
 
 def rank_table(job: Evidence) -> list[dict[str, Any]]:

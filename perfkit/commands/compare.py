@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 
 import click
 
@@ -19,34 +18,6 @@ def _units(path: str) -> list:
         return load_inputs(path)
     except BadInput as e:
         raise InputError(str(e)) from None
-
-
-def _views(units: list) -> dict[str, object]:
-    """Which unit stands for the input: the run itself, or for a job its slowest and median rank."""
-    timed = sorted(
-        (u for u in units if u.rank is not None and u.median_step_ms is not None),
-        key=lambda u: u.median_step_ms,
-    )
-    if len(timed) >= 2:
-        from perfkit.rules.pk601_rank_straggler import MIN_EXCESS_SHARE
-
-        # Ranks in lockstep have near-equal steps: among those within 10% of the longest (the
-        # straggler threshold of PK601), the one with the most data wait (its own work, not
-        # waiting for others) is the slowest.
-        longest = timed[-1].median_step_ms
-        tied = [u for u in timed if longest - u.median_step_ms <= MIN_EXCESS_SHARE * longest]
-        worst = max(tied, key=_wait)
-        others = [u for u in timed if u is not worst]
-        return {"slowest rank": worst, "median rank": others[len(others) // 2]}
-    lead = next((u for u in units if u.run is not None), units[0])
-    return {"": lead}
-
-
-def _wait(unit) -> float:
-    from perfkit.analysis.ranks import phase_series
-
-    waits = phase_series(unit).get("data_wait_ms")
-    return statistics.median(waits) if waits else 0.0
 
 
 @click.command(short_help="Compare two runs: speedup and what changed.")
@@ -74,9 +45,10 @@ def compare(base, new, fmt, output) -> int:
     from perfkit.analysis.compare import compare as compare_runs
     from perfkit.analysis.compare import comparison_to_json
     from perfkit.analysis.engine import analyze
+    from perfkit.analysis.ranks import representatives
     from perfkit.report.compare import render
 
-    before, after = _views(_units(base)), _views(_units(new))
+    before, after = representatives(_units(base)), representatives(_units(new))
     keys = [k for k in before if k in after] or [""]
     results = {}
     for key in keys:

@@ -77,7 +77,7 @@ def report(path, fmt, output, fail_on, select, ignore) -> int:
     \b
     Example:  perfkit report runs/exp1 -o report.html --fail-on error
     """
-    from perfkit.analysis.model import Severity
+    from perfkit.findings import Severity
     from perfkit.report import for_path, render
 
     the_report = load_report(path, split_keys(select), split_keys(ignore))

@@ -18,7 +18,7 @@ def rules() -> int:
 
     for rule in all_rules():
         click.echo(f"{rule.code}  {rule.slug:<24} {rule.title}")
-        click.echo(f"       {'':<24} needs: {rule.needs}")
+        click.echo(f"       {'':<24} needs: {rule.reads}")
     return 0
 
 
@@ -41,5 +41,5 @@ def explain(rule: str) -> int:
     click.echo("Example")
     for line in found.example.splitlines():
         click.echo(f"  {line}")
-    click.echo(f"\nNeeds: {found.needs}")
+    click.echo(f"\nNeeds: {found.reads}")
     return 0

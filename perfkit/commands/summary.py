@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from perfkit.analysis.evidence import Evidence
 from perfkit.capture.rundir import launched_rank
+from perfkit.evidence import Evidence
 from perfkit.runfile import RunFileError, load_run, run_file_name
 
 

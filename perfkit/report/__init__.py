@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from perfkit.analysis.model import Report
+from perfkit.findings import Report
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from perfkit.analysis.model import Finding, Report
+from perfkit.findings import Finding, Report
 from perfkit.report import plots
 from perfkit.report.text import (
     RANK_COLUMNS,

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from perfkit.analysis.model import Finding, Report
+from perfkit.findings import Finding, Report
 
 SCHEMA = "perfkit.report/1"
 

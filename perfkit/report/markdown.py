@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfkit.analysis.model import Report
+from perfkit.findings import Report
 from perfkit.report.text import (
     RANK_COLUMNS,
     clean,

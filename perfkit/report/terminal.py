@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from perfkit.analysis.model import Finding, Report, Severity
+from perfkit.findings import Finding, Report, Severity
 from perfkit.report.text import (
     RANK_COLUMNS,
     clean,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from perfkit.analysis.model import Finding, Location, Report
+from perfkit.findings import Finding, Location, Report
 
 # C0/C1 control characters (ANSI escapes start with ESC) never reach a terminal or a file.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -1,13 +1,24 @@
-"""A rule: stable code and slug, why it is slow, how to fix it, and a check over Evidence."""
+"""A rule: stable code and slug, what it needs and over what scope, its documentation, and
+a check over Evidence. The engine decides from ``scope`` and ``needs`` whether the rule can
+judge a unit at all; ``check`` only runs where it can."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Finding, Location, Severity
+from perfkit.evidence import Evidence, Need
+from perfkit.findings import Finding, Location, Severity
+
+
+class Scope(enum.Enum):
+    """What a rule judges: one process, or the ranks of a job together."""
+
+    RUN = "each run or trace on its own (every rank of a job too)"
+    JOB = "the ranks of one job together"
+    WIDEST = "the whole job when there is one, else the run on its own"
 
 
 @dataclass(frozen=True)
@@ -19,7 +30,11 @@ class Rule:
     fix: str  # how to fix it, one or two sentences
     example: str  # a short before/after snippet
     check: Callable[[Evidence], list[Finding]]
-    needs: str  # what data the rule reads, shown by `perfkit rules`
+    reads: str  # what data the rule reads, shown by `perfkit rules`
+    # Alternatives, any one of which lets the rule judge: ((RUN,), (GPU_TRACE,)) reads a
+    # run file or else a GPU trace. Empty: it judges whatever it is given.
+    needs: tuple[tuple[Need, ...], ...] = ((Need.RUN,),)
+    scope: Scope = Scope.RUN
 
     def finding(
         self,
@@ -33,9 +48,7 @@ class Rule:
         saving_reason: str = "",
         fix: str | None = None,
     ) -> Finding:
-        """A Finding of this rule; the saving's share comes from the median step."""
-        step = ev.median_step_ms
-        pct = 100 * saving_ms / step if saving_ms is not None and step else None
+        """A Finding of this rule; the engine adds the saving's share of the step."""
         return Finding(
             code=self.code,
             rule=self.slug,
@@ -45,7 +58,6 @@ class Rule:
             fix=self.fix if fix is None else fix,
             locations=tuple(locations),
             saving_ms=round(saving_ms, 3) if saving_ms is not None else None,
-            saving_pct=round(pct, 1) if pct is not None else None,
             saving_reason=saving_reason,
             source=ev.source,
         )

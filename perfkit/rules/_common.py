@@ -6,8 +6,8 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Location
+from perfkit.evidence import Evidence
+from perfkit.findings import Location
 
 
 def per_step_syncs(ev: Evidence, steps: list[dict[str, Any]] | None = None) -> list[float]:
@@ -49,10 +49,6 @@ def low_median(values: list[float]) -> float:
     n = len(ordered)
     k = max(0, int(n / 2 - 1.96 * n**0.5 / 2))
     return ordered[k]
-
-
-def non_final_scans(ev: Evidence) -> list[dict[str, Any]]:
-    return [g for g in (ev.run.graph_scans if ev.run else []) if not g.get("final")]
 
 
 # A series grows when it rises between at least this many pairs of consecutive scans ...

@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
-from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
-from perfkit.analysis.model import Finding, Location, Severity, severity_for_share
+from perfkit.evidence import Evidence, Need, share_text
+from perfkit.findings import Finding, Location, Severity, severity_for_share
 from perfkit.rules._base import Rule
 from perfkit.rules._common import code_of, median, per_step_syncs, site_totals
 
@@ -54,20 +54,16 @@ FRAMEWORK_FIXES = {
 
 def check(ev: Evidence) -> list[Finding]:
     """From the run's counters when there is a run, sized by a GPU trace when there is one."""
-    gpu_trace = ev.trace is not None and ev.trace.steps and ev.trace.has_gpu_activity
     if ev.run is not None:
-        return _from_run(ev, _trace_wait(ev) if gpu_trace else None)
-    if gpu_trace:
-        return _from_trace(ev)
-    raise NotApplicable("needs a run file or a GPU trace with steps")
+        return _from_run(ev, _trace_wait(ev) if ev.gpu_trace else None)
+    return _from_trace(ev)
 
 
 def _trace_wait(ev: Evidence) -> tuple[float, float]:
     """(ms the CPU waits in sync calls per step, share of the step) from the trace."""
     steps = ev.trace.steps
     wait_ms = sum(s.sync_us for s in steps) / 1e3 / len(steps)
-    step_ms = ev.trace.window_us / 1e3 / len(steps)
-    return wait_ms, (wait_ms / step_ms if step_ms else 0.0)
+    return wait_ms, ev.share_of_step(wait_ms)
 
 
 def _outside_totals(ev: Evidence) -> Counter[int]:
@@ -278,5 +274,6 @@ RULE = Rule(
         "    running += loss.detach()\nprint(running.item() / len(loader))  # once"
     ),
     check=check,
-    needs="run file (sync counters) or trace (sync APIs, aten::_local_scalar_dense)",
+    reads="run file (sync counters) or trace (sync APIs, aten::_local_scalar_dense)",
+    needs=((Need.RUN,), (Need.GPU_TRACE,)),
 )

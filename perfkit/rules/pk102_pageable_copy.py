@@ -6,8 +6,8 @@ What it detects: ``.to(device)`` of tensors that are not pinned, DataLoaders wit
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence, share_text
-from perfkit.analysis.model import Finding, Severity, severity_for_share
+from perfkit.evidence import Evidence, Need, share_text
+from perfkit.findings import Finding, Severity, severity_for_share
 from perfkit.rules._base import Rule
 from perfkit.rules._common import site_totals, top_locations
 
@@ -17,10 +17,9 @@ PINNED_SPEEDUP_SAVING = 0.5
 
 
 def check(ev: Evidence) -> list[Finding]:
-    if ev.trace is not None and ev.trace.has_gpu_activity:
+    if ev.gpu_trace is not None:
         return _from_trace(ev)
-    ev.need_accelerator()
-    run = ev.need_run()
+    run = ev.run
     totals = site_totals(
         ev, "transfers", keep=lambda s: s["direction"] == "h2d" and not s["pinned"]
     )
@@ -45,15 +44,14 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 def _from_trace(ev: Evidence) -> list[Finding]:
-    trace = ev.need_trace()
+    trace = ev.gpu_trace
     pageable = trace.memcpy.get("HtoD pageable")
     if not pageable:
         return []
     steps = len(trace.steps)
     copy_ms = pageable["dur_us"] / 1e3 / steps
     saving = copy_ms * PINNED_SPEEDUP_SAVING
-    step_ms = trace.window_us / 1e3 / steps
-    share = saving / step_ms if step_ms else 0.0
+    share = ev.share_of_step(saving)
     return [
         RULE.finding(
             ev,
@@ -89,5 +87,6 @@ RULE = Rule(
         "x = x.to('cuda', non_blocking=True)"
     ),
     check=check,
-    needs="GPU run file (transfer counters) or GPU trace (Memcpy HtoD kinds)",
+    reads="GPU run file (transfer counters) or GPU trace (Memcpy HtoD kinds)",
+    needs=((Need.GPU_TRACE,), (Need.RUN, Need.GPU)),
 )

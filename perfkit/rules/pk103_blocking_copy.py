@@ -6,15 +6,13 @@ anyway, so the copy cannot overlap with compute.
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 from perfkit.rules._common import site_totals, top_locations
 
 
 def check(ev: Evidence) -> list[Finding]:
-    ev.need_run("a run file (traces do not record non_blocking)")
-    ev.need_accelerator()
     totals = site_totals(
         ev,
         "transfers",
@@ -48,5 +46,6 @@ RULE = Rule(
     example="# before\nx = x.to(device)\n# after (x from a pin_memory=True loader)\n"
     "x = x.to(device, non_blocking=True)",
     check=check,
-    needs="GPU run file (transfer counters with pinned/non_blocking)",
+    reads="GPU run file (transfer counters with pinned/non_blocking)",
+    needs=((Need.RUN, Need.GPU),),
 )

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    ev.need_run()
-    ev.need_accelerator()
     both: dict[int, dict[str, int]] = defaultdict(lambda: {"h2d": 0, "d2h": 0, "bytes": 0})
     for step in ev.timed_steps:
         for site in (ev.step_events(step, "transfers") or {}).get("sites", []):
@@ -57,5 +55,6 @@ RULE = Rule(
     example="# before\ncorrect += (out.argmax(1).cpu() == y.to(device).cpu()).sum()\n"
     "# after\ncorrect += (out.argmax(1) == y).sum()  # both on the device",
     check=check,
-    needs="GPU run file (transfer call sites)",
+    reads="GPU run file (transfer call sites)",
+    needs=((Need.RUN, Need.GPU),),
 )

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
-from perfkit.rules._common import holder_location, non_final_scans, sustained_growth
+from perfkit.rules._common import holder_location, sustained_growth
 
 # Below one new node per step the growth is noise (a cache filling up), not a chained graph.
 MIN_NODES_PER_STEP = 1.0
@@ -35,10 +35,7 @@ def kept_across_steps(scans: list[dict[str, Any]]) -> tuple[int, int]:
 
 
 def check(ev: Evidence) -> list[Finding]:
-    ev.need_run()
-    scans = non_final_scans(ev)
-    if len(scans) < 3:
-        raise NotApplicable("needs at least 3 heap scans (run longer, or graph_scan=True)")
+    scans = ev.heap_scans
     growth = sustained_growth(scans, "graph_nodes")
     if growth is None or growth < MIN_NODES_PER_STEP:
         return []
@@ -91,5 +88,6 @@ RULE = Rule(
     fix="Accumulate detached values: total += loss.detach() (or loss.item() once per epoch).",
     example="# before\ntotal_loss += loss\n# after\ntotal_loss += loss.detach()",
     check=check,
-    needs="run file (heap scans)",
+    reads="run file (heap scans)",
+    needs=((Need.RUN, Need.HEAP_SCANS),),
 )

@@ -5,13 +5,13 @@ What it detects: forward passes of modules in eval mode made while grad is enabl
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.need_run()
+    run = ev.run
     forwards = run.eval_forwards
     with_grad = int(forwards.get("forwards_with_grad", 0))
     if not with_grad:
@@ -47,5 +47,5 @@ RULE = Rule(
     example="# before\nmodel.eval()\nout = model(x)\n"
     "# after\nmodel.eval()\nwith torch.inference_mode():\n    out = model(x)",
     check=check,
-    needs="run file (eval-mode forward hooks)",
+    reads="run file (eval-mode forward hooks)",
 )

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 from perfkit.rules._common import (
     holder_location,
     net_growth,
-    non_final_scans,
     sustained_growth,
 )
 
@@ -32,10 +31,7 @@ KEPT_SHARE = 0.5
 
 
 def check(ev: Evidence) -> list[Finding]:
-    ev.need_run()
-    scans = non_final_scans(ev)
-    if len(scans) < 3:
-        raise NotApplicable("needs at least 3 heap scans (run longer, or graph_scan=True)")
+    scans = ev.heap_scans
     if sustained_growth(scans, "graph_nodes"):
         return []  # a growing graph explains it: graph-leak reports that
     # Live bytes move with the batches in flight; a leak rises nearly every time.
@@ -116,5 +112,6 @@ RULE = Rule(
     example="# before\noutputs.append(out)\n"
     "# after\nstats.update(out.detach())  # or keep a running sum",
     check=check,
-    needs="run file (heap scans)",
+    reads="run file (heap scans)",
+    needs=((Need.RUN, Need.HEAP_SCANS),),
 )

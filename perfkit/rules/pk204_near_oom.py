@@ -5,8 +5,8 @@ What it detects: the CUDA allocator's peak per step against the device's memory.
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need, NotApplicable
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 # Above this share of device memory, fragmentation or a longer batch tips into OOM.
@@ -14,8 +14,7 @@ NEAR_OOM_SHARE = 0.90
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.need_run()
-    ev.need_accelerator()
+    run = ev.run
     capacity = run.env.get("device", {}).get("memory_bytes")
     peaks = [s["memory"]["peak_bytes"] for s in run.steps if "peak_bytes" in s.get("memory", {})]
     if not capacity or not peaks:
@@ -44,5 +43,6 @@ RULE = Rule(
     "with gradient accumulation.",
     example="with torch.autocast('cuda', dtype=torch.bfloat16):\n    loss = model(x)",
     check=check,
-    needs="GPU run file (CUDA allocator statistics)",
+    reads="GPU run file (CUDA allocator statistics)",
+    needs=((Need.RUN, Need.GPU),),
 )

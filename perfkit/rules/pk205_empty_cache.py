@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    ev.need_run()
     totals: Counter[int] = Counter()
     for step in ev.timed_steps:
         for site in ev.step_events(step, "empty_cache") or []:
@@ -48,5 +47,5 @@ RULE = Rule(
     example="# before\nfor x, y in loader:\n    ...\n    torch.cuda.empty_cache()\n"
     "# after\nfor x, y in loader:\n    ...",
     check=check,
-    needs="run file (empty_cache call sites)",
+    reads="run file (empty_cache call sites)",
 )

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import statistics
 
-from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
-from perfkit.analysis.model import WARNING_SHARE, Finding, severity_for_share
+from perfkit.evidence import Evidence, Need, NotApplicable, share_text
+from perfkit.findings import WARNING_SHARE, Finding, severity_for_share
 from perfkit.rules._base import Rule
 from perfkit.rules._common import loader_locations, low_median
 
@@ -39,9 +39,9 @@ def check(ev: Evidence) -> list[Finding]:
         loaders = []
         source = "trace"
     else:
-        raise NotApplicable("needs a run file or a trace with steps")
+        raise NotApplicable("no steps were recorded")
     wait = statistics.median(waits)
-    period = statistics.median(periods)
+    period = ev.median_step_ms
     share = wait / period if period else 0.0
     if share < WARNING_SHARE or wait < MIN_WAIT_MS:
         return []
@@ -134,5 +134,6 @@ RULE = Rule(
     "# after\nDataLoader(ds, batch_size=64, shuffle=True, num_workers=8,\n"
     "           pin_memory=True, persistent_workers=True)",
     check=check,
-    needs="run file (DataLoader __next__ timing) or trace (DataLoader events)",
+    reads="run file (DataLoader __next__ timing) or trace (DataLoader events)",
+    needs=((Need.RUN,), (Need.TRACE,)),
 )

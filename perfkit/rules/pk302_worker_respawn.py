@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import statistics
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 from perfkit.rules._common import loader_locations
 
@@ -18,7 +18,7 @@ SPIKE_FACTOR = 5.0
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.need_run()
+    run = ev.run
     loaders = [
         d
         for d in run.config.get("dataloaders", [])
@@ -66,5 +66,5 @@ RULE = Rule(
     example="# before\nDataLoader(ds, num_workers=4)\n# after\n"
     "DataLoader(ds, num_workers=4, persistent_workers=True)",
     check=check,
-    needs="run file (DataLoader settings and worker spawns)",
+    reads="run file (DataLoader settings and worker spawns)",
 )

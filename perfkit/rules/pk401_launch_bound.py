@@ -11,8 +11,8 @@ steps made mostly of kernels shorter than 10 µs while the GPU sits idle between
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
-from perfkit.analysis.model import Finding, Severity, severity_for_share
+from perfkit.evidence import Evidence, Need, NotApplicable, share_text
+from perfkit.findings import Finding, Severity, severity_for_share
 from perfkit.rules._base import Rule
 
 # Host cost of one op on a GPU (Python, dispatcher, launch): ~5 µs is a typical floor.
@@ -33,13 +33,13 @@ TINY_STEP_OVERHEAD_SHARE = 0.25
 
 
 def check(ev: Evidence) -> list[Finding]:
-    if ev.trace is not None and ev.trace.has_gpu_activity and ev.trace.steps:
+    if ev.gpu_trace is not None:
         return _from_trace(ev)
-    run = ev.need_run()
+    run = ev.run
     step_ms = ev.median_step_ms
     ops = run.probe.get("torch_calls")
     if not ops or not step_ms:
-        raise NotApplicable("needs the probe step's op counts (probe_step=True)")
+        raise NotApplicable("the probe step counted no ops, or no step was timed")
     us_per_op = step_ms * 1e3 / ops
     if ops < MIN_OPS_PER_STEP:
         return _tiny_step(ev, ops, step_ms)
@@ -194,5 +194,6 @@ RULE = Rule(
     "loss = sum(F.cross_entropy(model(x[i:i+1]), y[i:i+1]) for i in range(n)) / n\n"
     "# after\nloss = F.cross_entropy(model(x), y)",
     check=check,
-    needs="run file (probe step op count) or GPU trace (kernel durations)",
+    reads="run file (probe step op count) or GPU trace (kernel durations)",
+    needs=((Need.GPU_TRACE,), (Need.RUN, Need.PROBE)),
 )

@@ -6,8 +6,8 @@ of which use tensor cores (traces), or a GPU run with no autocast and TF32 off (
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need, NotApplicable
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 TENSOR_CORE_CAPABILITY = 7.0
@@ -25,7 +25,6 @@ def _capability(ev: Evidence) -> float | None:
 
 
 def check(ev: Evidence) -> list[Finding]:
-    ev.need_accelerator()
     capability = _capability(ev)
     if capability is None:
         raise NotApplicable("needs the GPU's compute capability (deviceProperties)")
@@ -46,8 +45,9 @@ def check(ev: Evidence) -> list[Finding]:
                 "than fp32; the saving depends on the GEMM share of the step.",
             )
         ]
-    run = ev.need_run("a run file or a trace with GEMM kernels")
-    config = run.config
+    if ev.run is None:
+        raise NotApplicable("needs a run file or a trace with GEMM kernels")
+    config = ev.run.config
     if config.get("autocast") or config.get("backends", {}).get("matmul_allow_tf32"):
         return []
     return [
@@ -72,5 +72,6 @@ RULE = Rule(
     example="with torch.autocast('cuda', dtype=torch.bfloat16):\n"
     "    loss = criterion(model(x), y)\nloss.backward()",
     check=check,
-    needs="GPU run file (autocast, TF32 flags) or GPU trace (kernel names)",
+    reads="GPU run file (autocast, TF32 flags) or GPU trace (kernel names)",
+    needs=((Need.GPU,),),
 )

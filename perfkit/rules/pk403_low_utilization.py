@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import statistics
 
-from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need, share_text
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 # Below this busy share the GPU spends more time waiting than working.
@@ -17,17 +17,13 @@ LOW_BUSY_SHARE = 0.5
 
 
 def check(ev: Evidence) -> list[Finding]:
-    ev.need_accelerator()
-    if ev.trace is not None and ev.trace.steps and ev.trace.has_gpu_activity:
-        steps = ev.trace.steps
+    if ev.gpu_trace is not None:
+        steps = ev.gpu_trace.steps
         window = sum(s.dur_us for s in steps)
         busy = sum(s.gpu_busy_us for s in steps) / window if window else 0.0
         source = "trace"
     else:
-        run = ev.need_run()
-        util = [u for u in run.samples.get("series", {}).get("gpu_util", []) if u is not None]
-        if not util:
-            raise NotApplicable("needs NVML samples or a GPU trace")
+        util = [u for u in ev.run.samples["series"]["gpu_util"] if u is not None]
         busy = statistics.median(util) / 100
         source = "nvml"
     if busy >= LOW_BUSY_SHARE:
@@ -53,5 +49,6 @@ RULE = Rule(
     "communication); then raise the batch size.",
     example="# see the other findings of this report",
     check=check,
-    needs="GPU trace (busy time) or NVML samples",
+    reads="GPU trace (busy time) or NVML samples",
+    needs=((Need.GPU, Need.GPU_TRACE), (Need.GPU, Need.RUN, Need.NVML)),
 )

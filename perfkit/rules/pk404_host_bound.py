@@ -6,8 +6,8 @@ blocking syncs explain the idle time — the host cannot issue work fast enough.
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence, share_text
-from perfkit.analysis.model import Finding, severity_for_share
+from perfkit.evidence import Evidence, Need, share_text
+from perfkit.findings import Finding, severity_for_share
 from perfkit.rules._base import Rule
 
 MAX_BUSY_SHARE = 0.5
@@ -16,11 +16,10 @@ EXPLAINED_SHARE = 0.5
 
 
 def check(ev: Evidence) -> list[Finding]:
-    ev.need_accelerator()
-    trace = ev.need_trace("a GPU trace")
+    trace = ev.gpu_trace
     steps = trace.steps
     window = sum(s.dur_us for s in steps)
-    if not window or not trace.has_gpu_activity:
+    if not window:
         return []
     busy = sum(s.gpu_busy_us for s in steps)
     idle = window - busy
@@ -28,7 +27,7 @@ def check(ev: Evidence) -> list[Finding]:
     if busy / window >= MAX_BUSY_SHARE or explained >= EXPLAINED_SHARE * idle:
         return []
     host_ms = (idle - explained) / 1e3 / len(steps)
-    share = (idle - explained) / window
+    share = ev.share_of_step(host_ms)
     return [
         RULE.finding(
             ev,
@@ -53,5 +52,6 @@ RULE = Rule(
     "and move per-step Python bookkeeping out of the loop.",
     example="model = torch.compile(model)",
     check=check,
-    needs="GPU trace",
+    reads="GPU trace",
+    needs=((Need.GPU, Need.GPU_TRACE),),
 )

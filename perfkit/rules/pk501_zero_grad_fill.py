@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.need_run()
+    run = ev.run
     zero_grad = run.config.get("zero_grad", {})
     fills = int(zero_grad.get("fill_zero", 0))
     if not fills:
@@ -37,5 +37,5 @@ RULE = Rule(
     fix="optimizer.zero_grad() (set_to_none=True is the default since torch 2.0).",
     example="# before\noptimizer.zero_grad(set_to_none=False)\n# after\noptimizer.zero_grad()",
     check=check,
-    needs="run file (zero_grad calls)",
+    reads="run file (zero_grad calls)",
 )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.need_run()
+    run = ev.run
     slow = [
         o
         for o in run.config.get("optimizers", [])
@@ -40,5 +40,5 @@ RULE = Rule(
     example="# before\nSGD(params, lr=0.1, foreach=False)\n"
     "# after\nSGD(params, lr=0.1)  # or AdamW(..., fused=True)",
     check=check,
-    needs="run file (optimizer settings)",
+    reads="run file (optimizer settings)",
 )

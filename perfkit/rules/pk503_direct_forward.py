@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.need_run()
-    if not run.probe:
-        raise NotApplicable("needs the probe step (probe_step=True)")
+    run = ev.run
     direct = run.probe.get("direct_forward", [])
     if not direct:
         return []
@@ -38,5 +36,6 @@ RULE = Rule(
     fix="Call the module: model(x).",
     example="# before\nout = model.forward(x)\n# after\nout = model(x)",
     check=check,
-    needs="run file (probe step)",
+    reads="run file (probe step)",
+    needs=((Need.RUN, Need.PROBE),),
 )

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.need_run()
-    if not run.probe:
-        raise NotApplicable("needs the probe step (probe_step=True)")
+    run = ev.run
     wrapped = [w for w in run.probe.get("wrappers", []) if w["type"] == "DataParallel"]
     if not wrapped:
         return []
@@ -48,5 +46,6 @@ RULE = Rule(
         "loader = DataLoader(ds, sampler=DistributedSampler(ds), ...)"
     ),
     check=check,
-    needs="run file (probe step)",
+    reads="run file (probe step)",
+    needs=((Need.RUN, Need.PROBE),),
 )

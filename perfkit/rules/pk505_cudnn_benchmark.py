@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from perfkit.analysis.evidence import Evidence, NotApplicable
-from perfkit.analysis.model import Finding, Severity
+from perfkit.evidence import Evidence, Need, NotApplicable
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    ev.need_accelerator()
-    run = ev.need_run("a run file (the cudnn.benchmark flag)")
-    trace = ev.need_trace("a GPU trace (to see convolution kernels)")
+    run, trace = ev.run, ev.gpu_trace
     if run.config.get("backends", {}).get("cudnn_benchmark"):
         return []
     convs = [n for n, _, _ in trace.top_kernels if "conv" in n.lower()]
@@ -38,5 +36,6 @@ RULE = Rule(
     "shapes change every step).",
     example="torch.backends.cudnn.benchmark = True",
     check=check,
-    needs="GPU run file and trace",
+    reads="GPU run file and trace",
+    needs=((Need.GPU, Need.RUN, Need.GPU_TRACE),),
 )

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import statistics
 
-from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
-from perfkit.analysis.model import Finding, severity_for_share
-from perfkit.analysis.ranks import phase_series
-from perfkit.rules._base import Rule
+from perfkit.evidence import Evidence, NotApplicable, phase_series, share_text
+from perfkit.findings import Finding, severity_for_share
+from perfkit.rules._base import Rule, Scope
 
 # Persistent, not one noisy step: the rank must lead the phase in this share of steps ...
 MIN_PERSISTENCE = 0.6
@@ -43,8 +42,6 @@ def _excess(per_rank: dict[int, list[float]]) -> tuple[int, float, float] | None
 
 
 def check(ev: Evidence) -> list[Finding]:
-    if not ev.ranks:
-        raise NotApplicable("needs the runs or traces of several ranks of one job")
     series = {u.rank: phase_series(u) for u in ev.ranks}
     if any(not s for s in series.values()):
         raise NotApplicable("some ranks have no recorded steps")
@@ -107,5 +104,7 @@ RULE = Rule(
     example="# the per-rank table of the report shows the phase:\n"
     "perfkit report RUN_DIR   # with run.rank0.json, run.rank1.json, ...",
     check=check,
-    needs="run files or traces of several ranks",
+    reads="run files or traces of several ranks",
+    needs=(),
+    scope=Scope.JOB,
 )

@@ -11,11 +11,9 @@ communication.
 
 from __future__ import annotations
 
-import statistics
-
-from perfkit.analysis.evidence import Evidence, NotApplicable, share_text
-from perfkit.analysis.model import WARNING_SHARE, Finding, severity_for_share
-from perfkit.rules._base import Rule
+from perfkit.evidence import Evidence, Need, NotApplicable, share_text
+from perfkit.findings import WARNING_SHARE, Finding, severity_for_share
+from perfkit.rules._base import Rule, Scope
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -31,16 +29,14 @@ def check(ev: Evidence) -> list[Finding]:
         # waits the least in its collectives (in lockstep DDP every rank's step lasts the
         # same, so step time cannot tell): its exposed time is the communication itself.
         rank = min(traced, key=lambda r: _exposed_per_step(r.trace))
-    trace = rank.need_trace("a trace with collectives (run files cannot see DDP's waits)")
+    trace = rank.trace
     found = _collectives(trace)
     if found is None:
         raise NotApplicable("no collectives in the trace (single process?)")
     total_us, overlapped_us, count, where = found
     exposed_us = total_us - overlapped_us
     steps = len(trace.steps)
-    # The median step, not the mean: the first profiled step carries the profiler's start.
-    step_us = statistics.median(s.dur_us for s in trace.steps)
-    share = exposed_us / steps / step_us if step_us else 0.0
+    share = ev.share_of_step(exposed_us / steps / 1e3)
     if share < WARNING_SHARE:
         return []
     on = f" on rank {rank.rank} (the last to arrive: it waits least)" if ev.ranks else ""
@@ -91,5 +87,7 @@ RULE = Rule(
     "gradient accumulation with no_sync(), or a faster interconnect/compression.",
     example="model = DDP(model, device_ids=[rank], bucket_cap_mb=25, gradient_as_bucket_view=True)",
     check=check,
-    needs="GPU trace with NCCL kernels",
+    reads="GPU trace with NCCL kernels",
+    needs=((Need.TRACE,),),
+    scope=Scope.WIDEST,
 )

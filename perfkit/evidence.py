@@ -4,18 +4,39 @@ every rule needs computed once (timed steps, median step, device).
 
 from __future__ import annotations
 
+import enum
 import statistics
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from perfkit.analysis.model import Location
+from perfkit.findings import Location
 from perfkit.runfile import Run
 from perfkit.trace.summary import TraceSummary
 
 
 class NotApplicable(Exception):
-    """Raised by a rule that lacks the data to judge; the message says what is missing."""
+    """Raised by a rule whose declared needs are met but whose data still cannot be judged
+    (no convolution kernels to time, no compute capability); the message says why."""
+
+
+class Need(enum.Enum):
+    """What a rule must have to judge; the engine checks them and says which is missing."""
+
+    RUN = "a run file"
+    TRACE = "a profiler trace"
+    GPU_TRACE = "a GPU trace"
+    GPU = "a GPU run"
+    HEAP_SCANS = "at least 3 heap scans"
+    PROBE = "the probe step"
+    NVML = "NVML samples"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# How many heap scans a growth verdict needs: fewer cannot tell growth from noise.
+MIN_HEAP_SCANS = 3
 
 
 @dataclass
@@ -48,10 +69,39 @@ class Evidence:
 
     # -- run-file views ---------------------------------------------------------------
 
-    def need_run(self, what: str = "a run file") -> Run:
-        if self.run is None:
-            raise NotApplicable(f"needs {what} (this is a trace only)")
-        return self.run
+    def lacks(self, need: Need) -> str:
+        """Why this evidence does not meet ``need`` ("" when it does). A job meets a need
+        when one of its ranks does."""
+        if self.ranks:
+            reasons = [r.lacks(need) for r in self.ranks]
+            return "" if not all(reasons) else f"{reasons[0]} on every rank"
+        run = self.run
+        if need is Need.RUN:
+            return "" if run is not None else "a run file (this is a trace only)"
+        if need in (Need.TRACE, Need.GPU_TRACE):
+            if self.trace_error:
+                return f"{need}; the run's trace is unreadable: {self.trace_error}"
+            if self.trace is None or not self.trace.steps:
+                return f"{need} (none was recorded or it is empty)"
+            if need is Need.GPU_TRACE and not self.trace.has_gpu_activity:
+                return f"{need} (this trace holds no GPU activity)"
+            return ""
+        if need is Need.GPU:
+            return "" if self.accelerator else f"{need} (this one ran on the CPU)"
+        if run is None:
+            return f"{need}, from a run file"
+        if need is Need.HEAP_SCANS:
+            enough = len(self.heap_scans) >= MIN_HEAP_SCANS
+            return "" if enough else f"{need} (run longer, or graph_scan=True)"
+        if need is Need.PROBE:
+            return "" if run.probe else f"{need} (probe_step=True)"
+        util = [u for u in run.samples.get("series", {}).get("gpu_util", []) if u is not None]
+        return "" if util else f"{need} (GPU utilization; pynvml found no GPU)"
+
+    @cached_property
+    def heap_scans(self) -> list[dict[str, Any]]:
+        """The heap scans taken during training (the final one, after it, left out)."""
+        return [g for g in (self.run.graph_scans if self.run else []) if not g.get("final")]
 
     @cached_property
     def timed_steps(self) -> list[dict[str, Any]]:
@@ -98,10 +148,6 @@ class Evidence:
         local = info.get("local_world_size") if isinstance(info, dict) else None
         return max(1, cores // local) if isinstance(local, int) and local > 1 else cores
 
-    def need_accelerator(self) -> None:
-        if not self.accelerator:
-            raise NotApplicable("needs a GPU run (this one ran on the CPU)")
-
     def location(self, site_index: int, count: int = 0) -> Location:
         site = self.run.sites[site_index] if self.run is not None else {}
         return Location(
@@ -146,12 +192,42 @@ class Evidence:
 
     # -- trace views ------------------------------------------------------------------
 
-    def need_trace(self, what: str = "a profiler trace") -> TraceSummary:
-        if self.trace_error:
-            raise NotApplicable(f"needs {what}; the run's trace is unreadable: {self.trace_error}")
-        if self.trace is None or not self.trace.steps:
-            raise NotApplicable(f"needs {what} (none was recorded or it is empty)")
-        return self.trace
+    @property
+    def gpu_trace(self) -> TraceSummary | None:
+        """The trace, when it has steps and GPU activity (kernels or copies)."""
+        t = self.trace
+        return t if t is not None and t.steps and t.has_gpu_activity else None
+
+    def share_of_step(self, ms: float) -> float:
+        """``ms`` as a share of the step: the one basis of every saving and severity."""
+        step = self.median_step_ms
+        return ms / step if step else 0.0
+
+
+def phase_series(ev: Evidence) -> dict[str, list[float]]:
+    """Per-step phases of one rank, aligned by step index: step, data wait, rest."""
+    if ev.run is not None and ev.timed_steps:
+        steps = ev.timed_steps
+        period = [ev.step_period_ms(s) for s in steps]
+        wait = [float(s.get("data_wait_ms") or 0.0) for s in steps]
+        syncs = [float(ev.step_syncs(s)) for s in steps]
+        return {
+            "step_ms": period,
+            "data_wait_ms": wait,
+            "compute_ms": [p - w for p, w in zip(period, wait)],
+            "syncs": syncs,
+        }
+    if ev.trace is not None and ev.trace.steps:
+        steps = ev.trace.steps
+        period = [s.dur_us / 1e3 for s in steps]
+        wait = [s.dataloader_us / 1e3 for s in steps]
+        return {
+            "step_ms": period,
+            "data_wait_ms": wait,
+            "compute_ms": [s.gpu_busy_us / 1e3 for s in steps],
+            "syncs": [float(s.syncs) for s in steps],
+        }
+    return {}
 
 
 def share_text(share: float) -> str:

@@ -1,0 +1,56 @@
+"""The layers import downwards only: findings <- evidence <- rules <- analysis <- report,
+commands. A loop (analysis importing rules importing analysis) is what this guards against."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "perfkit"
+
+
+def perfkit_imports(path: Path) -> set[str]:
+    """Every perfkit module a file imports, at any depth of the file (lazy imports too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("perfkit"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("perfkit"))
+    return found
+
+
+def modules(under: str) -> list[Path]:
+    target = PACKAGE / under
+    return [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+
+
+# (files, packages they must never import)
+FORBIDDEN = [
+    ("findings.py", ("perfkit.",)),
+    ("evidence.py", ("perfkit.rules", "perfkit.analysis", "perfkit.report", "perfkit.commands")),
+    ("rules", ("perfkit.analysis", "perfkit.report", "perfkit.commands", "perfkit.capture")),
+    ("trace", ("perfkit.rules", "perfkit.analysis", "perfkit.report", "perfkit.commands")),
+    ("capture", ("perfkit.rules", "perfkit.analysis", "perfkit.report", "perfkit.commands")),
+    ("analysis", ("perfkit.report", "perfkit.commands")),
+    ("commands/compare.py", ("perfkit.rules",)),
+]
+
+
+@pytest.mark.parametrize(("under", "forbidden"), FORBIDDEN, ids=[f[0] for f in FORBIDDEN])
+def test_imports_point_downwards(under, forbidden):
+    wrong = {
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in modules(under)
+        for name in perfkit_imports(path)
+        if any(name == f.rstrip(".") or name.startswith(f) for f in forbidden)
+    }
+    assert not wrong, sorted(wrong)
+
+
+def test_the_checker_sees_lazy_imports(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text("def f():\n    from perfkit.rules import all_rules\n")
+    assert perfkit_imports(sample) == {"perfkit.rules"}
