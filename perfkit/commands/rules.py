@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import textwrap
+
 import click
 
 from perfkit.commands import InputError
@@ -22,24 +25,42 @@ def rules() -> int:
     return 0
 
 
-@click.command(short_help="Explain one rule: why it is slow and how to fix it.")
+@click.command(short_help="Explain one rule: what it detects, why it is slow, the fix.")
 @click.argument("rule")
 def explain(rule: str) -> int:
-    """Print why RULE (a code like PK101 or a slug like host-sync) is slow and how to fix it.
+    """Print what RULE (a code like PK101 or a slug like host-sync) detects, why it is slow,
+    an example, the fix and how its saving is estimated.
 
     \b
     Example:  perfkit explain host-sync
     """
     from perfkit.rules import find_rule
+    from perfkit.rules._base import SECTIONS
 
     found = find_rule(rule)
     if found is None:
         raise InputError(f"unknown rule {rule!r}; `perfkit rules` lists them")
-    click.echo(f"{found.code} {found.slug}: {found.title}\n")
-    click.echo(f"Why it is slow\n  {found.why}\n")
-    click.echo(f"Fix\n  {found.fix}\n")
-    click.echo("Example")
-    for line in found.example.splitlines():
-        click.echo(f"  {line}")
-    click.echo(f"\nNeeds: {found.reads}")
+    width = min(shutil.get_terminal_size().columns, 100) - 2
+    click.echo(f"{found.code} {found.slug}: {found.title}")
+    for name, attr in SECTIONS.items():
+        click.echo(f"\n{name}")
+        click.echo(_indented(getattr(found, attr), width, code=attr == "example"))
+    click.echo(f"\nReads\n  {found.reads}")
     return 0
+
+
+def _indented(text: str, width: int, code: bool) -> str:
+    """Prose wrapped to the terminal, two spaces in; code blocks four spaces in, as written."""
+    if code:
+        return textwrap.indent(text, "    ")
+    out = []
+    for para in text.split("\n\n"):
+        if "\n" in para:  # an indented block kept from the docstring
+            out.append(textwrap.indent(para, "    "))
+        else:
+            out.append(
+                textwrap.fill(
+                    para, width, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
+                )
+            )
+    return "\n\n".join(out)

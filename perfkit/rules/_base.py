@@ -1,12 +1,15 @@
-"""A rule: stable code and slug, what it needs and over what scope, its documentation, and
-a check over Evidence. The engine decides from ``scope`` and ``needs`` whether the rule can
-judge a unit at all; ``check`` only runs where it can."""
+"""A rule: its documentation (the module docstring, the single source of ``perfkit explain``,
+the report's fix and example), what it needs and over what scope, and a check over Evidence.
+The engine decides from ``scope`` and ``needs`` whether the rule can judge a unit at all;
+``check`` only runs where it can."""
 
 from __future__ import annotations
 
 import enum
+import re
+import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from perfkit.evidence import Evidence, Need
@@ -21,20 +24,75 @@ class Scope(enum.Enum):
     WIDEST = "the whole job when there is one, else the run on its own"
 
 
+# The sections every rule's docstring has, in this order, and the attribute each fills.
+SECTIONS = {
+    "What it detects": "detects",
+    "Why it is slow": "why",
+    "Example": "example",
+    "Fix": "fix",
+    "Saving": "saving",
+}
+_HEADER = re.compile(r"(PK\d{3}) ([a-z0-9]+(?:-[a-z0-9]+)*): (.+?)\.?")
+
+
+class RuleDocError(ValueError):
+    """A rule docstring without its header line or one of its sections."""
+
+
+def parse_doc(doc: str | None) -> dict[str, str]:
+    """code, slug, title and one text per section from a rule docstring:
+
+    ``PK101 host-sync: Title.`` then ``## What it detects``, ``## Why it is slow``,
+    ``## Example`` (an indented before/after snippet), ``## Fix`` and ``## Saving``."""
+    header, _, body = (doc or "").strip().partition("\n")
+    match = _HEADER.fullmatch(header.strip())
+    if match is None:
+        raise RuleDocError(f"the first line must read 'PKNNN slug: Title.', not {header!r}")
+    parsed = dict(zip(("code", "slug", "title"), match.groups()))
+    chunks = re.split(r"^## (.+?)\s*$", body, flags=re.M)
+    found = dict(zip(chunks[1::2], chunks[2::2]))
+    missing = [name for name in SECTIONS if not found.get(name, "").strip()]
+    if missing:
+        raise RuleDocError(f"{parsed['code']}: no '## {missing[0]}' section in its docstring")
+    for name, attr in SECTIONS.items():
+        text = textwrap.dedent(found[name]).strip("\n")
+        parsed[attr] = text.strip() if attr == "example" else _prose(text)
+    return parsed
+
+
+def _prose(text: str) -> str:
+    """Paragraphs on one line each (wrapping is the renderer's job); indented blocks kept."""
+    out = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        lines = para.splitlines()
+        if all(line.startswith("    ") for line in lines):
+            out.append(textwrap.dedent(para))
+        else:
+            out.append(" ".join(line.strip() for line in lines).replace("``", "`"))
+    return "\n\n".join(out)
+
+
 @dataclass(frozen=True)
 class Rule:
-    code: str
-    slug: str
-    title: str
-    why: str  # why it is slow
-    fix: str  # how to fix it, one or two sentences
-    example: str  # a short before/after snippet
+    doc: str  # the rule module's docstring, parsed into the fields below
     check: Callable[[Evidence], list[Finding]]
     reads: str  # what data the rule reads, shown by `perfkit rules`
     # Alternatives, any one of which lets the rule judge: ((RUN,), (GPU_TRACE,)) reads a
     # run file or else a GPU trace. Empty: it judges whatever it is given.
     needs: tuple[tuple[Need, ...], ...] = ((Need.RUN,),)
     scope: Scope = Scope.RUN
+    code: str = field(init=False)
+    slug: str = field(init=False)
+    title: str = field(init=False)
+    detects: str = field(init=False)
+    why: str = field(init=False)  # why it is slow
+    example: str = field(init=False)  # a short before/after snippet
+    fix: str = field(init=False)  # how to fix it
+    saving: str = field(init=False)  # how the saving is estimated
+
+    def __post_init__(self) -> None:
+        for name, value in parse_doc(self.doc).items():
+            object.__setattr__(self, name, value)
 
     def finding(
         self,

@@ -1,18 +1,47 @@
-"""PK101 host-sync: the host waits for the device inside the step.
+"""PK101 host-sync: The host waits for the device inside the step.
 
-What it detects: ``.item()``, ``.cpu()``, ``.tolist()``, ``.numpy()``, ``print(t)``,
-``bool(t)``/``float(t)`` on device tensors, ``torch.cuda.synchronize()`` and data-dependent
-shapes, counted per step with their call sites; in traces, cudaStreamSynchronize /
-cudaDeviceSynchronize / cudaEventSynchronize / cudaMemcpy (and hip*) and
-``aten::_local_scalar_dense``.
+## What it detects
+``.item()``, ``.cpu()``, ``.tolist()``, ``.numpy()``, ``print(t)``, ``bool(t)``/``float(t)``
+on device tensors, ``torch.cuda.synchronize()`` and data-dependent shapes, counted per step
+with their call sites; in traces, cudaStreamSynchronize / cudaDeviceSynchronize /
+cudaEventSynchronize / cudaMemcpy (and hip*) and ``aten::_local_scalar_dense``.
 
-Example (trace shape)::
+In a trace:
 
     ProfilerStep#3
       aten::item
         aten::_local_scalar_dense
           cudaMemcpyAsync
           cudaStreamSynchronize   <- the CPU waits here for every queued kernel
+
+## Why it is slow
+CUDA runs asynchronously: the CPU queues kernels and moves on. Reading a value back
+(.item(), .cpu(), print(t), if loss < best) makes the CPU wait until every queued kernel has
+finished, so the GPU then idles while Python prepares the next launch. Once per step is
+enough to turn a GPU-bound loop into a launch-bound one.
+
+## Example
+
+    # before
+    for x, y in loader:
+        ...
+        running += loss.item()
+    # after
+    running = torch.zeros((), device=device)
+    for x, y in loader:
+        ...
+        running += loss.detach()
+    print(running.item() / len(loader))  # once
+
+## Fix
+Keep running values on the device (total += loss.detach()) and read them back once per epoch
+or every N steps; log with .detach() tensors, not floats.
+
+## Saving
+With a GPU trace: the time the CPU spent blocked in sync calls per step, measured in the
+profiler window; without the syncs it queues the next kernels instead. An upper bound, since
+some waits may move elsewhere. From a run file alone the cost is not sized: a sync costs the
+time the GPU needs to drain its queue, which counters cannot see.
 """
 
 from __future__ import annotations
@@ -255,24 +284,7 @@ _TRACE_SAVING = (
 
 
 RULE = Rule(
-    code="PK101",
-    slug="host-sync",
-    title="The host waits for the device inside the step",
-    why=(
-        "CUDA runs asynchronously: the CPU queues kernels and moves on. Reading a value back "
-        "(.item(), .cpu(), print(t), if loss < best) makes the CPU wait until every queued "
-        "kernel has finished, so the GPU then idles while Python prepares the next launch. "
-        "Once per step is enough to turn a GPU-bound loop into a launch-bound one."
-    ),
-    fix=(
-        "Keep running values on the device (total += loss.detach()) and read them back once "
-        "per epoch or every N steps; log with .detach() tensors, not floats."
-    ),
-    example=(
-        "# before\nfor x, y in loader:\n    ...\n    running += loss.item()\n"
-        "# after\nrunning = torch.zeros((), device=device)\nfor x, y in loader:\n    ...\n"
-        "    running += loss.detach()\nprint(running.item() / len(loader))  # once"
-    ),
+    doc=__doc__,
     check=check,
     reads="run file (sync counters) or trace (sync APIs, aten::_local_scalar_dense)",
     needs=((Need.RUN,), (Need.GPU_TRACE,)),

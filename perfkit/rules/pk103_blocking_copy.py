@@ -1,7 +1,25 @@
-"""PK103 blocking-copy: copies from pinned memory made with ``non_blocking=False``.
+"""PK103 blocking-copy: Copies that could overlap with compute block instead.
 
-What it detects: host-to-device copies whose source is pinned but which block the host
-anyway, so the copy cannot overlap with compute.
+## What it detects
+host-to-device copies whose source is pinned but which block the host anyway, so the copy
+cannot overlap with compute.
+
+## Why it is slow
+A copy from pinned memory can run asynchronously while kernels execute, but only when asked:
+with non_blocking=False the host waits for the copy to finish.
+
+## Example
+
+    # before
+    x = x.to(device)
+    # after (x from a pin_memory=True loader)
+    x = x.to(device, non_blocking=True)
+
+## Fix
+Pass non_blocking=True when copying pinned tensors to the device.
+
+## Saving
+Not sized: the overlap gained depends on the compute queued when the copy is issued.
 """
 
 from __future__ import annotations
@@ -35,16 +53,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK103",
-    slug="blocking-copy",
-    title="Copies that could overlap with compute block instead",
-    why=(
-        "A copy from pinned memory can run asynchronously while kernels execute, but only "
-        "when asked: with non_blocking=False the host waits for the copy to finish."
-    ),
-    fix="Pass non_blocking=True when copying pinned tensors to the device.",
-    example="# before\nx = x.to(device)\n# after (x from a pin_memory=True loader)\n"
-    "x = x.to(device, non_blocking=True)",
+    doc=__doc__,
     check=check,
     reads="GPU run file (transfer counters with pinned/non_blocking)",
     needs=((Need.RUN, Need.GPU),),

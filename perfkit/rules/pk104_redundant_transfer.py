@@ -1,8 +1,26 @@
-"""PK104 redundant-transfer: round trips between host and device on the same line.
+"""PK104 redundant-transfer: Tensors moved to the device for nothing, or back and forth.
 
-What it detects: a source line that, within a step, both copies data to the device and
-back to the host (``y.to(device)`` then ``.cpu()`` for a metric), so bytes cross the bus
-for nothing.
+## What it detects
+a source line that, within a step, both copies data to the device and back to the host
+(``y.to(device)`` then ``.cpu()`` for a metric), so bytes cross the bus for nothing.
+
+## Why it is slow
+Every copy crosses PCIe and the copy back to the host synchronises. Moving targets to the
+GPU only to bring them back for a metric costs both.
+
+## Example
+
+    # before
+    correct += (out.argmax(1).cpu() == y.to(device).cpu()).sum()
+    # after
+    correct += (out.argmax(1) == y).sum()  # both on the device
+
+## Fix
+Compute metrics where the data already is: on the device, or keep targets on the host.
+
+## Saving
+Not sized from a run file: each round trip also syncs the host; a GPU trace measures the
+copies.
 """
 
 from __future__ import annotations
@@ -44,16 +62,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK104",
-    slug="redundant-transfer",
-    title="Tensors moved to the device for nothing, or back and forth",
-    why=(
-        "Every copy crosses PCIe and the copy back to the host synchronises. Moving targets "
-        "to the GPU only to bring them back for a metric costs both."
-    ),
-    fix="Compute metrics where the data already is: on the device, or keep targets on the host.",
-    example="# before\ncorrect += (out.argmax(1).cpu() == y.to(device).cpu()).sum()\n"
-    "# after\ncorrect += (out.argmax(1) == y).sum()  # both on the device",
+    doc=__doc__,
     check=check,
     reads="GPU run file (transfer call sites)",
     needs=((Need.RUN, Need.GPU),),

@@ -1,9 +1,29 @@
-"""PK201 graph-leak: an autograd graph kept alive across steps.
+"""PK201 graph-leak: An autograd graph is kept alive across steps.
 
-What it detects: the number of live autograd nodes rising again and again across heap
-scans — ``total_loss += loss`` chains every step's graph onto the last one, a list of loss
-tensors keeps every step's graph. Resetting the total or the list each epoch turns the
-growth into a sawtooth: still a leak for the whole epoch, and still found.
+## What it detects
+the number of live autograd nodes rising again and again across heap scans — ``total_loss +=
+loss`` chains every step's graph onto the last one, a list of loss tensors keeps every
+step's graph. Resetting the total or the list each epoch turns the growth into a sawtooth:
+still a leak for the whole epoch, and still found.
+
+## Why it is slow
+Adding a loss tensor to a running total (total += loss) makes the total depend on every
+step's graph, so none of their saved activations are ever freed. Memory grows each step
+until the process runs out.
+
+## Example
+
+    # before
+    total_loss += loss
+    # after
+    total_loss += loss.detach()
+
+## Fix
+Accumulate detached values: total += loss.detach() (or loss.item() once per epoch).
+
+## Saving
+Memory, not time: every kept step holds its graph and activations until the process runs out
+of memory.
 """
 
 from __future__ import annotations
@@ -77,16 +97,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK201",
-    slug="graph-leak",
-    title="An autograd graph is kept alive across steps",
-    why=(
-        "Adding a loss tensor to a running total (total += loss) makes the total depend on "
-        "every step's graph, so none of their saved activations are ever freed. Memory grows "
-        "each step until the process runs out."
-    ),
-    fix="Accumulate detached values: total += loss.detach() (or loss.item() once per epoch).",
-    example="# before\ntotal_loss += loss\n# after\ntotal_loss += loss.detach()",
+    doc=__doc__,
     check=check,
     reads="run file (heap scans)",
     needs=((Need.RUN, Need.HEAP_SCANS),),

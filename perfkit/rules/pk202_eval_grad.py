@@ -1,6 +1,28 @@
-"""PK202 eval-grad: evaluation forwards run with autograd on.
+"""PK202 eval-grad: Evaluation or inference forward with grad enabled.
 
-What it detects: forward passes of modules in eval mode made while grad is enabled.
+## What it detects
+forward passes of modules in eval mode made while grad is enabled.
+
+## Why it is slow
+model.eval() only changes dropout and batch-norm; autograd still records every op and keeps
+activations alive for a backward that never comes.
+
+## Example
+
+    # before
+    model.eval()
+    out = model(x)
+    # after
+    model.eval()
+    with torch.inference_mode():
+        out = model(x)
+
+## Fix
+Wrap evaluation in torch.no_grad() (or torch.inference_mode()).
+
+## Saving
+Not sized: evaluation runs outside the training steps; without grad it keeps no activations,
+uses less memory and skips graph bookkeeping.
 """
 
 from __future__ import annotations
@@ -36,16 +58,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK202",
-    slug="eval-grad",
-    title="Evaluation or inference forward with grad enabled",
-    why=(
-        "model.eval() only changes dropout and batch-norm; autograd still records every op "
-        "and keeps activations alive for a backward that never comes."
-    ),
-    fix="Wrap evaluation in torch.no_grad() (or torch.inference_mode()).",
-    example="# before\nmodel.eval()\nout = model(x)\n"
-    "# after\nmodel.eval()\nwith torch.inference_mode():\n    out = model(x)",
+    doc=__doc__,
     check=check,
     reads="run file (eval-mode forward hooks)",
 )

@@ -1,10 +1,28 @@
-"""PK203 memory-growth: memory grows step over step without a growing graph.
+"""PK203 memory-growth: Memory grows step over step.
 
-What it detects: live tensor bytes (heap scans) rising again and again across the run and
-not given back — outputs or metrics retained in Python containers for good. A collection
-cleared every epoch (predictions kept for an epoch metric) gives its memory back and is
-not reported; neither is a one-time allocation (optimizer state, a stored snapshot) or a
-history that stops at a fixed size.
+## What it detects
+live tensor bytes (heap scans) rising again and again across the run and not given back —
+outputs or metrics retained in Python containers for good. A collection cleared every epoch
+(predictions kept for an epoch metric) gives its memory back and is not reported; neither is
+a one-time allocation (optimizer state, a stored snapshot) or a history that stops at a
+fixed size.
+
+## Why it is slow
+Tensors appended to a list (outputs, losses, predictions) stay alive for the whole run; on a
+GPU they hold device memory until training dies of OOM.
+
+## Example
+
+    # before
+    outputs.append(out)
+    # after
+    stats.update(out.detach())  # or keep a running sum
+
+## Fix
+Keep only what you need, detached and on the host (.detach().cpu()), or reduce on the fly.
+
+## Saving
+Memory, not time: the growth per step, until the run ends in an out-of-memory error.
 """
 
 from __future__ import annotations
@@ -100,17 +118,7 @@ def growing_holder(scans: list[dict[str, Any]]) -> tuple[dict[str, Any], int] | 
 
 
 RULE = Rule(
-    code="PK203",
-    slug="memory-growth",
-    title="Memory grows step over step",
-    why=(
-        "Tensors appended to a list (outputs, losses, predictions) stay alive for the whole "
-        "run; on a GPU they hold device memory until training dies of OOM."
-    ),
-    fix="Keep only what you need, detached and on the host (.detach().cpu()), or reduce "
-    "on the fly.",
-    example="# before\noutputs.append(out)\n"
-    "# after\nstats.update(out.detach())  # or keep a running sum",
+    doc=__doc__,
     check=check,
     reads="run file (heap scans)",
     needs=((Need.RUN, Need.HEAP_SCANS),),

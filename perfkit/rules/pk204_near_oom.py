@@ -1,6 +1,27 @@
-"""PK204 near-oom: peak device memory close to capacity.
+"""PK204 near-oom: Peak memory close to the device's capacity.
 
-What it detects: the CUDA allocator's peak per step against the device's memory.
+## What it detects
+the CUDA allocator's peak per step against the device's memory.
+
+## Why it is slow
+A run at the edge of memory fails on the first longer batch and fragments the cache.
+
+## Example
+
+    # before
+    loss = criterion(model(x), y)
+    loss.backward()
+    # after: bf16 activations take half the memory
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        loss = criterion(model(x), y)
+    loss.backward()
+
+## Fix
+Use AMP (bf16/fp16 activations), activation checkpointing, or a smaller micro-batch with
+gradient accumulation.
+
+## Saving
+Headroom, not time: the share of the device's memory the peak leaves free.
 """
 
 from __future__ import annotations
@@ -35,13 +56,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK204",
-    slug="near-oom",
-    title="Peak memory close to the device's capacity",
-    why="A run at the edge of memory fails on the first longer batch and fragments the cache.",
-    fix="Use AMP (bf16/fp16 activations), activation checkpointing, or a smaller micro-batch "
-    "with gradient accumulation.",
-    example="with torch.autocast('cuda', dtype=torch.bfloat16):\n    loss = model(x)",
+    doc=__doc__,
     check=check,
     reads="GPU run file (CUDA allocator statistics)",
     needs=((Need.RUN, Need.GPU),),

@@ -1,4 +1,30 @@
-"""PK205 empty-cache: ``torch.cuda.empty_cache()`` inside the training loop."""
+"""PK205 empty-cache: torch.cuda.empty_cache() inside the loop.
+
+## What it detects
+Calls to ``torch.cuda.empty_cache()`` inside training steps, with their call sites. Without
+a GPU the call is a no-op and the finding is a note.
+
+## Why it is slow
+The caching allocator keeps freed blocks to reuse them next step. Emptying it returns them
+to the driver, so the next step pays for cudaMalloc/cudaFree again, which also synchronises.
+
+## Example
+
+    # before
+    for x, y in loader:
+        ...
+        torch.cuda.empty_cache()
+    # after
+    for x, y in loader:
+        ...
+
+## Fix
+Remove it from the loop; call it once after a phase that freed a lot, if at all.
+
+## Saving
+Not sized from a run file: the cost is the cudaMalloc calls the next step must make again,
+which a GPU trace shows.
+"""
 
 from __future__ import annotations
 
@@ -35,17 +61,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK205",
-    slug="empty-cache",
-    title="torch.cuda.empty_cache() inside the loop",
-    why=(
-        "The caching allocator keeps freed blocks to reuse them next step. Emptying it "
-        "returns them to the driver, so the next step pays for cudaMalloc/cudaFree again, "
-        "which also synchronises."
-    ),
-    fix="Remove it from the loop; call it once after a phase that freed a lot, if at all.",
-    example="# before\nfor x, y in loader:\n    ...\n    torch.cuda.empty_cache()\n"
-    "# after\nfor x, y in loader:\n    ...",
+    doc=__doc__,
     check=check,
     reads="run file (empty_cache call sites)",
 )

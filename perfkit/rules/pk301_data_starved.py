@@ -1,13 +1,36 @@
-"""PK301 data-starved: the step waits on the DataLoader.
+"""PK301 data-starved: The step waits on the DataLoader.
 
-What it detects: the share of each step spent inside ``DataLoader.__next__`` (run files
-time it directly; traces carry it as ``enumerate(DataLoader)#...__next__`` events).
+## What it detects
+the share of each step spent inside ``DataLoader.__next__`` (run files time it directly;
+traces carry it as ``enumerate(DataLoader)#...__next__`` events).
 
-Example (trace shape)::
+In a trace:
 
     ProfilerStep#2                                  210 ms
       enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__   70 ms   <- 33%
       aten::conv2d ...
+
+## Why it is slow
+With num_workers=0 every batch is read, decoded and augmented on the training thread while
+the device idles; with too few workers, they cannot keep up.
+
+## Example
+
+    # before
+    DataLoader(ds, batch_size=64, shuffle=True)
+    # after
+    DataLoader(ds, batch_size=64, shuffle=True, num_workers=8,
+               pin_memory=True, persistent_workers=True)
+
+## Fix
+DataLoader(num_workers=N, pin_memory=True, persistent_workers=True, prefetch_factor=2+),
+with N from the CPU cores per GPU; move heavy decoding out of __getitem__ if possible.
+
+## Saving
+A lower bound of what more DataLoader workers hide: the median wait, limited by the compute
+time the spare CPU cores can overlap loading with (nothing when the workers already use
+every core). Severity follows the low end of the per-step shares, so a wait near a threshold
+gives the same verdict run after run.
 """
 
 from __future__ import annotations
@@ -121,18 +144,7 @@ CPU_FIX = (
 )
 
 RULE = Rule(
-    code="PK301",
-    slug="data-starved",
-    title="The step waits on the DataLoader",
-    why=(
-        "With num_workers=0 every batch is read, decoded and augmented on the training thread "
-        "while the device idles; with too few workers, they cannot keep up."
-    ),
-    fix="DataLoader(num_workers=N, pin_memory=True, persistent_workers=True, prefetch_factor=2+), "
-    "with N from the CPU cores per GPU; move heavy decoding out of __getitem__ if possible.",
-    example="# before\nDataLoader(ds, batch_size=64, shuffle=True)\n"
-    "# after\nDataLoader(ds, batch_size=64, shuffle=True, num_workers=8,\n"
-    "           pin_memory=True, persistent_workers=True)",
+    doc=__doc__,
     check=check,
     reads="run file (DataLoader __next__ timing) or trace (DataLoader events)",
     needs=((Need.RUN,), (Need.TRACE,)),

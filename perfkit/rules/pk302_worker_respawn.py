@@ -1,7 +1,27 @@
-"""PK302 worker-respawn: DataLoader workers started again every epoch.
+"""PK302 worker-respawn: DataLoader workers re-spawned every epoch.
 
-What it detects: loaders with ``num_workers > 0`` and ``persistent_workers=False`` whose
-workers were spawned once per epoch.
+## What it detects
+loaders with ``num_workers > 0`` and ``persistent_workers=False`` whose workers were spawned
+once per epoch.
+
+## Why it is slow
+Without persistent_workers, every epoch forks new worker processes, re-imports and re-
+initialises the dataset in each, and refills the prefetch queue before the first batch
+arrives.
+
+## Example
+
+    # before
+    DataLoader(ds, num_workers=4)
+    # after
+    DataLoader(ds, num_workers=4, persistent_workers=True)
+
+## Fix
+DataLoader(..., num_workers=N, persistent_workers=True).
+
+## Saving
+The start-up waits (steps waiting five times the median for data) spread over all steps:
+what persistent workers would not pay again.
 """
 
 from __future__ import annotations
@@ -54,17 +74,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK302",
-    slug="worker-respawn",
-    title="DataLoader workers re-spawned every epoch",
-    why=(
-        "Without persistent_workers, every epoch forks new worker processes, re-imports and "
-        "re-initialises the dataset in each, and refills the prefetch queue before the first "
-        "batch arrives."
-    ),
-    fix="DataLoader(..., num_workers=N, persistent_workers=True).",
-    example="# before\nDataLoader(ds, num_workers=4)\n# after\n"
-    "DataLoader(ds, num_workers=4, persistent_workers=True)",
+    doc=__doc__,
     check=check,
     reads="run file (DataLoader settings and worker spawns)",
 )

@@ -1,12 +1,35 @@
-"""PK401 launch-bound: many tiny ops per step; per-op overhead dominates.
+"""PK401 launch-bound: Many tiny ops: per-op overhead dominates the step.
 
-What it detects: in run files, steps made of many ops that each do little work, judged
-from the whole step — forward, backward and optimizer ops counted in the probe step,
-against the measured time per op — whatever lines issue them: a per-sample Python loop, a
-ModuleList of tiny layers, a per-time-step cell loop. Each op costs microseconds of
-Python, dispatcher and (on a GPU) kernel-launch overhead before it does any work. A tiny
-GPU step with few ops is noted too: the GPU is likely slower there than the CPU. In traces:
-steps made mostly of kernels shorter than 10 µs while the GPU sits idle between them.
+## What it detects
+in run files, steps made of many ops that each do little work, judged from the whole step —
+forward, backward and optimizer ops counted in the probe step, against the measured time per
+op — whatever lines issue them: a per-sample Python loop, a ModuleList of tiny layers, a
+per-time-step cell loop. Each op costs microseconds of Python, dispatcher and (on a GPU)
+kernel-launch overhead before it does any work. A tiny GPU step with few ops is noted too:
+the GPU is likely slower there than the CPU. In traces: steps made mostly of kernels shorter
+than 10 µs while the GPU sits idle between them.
+
+## Why it is slow
+Every op costs microseconds of Python, dispatcher and kernel-launch overhead before the
+device does anything. With small tensors or per-sample loops the GPU finishes each kernel
+before the next is queued: it can be slower than the CPU.
+
+## Example
+
+    # before
+    loss = sum(F.cross_entropy(model(x[i:i+1]), y[i:i+1]) for i in range(n)) / n
+    # after
+    loss = F.cross_entropy(model(x), y)
+
+## Fix
+Vectorise per-sample loops into batched ops, use larger batches, or remove the overhead with
+torch.compile or CUDA graphs.
+
+## Saving
+From a run file: the ops the fix removes (a loop's lines, over samples or layers, with their
+backward and optimizer ops) times the measured time per op; without a loop, a fixed per-op
+overhead for every op. From a GPU trace: the launch overhead of the tiny kernels, capped by
+the GPU's idle time.
 """
 
 from __future__ import annotations
@@ -180,19 +203,7 @@ def _from_trace(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK401",
-    slug="launch-bound",
-    title="Many tiny ops: per-op overhead dominates the step",
-    why=(
-        "Every op costs microseconds of Python, dispatcher and kernel-launch overhead before "
-        "the device does anything. With small tensors or per-sample loops the GPU finishes "
-        "each kernel before the next is queued: it can be slower than the CPU."
-    ),
-    fix="Vectorise per-sample loops into batched ops, use larger batches, or remove the "
-    "overhead with torch.compile or CUDA graphs.",
-    example="# before\n"
-    "loss = sum(F.cross_entropy(model(x[i:i+1]), y[i:i+1]) for i in range(n)) / n\n"
-    "# after\nloss = F.cross_entropy(model(x), y)",
+    doc=__doc__,
     check=check,
     reads="run file (probe step op count) or GPU trace (kernel durations)",
     needs=((Need.GPU_TRACE,), (Need.RUN, Need.PROBE)),

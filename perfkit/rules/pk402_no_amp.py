@@ -1,7 +1,28 @@
-"""PK402 no-amp: fp32 matmuls and convolutions on hardware with tensor cores.
+"""PK402 no-amp: fp32 matmul/conv on hardware with tensor cores.
 
-What it detects: a GPU of compute capability 7.0+ running GEMM/convolution kernels none
-of which use tensor cores (traces), or a GPU run with no autocast and TF32 off (run files).
+## What it detects
+a GPU of compute capability 7.0+ running GEMM/convolution kernels none of which use tensor
+cores (traces), or a GPU run with no autocast and TF32 off (run files).
+
+## Why it is slow
+Tensor cores only run reduced precision (fp16/bf16, or TF32 for fp32 inputs); plain fp32
+leaves most of the GPU's matmul throughput unused.
+
+## Example
+
+    # before
+    loss = criterion(model(x), y)
+    # after
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        loss = criterion(model(x), y)
+
+## Fix
+Train under torch.autocast(device_type='cuda', dtype=torch.bfloat16) (fp16 with a GradScaler
+on pre-Ampere GPUs), or at least torch.backends.cuda.matmul.allow_tf32 = True.
+
+## Saving
+Not sized: bf16/fp16 tensor-core GEMMs typically run several times faster than fp32; the
+gain depends on the GEMM share of the step, which a trace shows.
 """
 
 from __future__ import annotations
@@ -62,15 +83,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK402",
-    slug="no-amp",
-    title="fp32 matmul/conv on hardware with tensor cores",
-    why="Tensor cores only run reduced precision (fp16/bf16, or TF32 for fp32 inputs); "
-    "plain fp32 leaves most of the GPU's matmul throughput unused.",
-    fix="Train under torch.autocast(device_type='cuda', dtype=torch.bfloat16) (fp16 with a "
-    "GradScaler on pre-Ampere GPUs), or at least torch.backends.cuda.matmul.allow_tf32 = True.",
-    example="with torch.autocast('cuda', dtype=torch.bfloat16):\n"
-    "    loss = criterion(model(x), y)\nloss.backward()",
+    doc=__doc__,
     check=check,
     reads="GPU run file (autocast, TF32 flags) or GPU trace (kernel names)",
     needs=((Need.GPU,),),

@@ -1,7 +1,32 @@
-"""PK403 low-utilization: the device is busy only a small share of the step.
+"""PK403 low-utilization: The device is idle most of the step.
 
-What it detects: GPU busy time (union of kernels and copies) over the profiled steps, or
-NVML utilization samples from a run file.
+## What it detects
+GPU busy time (union of kernels and copies) over the profiled steps, or NVML utilization
+samples from a run file.
+
+## Why it is slow
+A GPU that waits for data, for the host or for other ranks is paid for and unused.
+
+## Example
+
+    # before: the GPU waits for a loader on the training thread and a read-back every step
+    for x, y in DataLoader(ds, batch_size=64):
+        loss = step(x.to(device), y.to(device))
+        print(loss.item())
+    # after: batches prepared ahead, read back now and then
+    loader = DataLoader(ds, batch_size=64, num_workers=4, pin_memory=True)
+    for i, (x, y) in enumerate(loader):
+        loss = step(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+        if i % 100 == 0:
+            print(loss.item())
+
+## Fix
+Follow the findings that explain the idle time (data, syncs, launches, communication); then
+raise the batch size.
+
+## Saving
+None of its own: idle time is a symptom; the data-starved, host-sync, launch-bound and comm-
+bound findings say where it goes and size it.
 """
 
 from __future__ import annotations
@@ -41,13 +66,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK403",
-    slug="low-utilization",
-    title="The device is idle most of the step",
-    why="A GPU that waits for data, for the host or for other ranks is paid for and unused.",
-    fix="Follow the findings that explain the idle time (data, syncs, launches, "
-    "communication); then raise the batch size.",
-    example="# see the other findings of this report",
+    doc=__doc__,
     check=check,
     reads="GPU trace (busy time) or NVML samples",
     needs=((Need.GPU, Need.GPU_TRACE), (Need.GPU, Need.RUN, Need.NVML)),

@@ -1,7 +1,30 @@
-"""PK404 host-bound: host-side time dominates the step while the device waits.
+"""PK404 host-bound: Host-side time dominates the step.
 
-What it detects: GPU busy less than half the step although neither data loading nor
-blocking syncs explain the idle time — the host cannot issue work fast enough.
+## What it detects
+GPU busy less than half the step although neither data loading nor blocking syncs explain
+the idle time — the host cannot issue work fast enough.
+
+## Why it is slow
+Python, the dispatcher and the launch path run on one CPU thread; when they take longer than
+the kernels they issue, the GPU waits.
+
+## Example
+
+    # before
+    for x, y in loader:
+        loss = criterion(model(x), y)
+    # after: fewer, larger launches
+    model = torch.compile(model)
+    for x, y in loader:
+        loss = criterion(model(x), y)
+
+## Fix
+Increase work per op (batch size), fuse with torch.compile, capture with CUDA graphs, and
+move per-step Python bookkeeping out of the loop.
+
+## Saving
+The GPU's idle time per step that neither data waits nor syncs explain; overlapping the host
+work (bigger batches, torch.compile, CUDA graphs) recovers up to this.
 """
 
 from __future__ import annotations
@@ -43,14 +66,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK404",
-    slug="host-bound",
-    title="Host-side time dominates the step",
-    why="Python, the dispatcher and the launch path run on one CPU thread; when they take "
-    "longer than the kernels they issue, the GPU waits.",
-    fix="Increase work per op (batch size), fuse with torch.compile, capture with CUDA graphs, "
-    "and move per-step Python bookkeeping out of the loop.",
-    example="model = torch.compile(model)",
+    doc=__doc__,
     check=check,
     reads="GPU trace",
     needs=((Need.GPU, Need.GPU_TRACE),),

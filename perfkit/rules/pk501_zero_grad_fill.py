@@ -1,4 +1,27 @@
-"""PK501 zero-grad-fill: ``zero_grad(set_to_none=False)`` fills gradients with zeros."""
+"""PK501 zero-grad-fill: zero_grad(set_to_none=False).
+
+## What it detects
+``zero_grad(set_to_none=False)`` calls, with their call sites: every step then writes zeros
+into every gradient.
+
+## Why it is slow
+Filling gradients with zeros launches a kernel per parameter and makes backward accumulate
+instead of assign; setting them to None costs nothing.
+
+## Example
+
+    # before
+    optimizer.zero_grad(set_to_none=False)
+    # after
+    optimizer.zero_grad()
+
+## Fix
+optimizer.zero_grad() (set_to_none=True is the default since torch 2.0).
+
+## Saving
+Not sized: one memset per parameter per step, and the backward then adds into the zeros
+instead of writing fresh gradients.
+"""
 
 from __future__ import annotations
 
@@ -29,13 +52,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK501",
-    slug="zero-grad-fill",
-    title="zero_grad(set_to_none=False)",
-    why="Filling gradients with zeros launches a kernel per parameter and makes backward "
-    "accumulate instead of assign; setting them to None costs nothing.",
-    fix="optimizer.zero_grad() (set_to_none=True is the default since torch 2.0).",
-    example="# before\noptimizer.zero_grad(set_to_none=False)\n# after\noptimizer.zero_grad()",
+    doc=__doc__,
     check=check,
     reads="run file (zero_grad calls)",
 )

@@ -1,4 +1,27 @@
-"""PK502 single-tensor-optimizer: an optimizer forced onto its per-tensor loop."""
+"""PK502 single-tensor-optimizer: Optimizer with foreach=False / no fused path.
+
+## What it detects
+Optimizers built with ``foreach=False`` and not fused, which update their parameter tensors
+one at a time.
+
+## Why it is slow
+The per-tensor implementation launches several kernels for every parameter tensor; the
+foreach and fused implementations update all of them in a few launches.
+
+## Example
+
+    # before
+    SGD(params, lr=0.1, foreach=False)
+    # after
+    SGD(params, lr=0.1)  # or AdamW(..., fused=True)
+
+## Fix
+Leave foreach at its default (None), or pass fused=True where the optimizer supports it.
+
+## Saving
+Not sized: several small kernels per parameter instead of a few for all of them; on a GPU
+the saving grows with the number of parameter tensors.
+"""
 
 from __future__ import annotations
 
@@ -31,14 +54,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK502",
-    slug="single-tensor-optimizer",
-    title="Optimizer with foreach=False / no fused path",
-    why="The per-tensor implementation launches several kernels for every parameter tensor; "
-    "the foreach and fused implementations update all of them in a few launches.",
-    fix="Leave foreach at its default (None), or pass fused=True where the optimizer supports it.",
-    example="# before\nSGD(params, lr=0.1, foreach=False)\n"
-    "# after\nSGD(params, lr=0.1)  # or AdamW(..., fused=True)",
+    doc=__doc__,
     check=check,
     reads="run file (optimizer settings)",
 )

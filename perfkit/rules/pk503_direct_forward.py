@@ -1,4 +1,27 @@
-"""PK503 direct-forward: ``module.forward(x)`` called directly, bypassing hooks."""
+"""PK503 direct-forward: module.forward(x) called directly.
+
+## What it detects
+``module.forward(x)`` called directly instead of ``module(x)``, found in the probe step with
+the calling line.
+
+## Why it is slow
+Module.__call__ runs forward pre/post hooks around forward(); calling forward() skips them,
+which breaks DistributedDataParallel, hooks-based tools and module profiling annotations.
+
+## Example
+
+    # before
+    out = model.forward(x)
+    # after
+    out = model(x)
+
+## Fix
+Call the module: model(x).
+
+## Saving
+None: a correctness and tooling problem more than a cost, since DDP's gradient hooks,
+forward hooks and profilers' module annotations are skipped.
+"""
 
 from __future__ import annotations
 
@@ -27,14 +50,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK503",
-    slug="direct-forward",
-    title="module.forward(x) called directly",
-    why="Module.__call__ runs forward pre/post hooks around forward(); calling forward() "
-    "skips them, which breaks DistributedDataParallel, hooks-based tools and module "
-    "profiling annotations.",
-    fix="Call the module: model(x).",
-    example="# before\nout = model.forward(x)\n# after\nout = model(x)",
+    doc=__doc__,
     check=check,
     reads="run file (probe step)",
     needs=((Need.RUN, Need.PROBE),),

@@ -1,4 +1,33 @@
-"""PK504 dataparallel: ``nn.DataParallel`` where DistributedDataParallel is the fix."""
+"""PK504 dataparallel: nn.DataParallel instead of DistributedDataParallel.
+
+## What it detects
+A model wrapped in ``nn.DataParallel``, found in the probe step.
+
+## Why it is slow
+DataParallel is single-process and multi-threaded: the GIL, per-step model replication and
+gathering on GPU 0 make it slower than DDP even on one machine.
+
+## Example
+
+    # before
+    model = nn.DataParallel(model).cuda()
+    # after (torchrun --nproc_per_node=4 train.py)
+    dist.init_process_group('nccl')
+    rank = int(os.environ['LOCAL_RANK'])
+    torch.cuda.set_device(rank)
+    model = DDP(model.cuda(rank), device_ids=[rank])
+    loader = DataLoader(ds, batch_size=64, sampler=DistributedSampler(ds))
+
+## Fix
+Launch one process per GPU with torchrun and wrap the model in DistributedDataParallel:
+torch.distributed.init_process_group('nccl'), model = DDP(model.to(local_rank),
+device_ids=[local_rank]), and a DistributedSampler in the DataLoader; run with torchrun
+--nproc_per_node=NUM_GPUS train.py.
+
+## Saving
+Not sized: DataParallel replicates the model and scatters inputs from one Python thread
+every step and gathers outputs on GPU 0, where DDP scales near-linearly.
+"""
 
 from __future__ import annotations
 
@@ -27,24 +56,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK504",
-    slug="dataparallel",
-    title="nn.DataParallel instead of DistributedDataParallel",
-    why="DataParallel is single-process and multi-threaded: the GIL, per-step model "
-    "replication and gathering on GPU 0 make it slower than DDP even on one machine.",
-    fix=(
-        "Launch one process per GPU with torchrun and wrap the model in "
-        "DistributedDataParallel: torch.distributed.init_process_group('nccl'), "
-        "model = DDP(model.to(local_rank), device_ids=[local_rank]), and a DistributedSampler "
-        "in the DataLoader; run with torchrun --nproc_per_node=NUM_GPUS train.py."
-    ),
-    example=(
-        "# before\nmodel = nn.DataParallel(model).cuda()\n"
-        "# after (torchrun --nproc_per_node=4 train.py)\n"
-        "dist.init_process_group('nccl')\nrank = int(os.environ['LOCAL_RANK'])\n"
-        "torch.cuda.set_device(rank)\nmodel = DDP(model.cuda(rank), device_ids=[rank])\n"
-        "loader = DataLoader(ds, sampler=DistributedSampler(ds), ...)"
-    ),
+    doc=__doc__,
     check=check,
     reads="run file (probe step)",
     needs=((Need.RUN, Need.PROBE),),

@@ -1,11 +1,32 @@
-"""PK601 rank-straggler: one rank consistently slower than the others.
+"""PK601 rank-straggler: One rank consistently slower than the others.
 
-What it detects: for each phase of the step (waiting for data, the rest of the step, host
-syncs), the rank that spends the most on it, by how much more than the other ranks (their
-median), and in how many aligned steps. In lockstep DDP every rank's step lasts as long:
-the straggler's own work shows in its data wait, while the others' waiting in collectives
-is counted in their compute time, so a rank that is slow to compute cannot be told from
-the ranks waiting for it by run files alone; traces (comm kernels) can.
+## What it detects
+for each phase of the step (waiting for data, the rest of the step, host syncs), the rank
+that spends the most on it, by how much more than the other ranks (their median), and in how
+many aligned steps. In lockstep DDP every rank's step lasts as long: the straggler's own
+work shows in its data wait, while the others' waiting in collectives is counted in their
+compute time, so a rank that is slow to compute cannot be told from the ranks waiting for it
+by run files alone; traces (comm kernels) can.
+
+## Why it is slow
+Collectives wait for the slowest rank: every other GPU idles for the difference, so one slow
+rank sets the pace of the whole job.
+
+## Example
+
+    # before: one rank loads its shard on the training thread, the others wait for it
+    loader = DataLoader(shard, batch_size=64)
+    # after: every rank loads ahead, and the shards are balanced
+    sampler = DistributedSampler(ds, drop_last=True)
+    loader = DataLoader(ds, batch_size=64, sampler=sampler, num_workers=4, pin_memory=True)
+
+## Fix
+Find what makes that rank slow — its data shard or loader workers, its host (CPU contention,
+throttling), its GPU — and even it out.
+
+## Saving
+The straggler's excess over the median rank per step: the other ranks wait this long for it
+in every collective, so evening out its work gives the time back to all of them.
 """
 
 from __future__ import annotations
@@ -94,15 +115,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 RULE = Rule(
-    code="PK601",
-    slug="rank-straggler",
-    title="One rank consistently slower than the others",
-    why="Collectives wait for the slowest rank: every other GPU idles for the difference, "
-    "so one slow rank sets the pace of the whole job.",
-    fix="Find what makes that rank slow — its data shard or loader workers, its host (CPU "
-    "contention, throttling), its GPU — and even it out.",
-    example="# the per-rank table of the report shows the phase:\n"
-    "perfkit report RUN_DIR   # with run.rank0.json, run.rank1.json, ...",
+    doc=__doc__,
     check=check,
     reads="run files or traces of several ranks",
     needs=(),

@@ -1,12 +1,32 @@
-"""PK602 comm-bound: collectives not overlapped with compute.
+"""PK602 comm-bound: Collectives not overlapped with compute.
 
-What it detects: communication kernels (NCCL/RCCL) whose time is not covered by compute
-kernels running at the same time, as a share of the profiled steps; without GPU kernels,
-the host-side records of collectives (``gloo:all_reduce`` ...) during which the training
-thread ran nothing else, i.e. waited for them. For a job of several ranks it is judged
-once, on the rank that waits least in its collectives (the last to arrive): on the
-others, a collective also waits for that rank, which is rank-straggler's finding, not
-communication.
+## What it detects
+communication kernels (NCCL/RCCL) whose time is not covered by compute kernels running at
+the same time, as a share of the profiled steps; without GPU kernels, the host-side records
+of collectives (``gloo:all_reduce`` ...) during which the training thread ran nothing else,
+i.e. waited for them. For a job of several ranks it is judged once, on the rank that waits
+least in its collectives (the last to arrive): on the others, a collective also waits for
+that rank, which is rank-straggler's finding, not communication.
+
+## Why it is slow
+DDP overlaps gradient all-reduce with the rest of backward; when buckets are too large, a
+sync forces completion, or compute is too short, communication sits on the critical path and
+every GPU waits.
+
+## Example
+
+    # before
+    model = DDP(model, device_ids=[rank])
+    # after: smaller buckets start all-reducing earlier in backward; no copy into buckets
+    model = DDP(model, device_ids=[rank], bucket_cap_mb=10, gradient_as_bucket_view=True)
+
+## Fix
+Let DDP overlap: tune bucket_cap_mb, avoid syncs between backward and step, use gradient
+accumulation with no_sync(), or a faster interconnect/compression.
+
+## Saving
+The exposed communication time per step, on the rank that waits least in its collectives:
+overlapping it with backward (DDP buckets, no premature syncs) can hide it.
 """
 
 from __future__ import annotations
@@ -77,15 +97,7 @@ def _exposed_per_step(trace) -> float:
 
 
 RULE = Rule(
-    code="PK602",
-    slug="comm-bound",
-    title="Collectives not overlapped with compute",
-    why="DDP overlaps gradient all-reduce with the rest of backward; when buckets are too "
-    "large, a sync forces completion, or compute is too short, communication sits on the "
-    "critical path and every GPU waits.",
-    fix="Let DDP overlap: tune bucket_cap_mb, avoid syncs between backward and step, use "
-    "gradient accumulation with no_sync(), or a faster interconnect/compression.",
-    example="model = DDP(model, device_ids=[rank], bucket_cap_mb=25, gradient_as_bucket_view=True)",
+    doc=__doc__,
     check=check,
     reads="GPU trace with NCCL kernels",
     needs=((Need.TRACE,),),
