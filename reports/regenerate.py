@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPORTS = Path("reports")
 RUNS = REPORTS / "runs"
-TRACE = Path("../shared/traces/kineto-resnet50-v100-dataloader-num-workers-0.pt.trace.json.gz")
+TRACE = Path("tests/data/traces/kineto-resnet50-v100-dataloader-num-workers-0.pt.trace.json.gz")
 BEFORE_INJECT = "host-sync,graph-leak,data-starved,eval-grad"
 
 
@@ -33,9 +33,7 @@ def capture() -> None:
 
 def render() -> list[Path]:
     """Write every sample report; returns the files written."""
-    inputs = {"before": RUNS / "before", "after": RUNS / "after"}
-    if TRACE.exists():
-        inputs["resnet50-trace"] = TRACE
+    inputs = {"before": RUNS / "before", "after": RUNS / "after", "resnet50-trace": TRACE}
     written = []
     for name, source in inputs.items():
         for fmt, ext in (("markdown", "md"), ("html", "html")):

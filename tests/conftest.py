@@ -17,6 +17,8 @@ from perfkit.capture.step import profile_step
 from perfkit.runfile import Run
 
 REPO = Path(__file__).resolve().parent.parent
+# Real GPU traces recorded by others (provenance in PROVENANCE.md beside them).
+TRACES = REPO / "tests" / "data" / "traces"
 PYTHON = sys.executable
 
 # Fast defaults for in-process captures: no profiler window, no sampler thread.

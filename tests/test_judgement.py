@@ -199,10 +199,17 @@ def test_the_engine_says_what_a_rule_lacks_from_its_declared_needs():
     reasons = {n.rule: n.reason for n in report(cpu_run()).not_checked}
     assert reasons["blocking-copy"] == "needs a GPU run (this one ran on the CPU)"
     assert reasons["rank-straggler"] == "needs the runs or traces of several ranks of one job"
-    # Alternatives: a run file, or else a GPU trace; for a CPU run the GPU one is missing.
-    assert reasons["pageable-copy"] == (
-        "needs a GPU trace (none was recorded or it is empty), "
-        "or a GPU run (this one ran on the CPU)"
+    # Alternatives: a GPU trace, or a GPU run file; on a CPU run only the GPU is missing.
+    assert reasons["pageable-copy"] == "needs a GPU run (this one ran on the CPU)"
+    unprobed = {n.rule: n.reason for n in report(cpu_run(probe={})).not_checked}
+    assert unprobed["launch-bound"] == (
+        "needs a GPU trace (none was recorded or it is empty), or the probe step "
+        "(probe_step=True)"
+    )
+    trace_only = {n.rule: n.reason for n in analyze([Evidence()]).not_checked}
+    assert trace_only["launch-bound"] == (
+        "needs a GPU trace (none was recorded or it is empty), or a run file (this is a "
+        "trace only)"
     )
     scanned = cpu_run()
     scanned["graph_scans"] = []

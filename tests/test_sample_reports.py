@@ -12,18 +12,13 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, TRACES
 
-TRACE = (
-    REPO.parent
-    / "shared"
-    / "traces"
-    / ("kineto-resnet50-v100-dataloader-num-workers-0.pt.trace.json.gz")
-)
+TRACE = TRACES / "kineto-resnet50-v100-dataloader-num-workers-0.pt.trace.json.gz"
 SOURCES = {
     "before": "reports/runs/before",
     "after": "reports/runs/after",
-    "resnet50-trace": "../shared/traces/" + TRACE.name,
+    "resnet50-trace": str(TRACE.relative_to(REPO)),
 }
 _PNG = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
 
@@ -42,8 +37,6 @@ def rendered(*args: str) -> str:
 @pytest.mark.parametrize("name", sorted(SOURCES))
 @pytest.mark.parametrize("fmt", ["md", "html"])
 def test_sample_report_is_current(name, fmt):
-    if name == "resnet50-trace" and not TRACE.exists():
-        pytest.skip("../shared/traces is not here")
     committed = (REPO / "reports" / f"{name}.{fmt}").read_text()
     now = rendered("report", SOURCES[name], "-f", "markdown" if fmt == "md" else "html")
     if fmt == "html":  # plots are compared by presence, not pixel by pixel

@@ -17,10 +17,7 @@ from hypothesis import strategies as st
 from perfkit.jsonio import JsonFileError
 from perfkit.trace import load_trace, stream
 from perfkit.trace.summary import summarize, summarize_file
-from tests.conftest import REPO
-
-TRACES = REPO.parent / "shared" / "traces"
-needs_traces = pytest.mark.skipif(not TRACES.is_dir(), reason="../shared/traces is not here")
+from tests.conftest import REPO, TRACES
 
 
 def in_memory(path) -> dict:
@@ -35,7 +32,6 @@ def streamed(path) -> dict:
     return dataclasses.asdict(summarize_file(path))
 
 
-@needs_traces
 @pytest.mark.parametrize(
     "name",
     [
@@ -132,7 +128,6 @@ def load_bench_module():
     return module
 
 
-@needs_traces
 def test_replicated_trace_is_the_same_run_k_times(tmp_path):
     """The benchmark's big traces are real steps repeated: every count scales by k."""
     source = TRACES / "hta-sampled-128rank-job" / "hta-sampled-128rank-rank-0.pt.trace.json.gz"

@@ -1,4 +1,4 @@
-"""Real GPU traces recorded elsewhere (../shared/traces, see PROVENANCE.md)."""
+"""Real GPU traces recorded elsewhere (tests/data/traces, see PROVENANCE.md there)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ import pytest
 from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
 from perfkit.trace import load_trace
-from tests.conftest import REPO
-
-TRACES = REPO.parent / "shared" / "traces"
-pytestmark = pytest.mark.skipif(not TRACES.is_dir(), reason="../shared/traces is not here")
+from tests.conftest import TRACES
 
 
 def trace(name: str):

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from perfkit.analysis.ranks import job_of, rank_table, slowest
-from perfkit.evidence import Evidence, NotApplicable
+from perfkit.evidence import Evidence, Need, NotApplicable
 from perfkit.findings import Finding, NotChecked, Report
 from perfkit.rules import all_rules
 from perfkit.rules._base import Rule, Scope
@@ -74,12 +74,16 @@ def unmet_need(rule: Rule, ev: Evidence) -> str:
     the first that is missing."""
     if rule.scope is Scope.JOB and not ev.ranks:
         return "needs the runs or traces of several ranks of one job"
-    missing = []
+    missing: list[str] = []
     for alternative in rule.needs:
         gaps = [gap for gap in (ev.lacks(need) for need in alternative) if gap]
         if not gaps:
             return ""
-        missing.append(gaps[0])
+        if gaps[0] not in missing:
+            missing.append(gaps[0])
+    cpu_only = ev.lacks(Need.GPU)
+    if cpu_only in missing:  # no other alternative can help a run without a GPU
+        missing = [cpu_only]
     return "needs " + ", or ".join(missing) if missing else ""
 
 
