@@ -15,6 +15,7 @@ import click
 
 from perfkit._version import __version__
 from perfkit.commands import printable
+from perfkit.errors import InputError
 
 # name -> (module, attribute, one-line help shown by `perfkit --help`)
 SUBCOMMANDS = {
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> Any:
     except click.UsageError as e:
         where = e.ctx.command_path if e.ctx is not None else "perfkit"
         click.echo(printable(f"{where}: error: {e.format_message()}"), err=True)
+        sys.exit(2)
+    except InputError as e:
+        click.echo(printable(f"perfkit: error: {e}"), err=True)
         sys.exit(2)
     except click.ClickException as e:
         click.echo(printable(f"perfkit: error: {e.format_message()}"), err=True)

@@ -11,14 +11,11 @@ from typing import Any
 
 import orjson  # parses large files several times faster than the stdlib
 
+from perfkit.errors import FileError
 
-class JsonFileError(Exception):
+
+class JsonFileError(FileError):
     """A file that cannot be read as JSON; the message names the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 def open_error(path: str | os.PathLike[str], e: OSError) -> JsonFileError:

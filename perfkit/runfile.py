@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perfkit.errors import FileError
 from perfkit.jsonio import JsonFileError, read_json
 
 SCHEMA_NAME = "perfkit.run"
@@ -43,13 +44,8 @@ def rank_files(run_dir: str | os.PathLike[str]) -> list[Path]:
     return sorted(Path(run_dir).glob(RANK_FILE_PATTERN), key=rank_of)
 
 
-class RunFileError(Exception):
+class RunFileError(FileError):
     """A run file that cannot be read; the message names the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -69,10 +65,6 @@ class Run:
     probe: dict[str, Any] = field(default_factory=dict)
     samples: dict[str, Any] = field(default_factory=dict)
     traces: list[str] = field(default_factory=list)
-
-    def site(self, index: int) -> dict[str, Any]:
-        """The call site a step record refers to by index."""
-        return self.sites[index]
 
 
 _REQUIRED: dict[str, type] = {

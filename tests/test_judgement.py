@@ -203,13 +203,11 @@ def test_the_engine_says_what_a_rule_lacks_from_its_declared_needs():
     assert reasons["pageable-copy"] == "needs a GPU run (this one ran on the CPU)"
     unprobed = {n.rule: n.reason for n in report(cpu_run(probe={})).not_checked}
     assert unprobed["launch-bound"] == (
-        "needs a GPU trace (none was recorded or it is empty), or the probe step "
-        "(probe_step=True)"
+        "needs a GPU trace (none was recorded or it is empty), or the probe step (probe_step=True)"
     )
     trace_only = {n.rule: n.reason for n in analyze([Evidence()]).not_checked}
     assert trace_only["launch-bound"] == (
-        "needs a GPU trace (none was recorded or it is empty), or a run file (this is a "
-        "trace only)"
+        "needs a GPU trace (none was recorded or it is empty), or a run file (this is a trace only)"
     )
     scanned = cpu_run()
     scanned["graph_scans"] = []

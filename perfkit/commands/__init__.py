@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import click
 
+from perfkit.errors import InputError
 
-class InputError(click.ClickException):
-    """Bad input from the user (a missing file, an impossible option): one line, exit 2."""
-
-    exit_code = 2
+__all__ = ["InputError", "capture_options", "printable", "window_option"]
 
 
 def window_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple | None:

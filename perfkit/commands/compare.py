@@ -6,18 +6,7 @@ import json
 
 import click
 
-from perfkit.commands import InputError
 from perfkit.commands.report import write_output
-
-
-def _units(path: str) -> list:
-    from perfkit.analysis.inputs import InputError as BadInput
-    from perfkit.analysis.inputs import load_inputs
-
-    try:
-        return load_inputs(path)
-    except BadInput as e:
-        raise InputError(str(e)) from None
 
 
 @click.command(short_help="Compare two runs: speedup and what changed.")
@@ -45,10 +34,11 @@ def compare(base, new, fmt, output) -> int:
     from perfkit.analysis.compare import compare as compare_runs
     from perfkit.analysis.compare import comparison_to_json
     from perfkit.analysis.engine import analyze
+    from perfkit.analysis.inputs import load_inputs
     from perfkit.analysis.ranks import representatives
     from perfkit.report.compare import render
 
-    before, after = representatives(_units(base)), representatives(_units(new))
+    before, after = representatives(load_inputs(base)), representatives(load_inputs(new))
     keys = [k for k in before if k in after] or [""]
     results = {}
     for key in keys:

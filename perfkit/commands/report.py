@@ -15,20 +15,15 @@ def split_keys(values: tuple[str, ...]) -> list[str]:
 
 
 def load_report(path: str, select: list[str], ignore: list[str]):
-    """Read the input and analyze it; bad input becomes a one-line InputError."""
+    """Read the input and analyze it; bad input raises a one-line InputError."""
     from perfkit.analysis.engine import analyze
-    from perfkit.analysis.inputs import InputError as BadInput
     from perfkit.analysis.inputs import load_inputs
     from perfkit.rules import select_rules, unknown_keys
 
     unknown = unknown_keys(select + ignore)
     if unknown:
         raise InputError(f"unknown rule {unknown[0]!r}; `perfkit rules` lists them")
-    try:
-        units = load_inputs(path)
-    except BadInput as e:
-        raise InputError(str(e)) from None
-    return analyze(units, select_rules(select or None, ignore or None))
+    return analyze(load_inputs(path), select_rules(select or None, ignore or None))
 
 
 def write_output(text: str, output: str | None) -> None:

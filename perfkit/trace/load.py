@@ -9,16 +9,13 @@ from typing import Any
 
 from perfkit.jsonio import JsonFileError, parse_json, read_bytes
 
-# A trace that cannot be read is a JsonFileError too: one error type, "<path>: <problem>".
-TraceFileError = JsonFileError
-
 
 def check_trace(data: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
     """The decoded trace as ``{"traceEvents": [...], ...}`` (a bare event list is wrapped)."""
     if isinstance(data, list):
         data = {"traceEvents": data}
     if not isinstance(data, dict) or not isinstance(data.get("traceEvents"), list):
-        raise TraceFileError(path, "not a Chrome/Kineto trace (no 'traceEvents' list)")
+        raise JsonFileError(path, "not a Chrome/Kineto trace (no 'traceEvents' list)")
     return data
 
 
