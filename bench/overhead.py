@@ -17,6 +17,10 @@ is reported apart as its cost per window. Each block's median is divided by the 
 block's of the same rotation; the ratio is the median over rotations.
 
     python bench/overhead.py [--preset iris|cnn|all] [--pairs N]
+
+The functions take a ``device`` (default "cpu"); bench/gpu_check.py runs them on CUDA. There
+each step is timed on the host without a synchronize, as a training loop runs: the GPU
+works asynchronously, and only host time that the queue does not hide shows.
 """
 
 from __future__ import annotations
@@ -56,9 +60,10 @@ def sgd_step(model: nn.Module, opt: torch.optim.Optimizer):
     return step
 
 
-def iris_loop():
+def iris_loop(device: str = "cpu"):
     x, y = iris.iris_like_data(torch.Generator().manual_seed(0))
-    model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3))
+    x, y = x.to(device), y.to(device)
+    model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3)).to(device)
 
     def batches():
         while True:
@@ -67,17 +72,28 @@ def iris_loop():
     return batches, sgd_step(model, torch.optim.SGD(model.parameters(), lr=0.05))
 
 
-def cnn_loop():
+def cnn_loop(device: str = "cpu"):
+    on_gpu = device != "cpu"
     loader = DataLoader(
-        cnn.SyntheticImages(cnn.TRAIN_SAMPLES, seed=1), batch_size=cnn.BATCH, shuffle=True
+        cnn.SyntheticImages(cnn.TRAIN_SAMPLES, seed=1),
+        batch_size=cnn.BATCH,
+        shuffle=True,
+        pin_memory=on_gpu,
     )
-    model = cnn.make_model()
+    model = cnn.make_model().to(device)
+    step = sgd_step(model, torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9))
+    if not on_gpu:
+        return lambda: _forever(loader), step
 
-    def batches():
-        while True:
-            yield from loader
+    def to_device_step(xb, yb):  # the copy is part of a GPU step, as in the reference loop
+        return step(xb.to(device, non_blocking=True), yb.to(device, non_blocking=True))
 
-    return batches, sgd_step(model, torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9))
+    return lambda: _forever(loader), to_device_step
+
+
+def _forever(loader):
+    while True:
+        yield from loader
 
 
 def timed(batches, step) -> float:
@@ -87,9 +103,9 @@ def timed(batches, step) -> float:
     return time.perf_counter() - t0
 
 
-def measure(preset: str, pairs: int) -> dict[str, float]:
+def measure(preset: str, pairs: int, device: str = "cpu") -> dict[str, float]:
     torch.manual_seed(0)
-    make_batches, raw_step = {"iris": iris_loop, "cnn": cnn_loop}[preset]()
+    make_batches, raw_step = {"iris": iris_loop, "cnn": cnn_loop}[preset](device)
     batches = make_batches()
     plain: list[float] = []
     profiled: list[float] = []
@@ -127,12 +143,18 @@ VARIANTS = (
 )
 
 
-def compare_profilers(preset: str) -> dict[str, dict[str, float]]:
-    """Median step time of each variant, rotating blocks of steps (see the module doc)."""
+def compare_profilers(
+    preset: str, device: str = "cpu", rotations: int = 0
+) -> dict[str, dict[str, float]]:
+    """Median step time of each variant, rotating blocks of steps (see the module doc).
+
+    ``rotations``: 0 for the preset's default; a multiple of 4 keeps every unit in every
+    place of the order equally often."""
     torch.manual_seed(0)
-    make_batches, raw_step = {"iris": iris_loop, "cnn": cnn_loop}[preset]()
+    make_batches, raw_step = {"iris": iris_loop, "cnn": cnn_loop}[preset](device)
     batches = make_batches()
-    size, rotations = BLOCKS[preset]
+    size, default_rotations = BLOCKS[preset]
+    rotations = rotations or default_rotations
     times: dict[str, list[list[float]]] = {v: [] for v in VARIANTS}  # a block per rotation
 
     def block(variant: str, step) -> None:

@@ -155,21 +155,3 @@ def test_explicit_synchronize_is_counted(tmp_path, monkeypatch):
 
     run = capture(tmp_path / "run", step, steps=2)
     assert step_syncs(run, 1)["by_kind"] == {"synchronize": 1}
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_gpu_transfers_are_classified(tmp_path):  # pragma: no cover - runs on GPU machines
-    pageable = torch.ones(1024)
-    pinned = torch.ones(1024).pin_memory()
-
-    def step():
-        pageable.to("cuda")
-        pinned.to("cuda", non_blocking=True)
-        pinned.cuda().cpu()
-
-    run = capture(tmp_path / "run", step, steps=2)
-    totals = step_transfers(run, 1)["totals"]
-    assert totals["h2d"]["pageable"] == 1 and totals["h2d"]["pinned"] == 2
-    assert totals["d2h"]["count"] == 1
-    assert step_syncs(run, 1)["by_kind"] == {"cpu": 1}
