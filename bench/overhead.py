@@ -126,8 +126,10 @@ def measure(preset: str, pairs: int, device: str = "cpu") -> dict[str, float]:
     return {
         "plain_ms": round(p * 1e3, 4),
         "profiled_ms": round(q * 1e3, 4),
-        "ratio": round(statistics.median(b / a for a, b in zip(plain, profiled)), 4),
-        "fixed_cost_us": round(statistics.median(b - a for a, b in zip(plain, profiled)) * 1e6, 2),
+        "ratio": round(statistics.median(b / a for a, b in zip(plain, profiled, strict=True)), 4),
+        "fixed_cost_us": round(
+            statistics.median(b - a for a, b in zip(plain, profiled, strict=True)) * 1e6, 2
+        ),
         "pairs": pairs,
     }
 

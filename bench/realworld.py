@@ -1153,7 +1153,9 @@ def print_result(s: Script, r: Result) -> None:
         print("   findings: none")
     for f in r.findings:
         locs = (
-            ", ".join(f"{loc} ({k})" for loc, k in zip(f["locations"], f["location_kinds"]))
+            ", ".join(
+                f"{loc} ({k})" for loc, k in zip(f["locations"], f["location_kinds"], strict=True)
+            )
             or "no location"
         )
         notes = f"  [{'; '.join(f['notes'])}]" if f["notes"] else ""
@@ -1261,7 +1263,7 @@ def main(argv: list[str] | None = None) -> int:
                     "backward_calls": s.backward_calls,
                     **r.__dict__,
                 }
-                for s, r in zip(scripts, results)
+                for s, r in zip(scripts, results, strict=True)
             ],
         }
         args.json.write_text(json.dumps(payload, indent=1, default=str))

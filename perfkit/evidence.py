@@ -214,7 +214,7 @@ def phase_series(ev: Evidence) -> dict[str, list[float]]:
         return {
             "step_ms": period,
             "data_wait_ms": wait,
-            "compute_ms": [p - w for p, w in zip(period, wait)],
+            "compute_ms": [p - w for p, w in zip(period, wait, strict=True)],
             "syncs": syncs,
         }
     if ev.trace is not None and ev.trace.steps:

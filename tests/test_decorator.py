@@ -128,7 +128,7 @@ def test_parameters_are_bit_identical_with_and_without_perfkit(tmp_path):
     plain = _train(12, decorate=False)
     profiled = _train(12, decorate=True, out=tmp_path / "run")
     assert len(load_run(tmp_path / "run").steps) == 12
-    for a, b in zip(plain, profiled):
+    for a, b in zip(plain, profiled, strict=True):
         assert torch.equal(a, b)
 
 

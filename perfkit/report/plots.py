@@ -41,7 +41,7 @@ def step_phases(series: dict[str, list]) -> str | None:
     waits = series.get("data_wait_ms") or [0.0] * len(walls)
     outs = series.get("outside_ms") or [0.0] * len(walls)
     data, other, compute = [], [], []
-    for wall, wait, out in zip(walls, waits, outs):
+    for wall, wait, out in zip(walls, waits, outs, strict=False):
         period = wall + out
         d = min(wait, period)
         o = max(out - d, 0.0)
@@ -57,12 +57,12 @@ def step_phases(series: dict[str, list]) -> str | None:
     ax.bar(
         x,
         compute,
-        bottom=[a + b for a, b in zip(data, other)],
+        bottom=[a + b for a, b in zip(data, other, strict=False)],
         color=_COLORS["compute"],
         label="step",
         width=1.0,
     )
-    _clip_first(ax, [a + b + c for a, b, c in zip(data, other, compute)])
+    _clip_first(ax, [a + b + c for a, b, c in zip(data, other, compute, strict=False)])
     ax.set_xlabel("step")
     ax.set_ylabel("ms")
     ax.set_title("Time per step, by phase")
@@ -75,7 +75,7 @@ def trace_phases(step_ms: list[float], phases: dict[str, list[float]]) -> str | 
     if not step_ms or not phases or not any(phases.get("backward") or []):
         return None
     data, back, opt = phases["data"], phases["backward"], phases["optimizer"]
-    rest = [max(t - d - b - o, 0.0) for t, d, b, o in zip(step_ms, data, back, opt)]
+    rest = [max(t - d - b - o, 0.0) for t, d, b, o in zip(step_ms, data, back, opt, strict=False)]
     fig, ax = _figure()
     x = range(len(step_ms))
     bottom = [0.0] * len(step_ms)
@@ -86,7 +86,7 @@ def trace_phases(step_ms: list[float], phases: dict[str, list[float]]) -> str | 
         (opt, "optimizer", _COLORS["sync"]),
     ):
         ax.bar(x, values, bottom=bottom, label=label, color=color, width=0.8)
-        bottom = [a + b for a, b in zip(bottom, values)]
+        bottom = [a + b for a, b in zip(bottom, values, strict=False)]
     ax.set_xticks(list(x))
     ax.set_xlabel("profiled step")
     ax.set_ylabel("ms")

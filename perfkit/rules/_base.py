@@ -48,9 +48,9 @@ def parse_doc(doc: str | None) -> dict[str, str]:
     match = _HEADER.fullmatch(header.strip())
     if match is None:
         raise RuleDocError(f"the first line must read 'PKNNN slug: Title.', not {header!r}")
-    parsed = dict(zip(("code", "slug", "title"), match.groups()))
+    parsed = dict(zip(("code", "slug", "title"), match.groups(), strict=True))
     chunks = re.split(r"^## (.+?)\s*$", body, flags=re.M)
-    found = dict(zip(chunks[1::2], chunks[2::2]))
+    found = dict(zip(chunks[1::2], chunks[2::2], strict=True))
     missing = [name for name in SECTIONS if not found.get(name, "").strip()]
     if missing:
         raise RuleDocError(f"{parsed['code']}: no '## {missing[0]}' section in its docstring")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from itertools import pairwise
 from typing import Any
 
 from perfkit.evidence import Evidence
@@ -74,7 +75,7 @@ def sustained_growth(
     """
     points = [(g["step"], g[key]) for g in scans if isinstance(g.get(key), (int, float))]
     rates, late_rise, falls = [], False, 0
-    for i, ((s0, v0), (s1, v1)) in enumerate(zip(points, points[1:])):
+    for i, ((s0, v0), (s1, v1)) in enumerate(pairwise(points)):
         if v1 > v0 and s1 > s0:
             rates.append((v1 - v0) / (s1 - s0))
             late_rise = late_rise or 2 * (i + 1) > len(points) - 1

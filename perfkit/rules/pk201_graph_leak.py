@@ -28,6 +28,7 @@ of memory.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from perfkit.evidence import Evidence, Need
@@ -46,7 +47,7 @@ def kept_across_steps(scans: list[dict[str, Any]]) -> tuple[int, int]:
     """(pairs of consecutive scans where the later one still holds nodes the earlier one
     saw, pairs that could tell): a graph kept alive across steps, not just a big one."""
     kept = pairs = 0
-    for a, b in zip(scans, scans[1:]):
+    for a, b in pairwise(scans):
         early, late = a.get("node_ages"), b.get("node_ages")
         if isinstance(early, list) and isinstance(late, list) and len(early) == len(late) == 2:
             pairs += 1

@@ -77,7 +77,9 @@ def check(ev: Evidence) -> list[Finding]:
         message += f"; more workers cannot help on {ev.cores} core(s)"
     # Severity from what the fix saves, judged on the low end of the per-step shares so
     # that a wait hovering at a threshold does not flip the verdict from run to run.
-    steady = low_median([w / p for w, p in zip(waits, periods) if p]) if periods else share
+    steady = (
+        low_median([w / p for w, p in zip(waits, periods, strict=True) if p]) if periods else share
+    )
     sized = min(saving_ms / period, steady) if saving_ms is not None and period else steady
     return [
         RULE.finding(
