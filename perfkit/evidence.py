@@ -8,10 +8,9 @@ import enum
 import statistics
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from perfkit.findings import Location
-from perfkit.runfile import Run
+from perfkit.runmodel import HeapScan, Probe, Run, Step
 from perfkit.trace.summary import TraceSummary
 
 
@@ -61,10 +60,9 @@ class Evidence:
     @property
     def rank(self) -> int | None:
         """The rank this evidence comes from, when it is one rank of a distributed job."""
-        info = self.run.env.get("distributed", {}) if self.run is not None else {}
-        if not info and self.trace is not None:
-            info = self.trace.distributed
-        rank = info.get("rank") if isinstance(info, dict) else None
+        if self.run is not None and self.run.env.distributed.rank is not None:
+            return self.run.env.distributed.rank
+        rank = self.trace.distributed.get("rank") if self.trace is not None else None
         return rank if isinstance(rank, int) else None
 
     # -- run-file views ---------------------------------------------------------------
@@ -94,26 +92,37 @@ class Evidence:
             enough = len(self.heap_scans) >= MIN_HEAP_SCANS
             return "" if enough else f"{need} (run longer, or graph_scan=True)"
         if need is Need.PROBE:
-            return "" if run.probe else f"{need} (probe_step=True)"
-        util = [u for u in run.samples.get("series", {}).get("gpu_util", []) if u is not None]
+            return "" if run.probe is not None else f"{need} (probe_step=True)"
+        util = run.samples.values("gpu_util")
         return "" if util else f"{need} (GPU utilization; pynvml found no GPU)"
 
-    @cached_property
-    def heap_scans(self) -> list[dict[str, Any]]:
-        """The heap scans taken during training (the final one, after it, left out)."""
-        return [g for g in (self.run.graph_scans if self.run else []) if not g.get("final")]
+    @property
+    def the_run(self) -> Run:
+        """The run file, for code whose rule declared it needs one (the engine checked)."""
+        if self.run is None:
+            raise NotApplicable(f"needs {self.lacks(Need.RUN)}")
+        return self.run
+
+    @property
+    def the_probe(self) -> Probe:
+        """The probe step's record, for rules that declared they need it."""
+        probe = self.the_run.probe
+        if probe is None:
+            raise NotApplicable(f"needs {self.lacks(Need.PROBE)}")
+        return probe
 
     @cached_property
-    def timed_steps(self) -> list[dict[str, Any]]:
+    def heap_scans(self) -> list[HeapScan]:
+        """The heap scans taken during training (the final one, after it, left out)."""
+        return [g for g in (self.run.graph_scans if self.run else ()) if not g.final]
+
+    @cached_property
+    def timed_steps(self) -> list[Step]:
         """Steps that measure the loop itself: not the first, not probed or profiled, no error."""
         if self.run is None:
             return []
-        steps = [s for s in self.run.steps[1:] if not s.get("phase") and not s.get("error")]
+        steps = [s for s in self.run.steps[1:] if not s.phase and not s.error]
         return steps or list(self.run.steps)
-
-    def step_period_ms(self, step: dict[str, Any]) -> float:
-        """A step's share of the loop: its own time plus the gap before it."""
-        return float(step["wall_ms"]) + float(step.get("outside_ms") or 0.0)
 
     @cached_property
     def median_step_ms(self) -> float | None:
@@ -121,7 +130,7 @@ class Evidence:
             medians = [r.median_step_ms for r in self.ranks if r.median_step_ms is not None]
             return statistics.median(medians) if medians else None
         if self.timed_steps:
-            return statistics.median(self.step_period_ms(s) for s in self.timed_steps)
+            return statistics.median(s.period_ms for s in self.timed_steps)
         if self.trace is not None and self.trace.steps:
             return statistics.median(s.dur_us for s in self.trace.steps) / 1e3
         return None
@@ -130,7 +139,7 @@ class Evidence:
     def accelerator(self) -> bool | None:
         """Whether the loop ran on a GPU: from the run, else from GPU activity in the trace."""
         if self.run is not None:
-            return bool(self.run.capture.get("accelerator"))
+            return self.run.capture.accelerator
         if self.trace is not None:
             return self.trace.has_gpu_activity
         return None
@@ -141,37 +150,24 @@ class Evidence:
         if self.run is None:
             return None
         env = self.run.env
-        cores = env.get("cpu_available") or env.get("cpu_count")
-        if not isinstance(cores, int) or cores < 1:
+        cores = env.cpu_available or env.cpu_count
+        if cores is None or cores < 1:
             return None
-        info = env.get("distributed") or {}
-        local = info.get("local_world_size") if isinstance(info, dict) else None
-        return max(1, cores // local) if isinstance(local, int) and local > 1 else cores
+        local = env.distributed.local_world_size
+        return max(1, cores // local) if local is not None and local > 1 else cores
 
     def location(self, site_index: int, count: int = 0) -> Location:
-        site = self.run.sites[site_index] if self.run is not None else {}
-        return Location(
-            file=str(site.get("file", "?")),
-            line=int(site.get("line", 0) or 0),
-            function=str(site.get("function", "")),
-            code=str(site.get("code", "")),
-            count=count,
-        )
+        site = self.the_run.location(site_index)
+        return Location(site.file, site.line, site.function, site.code, count=count)
 
     @property
     def memory_peak_bytes(self) -> int | None:
         """The highest per-step memory reading: CUDA allocator peak, else process RSS."""
         if self.run is None:
             return None
-        readings = [
-            (s.get("memory") or {}).get("peak_bytes", (s.get("memory") or {}).get("rss_bytes"))
-            for s in self.run.steps
-        ]
-        readings = [r for r in readings if r is not None]
-        return max(readings) if readings else None
-
-    def step_events(self, step: dict[str, Any], kind: str) -> Any:
-        return (step.get("events") or {}).get(kind)
+        readings = [s.memory.peak_or_rss_bytes for s in self.run.steps if s.memory is not None]
+        known = [r for r in readings if r is not None]
+        return max(known) if known else None
 
     @cached_property
     def host_read_sites(self) -> frozenset[int]:
@@ -180,15 +176,17 @@ class Evidence:
         either. A GPU run never records such reads as syncs in the first place."""
         if self.run is None or self.accelerator:
             return frozenset()
-        return frozenset(self.run.probe.get("host_read_sites") or ())
+        probe = self.run.probe
+        return frozenset(probe.host_read_sites if probe is not None else ())
 
-    def step_syncs(self, step: dict[str, Any]) -> int:
+    def step_syncs(self, step: Step) -> int:
         """The step's syncs that would wait for a device (reads of host data left out)."""
-        syncs = self.step_events(step, "syncs") or {}
+        if step.events is None:
+            return 0
+        syncs = step.events.syncs
         if not self.host_read_sites:
-            return int(syncs.get("count", 0))
-        host = self.host_read_sites
-        return sum(s["count"] for s in syncs.get("sites", []) if s["site"] not in host)
+            return syncs.count
+        return sum(s.count for s in syncs.sites if s.site not in self.host_read_sites)
 
     # -- trace views ------------------------------------------------------------------
 
@@ -208,8 +206,8 @@ def phase_series(ev: Evidence) -> dict[str, list[float]]:
     """Per-step phases of one rank, aligned by step index: step, data wait, rest."""
     if ev.run is not None and ev.timed_steps:
         steps = ev.timed_steps
-        period = [ev.step_period_ms(s) for s in steps]
-        wait = [float(s.get("data_wait_ms") or 0.0) for s in steps]
+        period = [s.period_ms for s in steps]
+        wait = [s.data_wait_ms for s in steps]
         syncs = [float(ev.step_syncs(s)) for s in steps]
         return {
             "step_ms": period,

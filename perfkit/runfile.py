@@ -14,16 +14,27 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from perfkit.errors import FileError
 from perfkit.jsonio import JsonFileError, read_json
+from perfkit.runmodel import SCHEMA, SCHEMA_NAME, SCHEMA_VERSION, Run, RunFormatError
 
-SCHEMA_NAME = "perfkit.run"
-SCHEMA_VERSION = 1
-SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
+__all__ = [
+    "RUN_FILE_NAME",
+    "SCHEMA",
+    "SCHEMA_NAME",
+    "SCHEMA_VERSION",
+    "Run",
+    "RunFileError",
+    "load_run",
+    "rank_files",
+    "run_file_name",
+    "run_from_dict",
+    "write_json_atomic",
+]
+
 RUN_FILE_NAME = "run.json"
 # Under torchrun each rank writes its own file into the same run directory.
 RANK_FILE_PATTERN = "run.rank*.json"
@@ -48,43 +59,6 @@ class RunFileError(FileError):
     """A run file that cannot be read; the message names the file and the problem."""
 
 
-@dataclass(frozen=True)
-class Run:
-    """A loaded run file. Plain data; see docs/run-format.md for every field."""
-
-    path: str
-    complete: bool
-    env: dict[str, Any]
-    config: dict[str, Any]
-    steps: list[dict[str, Any]]
-    sites: list[dict[str, Any]]
-    capture: dict[str, Any] = field(default_factory=dict)
-    outside_steps: dict[str, Any] = field(default_factory=dict)
-    eval_forwards: dict[str, Any] = field(default_factory=dict)
-    graph_scans: list[dict[str, Any]] = field(default_factory=list)
-    probe: dict[str, Any] = field(default_factory=dict)
-    samples: dict[str, Any] = field(default_factory=dict)
-    traces: list[str] = field(default_factory=list)
-
-
-_REQUIRED: dict[str, type] = {
-    "complete": bool,
-    "env": dict,
-    "config": dict,
-    "steps": list,
-    "sites": list,
-}
-_OPTIONAL: dict[str, type] = {
-    "capture": dict,
-    "outside_steps": dict,
-    "eval_forwards": dict,
-    "graph_scans": list,
-    "probe": dict,
-    "samples": dict,
-    "traces": list,
-}
-
-
 def resolve_run_path(path: str | os.PathLike[str]) -> Path:
     """Accept a run directory (its run.json, else its rank 0 file) or a run file."""
     p = Path(path)
@@ -105,36 +79,11 @@ def load_run(path: str | os.PathLike[str]) -> Run:
 
 
 def run_from_dict(data: Any, path: str | os.PathLike[str] = "<memory>") -> Run:
-    """Check the schema and field types of a decoded run file."""
-    if not isinstance(data, dict):
-        raise RunFileError(path, "not a perfkit run file (top level is not an object)")
-    schema = data.get("schema")
-    if not isinstance(schema, str) or not schema.startswith(SCHEMA_NAME + "/"):
-        raise RunFileError(path, f"not a perfkit run file (schema is {schema!r})")
-    version_text = schema.split("/", 1)[1]
-    if not version_text.isdigit():
-        raise RunFileError(path, f"unknown schema version {version_text!r}")
-    if int(version_text) > SCHEMA_VERSION:
-        raise RunFileError(
-            path,
-            f"written by a newer perfkit (schema {schema}); this perfkit reads up to {SCHEMA}."
-            " Upgrade perfkit to read it",
-        )
-    fields: dict[str, Any] = {}
-    for name, kind in {**_REQUIRED, **_OPTIONAL}.items():
-        if name not in data:
-            if name in _REQUIRED:
-                raise RunFileError(path, f"missing field {name!r}")
-            continue
-        if not isinstance(data[name], kind):
-            raise RunFileError(
-                path, f"field {name!r} should be a {kind.__name__}, not {type(data[name]).__name__}"
-            )
-        fields[name] = data[name]
-    for i, step in enumerate(fields["steps"]):
-        if not isinstance(step, dict) or not isinstance(step.get("wall_ms"), (int, float)):
-            raise RunFileError(path, f"step record {i} is malformed (needs a numeric 'wall_ms')")
-    return Run(path=str(path), **fields)
+    """Check and type a decoded run file; RunFileError names the file and the field."""
+    try:
+        return Run.from_json(data, str(path))
+    except RunFormatError as e:
+        raise RunFileError(path, str(e)) from None
 
 
 def _file_mode() -> int:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,7 +16,6 @@ from perfkit import load_run
 from perfkit.capture import state
 from perfkit.capture.session import Session
 from perfkit.capture.step import profile_step
-from perfkit.runfile import Run
 
 REPO = Path(__file__).resolve().parent.parent
 # Real GPU traces recorded by others (provenance in PROVENANCE.md beside them).
@@ -25,28 +26,36 @@ PYTHON = sys.executable
 QUICK = {"window": None, "sample_hz": 0, "quiet": True}
 
 
+def read_run(path: str | os.PathLike[str]) -> SimpleNamespace:
+    """A run file as written: loaded and checked by ``load_run``, then its JSON form with the
+    top-level keys as attributes (``run.steps[0]["wall_ms"]``). Tests of capture assert on
+    what the file holds."""
+    run = load_run(path)
+    return SimpleNamespace(**run.to_json(), path=run.path)
+
+
 def capture(
     out: Path,
     step: Callable[[], Any],
     steps: int = 5,
     between: Callable[[], Any] | None = None,
     **options: Any,
-) -> Run:
-    """Run ``step`` ``steps`` times as decorated steps inside a Session; load the run."""
+) -> SimpleNamespace:
+    """Run ``step`` ``steps`` times as decorated steps inside a Session; read the run."""
     with Session(out, **{**QUICK, **options}):
         decorated = profile_step(step)
         for _ in range(steps):
             decorated()
             if between is not None:
                 between()
-    return load_run(out)
+    return read_run(out)
 
 
-def step_syncs(run: Run, i: int) -> dict[str, Any]:
+def step_syncs(run: SimpleNamespace, i: int) -> dict[str, Any]:
     return run.steps[i].get("events", {}).get("syncs", {"count": 0, "by_kind": {}, "sites": []})
 
 
-def step_transfers(run: Run, i: int) -> dict[str, Any]:
+def step_transfers(run: SimpleNamespace, i: int) -> dict[str, Any]:
     return run.steps[i].get("events", {}).get("transfers", {"totals": {}, "sites": []})
 
 
@@ -72,12 +81,13 @@ REFERENCE_STEPS = {"iris": 40, "cnn": 50}
 
 @pytest.fixture(scope="session")
 def reference_run(tmp_path_factory):
-    """reference_run(preset, slug_or_None) -> Run, each captured once per test session."""
+    """reference_run(preset, slug_or_None) -> the run as read_run gives it, each captured
+    once per test session."""
     from perfkit.reference import run_reference
 
-    cache: dict[tuple, Run] = {}
+    cache: dict[tuple, SimpleNamespace] = {}
 
-    def get(preset: str, slug: str | None) -> Run:
+    def get(preset: str, slug: str | None) -> SimpleNamespace:
         if (preset, slug) not in cache:
             out = tmp_path_factory.mktemp(f"{preset}-{slug or 'clean'}") / "run"
             run_dir, _ = run_reference(
@@ -88,7 +98,7 @@ def reference_run(tmp_path_factory):
                 sample_hz=0,
                 quiet=True,
             )
-            cache[(preset, slug)] = load_run(run_dir)
+            cache[(preset, slug)] = read_run(run_dir)
         return cache[(preset, slug)]
 
     return get

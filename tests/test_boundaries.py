@@ -70,8 +70,8 @@ def test_a_recut_redoes_what_was_captured_under_the_old_source(tmp_path):
     are thrown away and taken again on real steps."""
     import torch
 
-    from perfkit import load_run
     from perfkit.capture.session import Session
+    from tests.conftest import read_run
 
     model = torch.nn.Linear(16, 4)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -81,7 +81,7 @@ def test_a_recut_redoes_what_was_captured_under_the_old_source(tmp_path):
                 model(torch.randn(8, 16)).sum().backward()
             opt.step()
             opt.zero_grad()
-    run = load_run(tmp_path / "run")
+    run = read_run(tmp_path / "run")
     assert len(run.steps) == 24 and run.capture["step_boundaries"]["source_changes"] == [
         {"from": "backward", "to": "optimizer", "steps_recut": 8}
     ]

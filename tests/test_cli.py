@@ -10,9 +10,8 @@ import time
 
 import pytest
 
-from perfkit import load_run
 from perfkit.cli import SUBCOMMANDS, main
-from tests.conftest import REPO, start_forever, steps_written
+from tests.conftest import REPO, read_run, start_forever, steps_written
 from tests.conftest import perfkit_cli as perfkit
 
 SCRIPTS = REPO / "tests" / "scripts"
@@ -80,7 +79,7 @@ def test_run_finds_steps_in_a_plain_script(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "trained 2 epochs" in result.stdout  # the script's own argv reached it
     assert "USDT:" not in result.stderr and "STAGE:" not in result.stderr
-    run = load_run(tmp_path / "run")
+    run = read_run(tmp_path / "run")
     assert run.complete and run.capture["step_source"] == "optimizer"
     assert len(run.steps) == 2 * 16  # n optimizer steps are n steps: the first ends at the first
     assert all(s["batches"] == 1 and s["data_wait_ms"] > 0 for s in run.steps)
@@ -97,14 +96,14 @@ def test_run_finds_steps_in_a_plain_script(tmp_path):
 def test_run_without_optimizer_uses_backward(tmp_path):
     result = perfkit("run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "manual_sgd.py")
     assert result.returncode == 0, result.stderr
-    run = load_run(tmp_path / "run")
+    run = read_run(tmp_path / "run")
     assert run.capture["step_source"] == "backward" and len(run.steps) == 40  # one per backward()
 
 
 def test_run_inference_uses_batches(tmp_path):
     result = perfkit("run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "inference.py")
     assert result.returncode == 0, result.stderr
-    run = load_run(tmp_path / "run")
+    run = read_run(tmp_path / "run")
     assert run.capture["step_source"] == "batch" and len(run.steps) == 16  # one per batch
 
 
@@ -112,7 +111,7 @@ def test_run_inference_uses_batches(tmp_path):
 def test_script_exit_code_passes_through(tmp_path, code):
     result = perfkit("run", "--window", "off", "-o", tmp_path / "run", SCRIPTS / "exits.py", code)
     assert result.returncode == code
-    assert load_run(tmp_path / "run").complete
+    assert read_run(tmp_path / "run").complete
 
 
 def test_script_exception_prints_its_traceback_and_saves_the_run(tmp_path):
@@ -123,7 +122,7 @@ def test_script_exception_prints_its_traceback_and_saves_the_run(tmp_path):
     assert "ValueError: the script's own error" in result.stderr
     assert 'exits.py", line 12' in result.stderr
     assert "runpy" not in result.stderr and "perfkit/commands" not in result.stderr
-    run = load_run(tmp_path / "run")
+    run = read_run(tmp_path / "run")
     assert run.complete and run.env["error"] == "ValueError: the script's own error"
 
 
@@ -144,7 +143,7 @@ def test_sigkill_leaves_a_readable_partial_run(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-    run = load_run(out)
+    run = read_run(out)
     assert run.complete is False and len(run.steps) >= 20
 
 
@@ -173,6 +172,6 @@ def test_sigkill_at_any_moment_never_leaves_a_corrupt_run(tmp_path, moment):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     if wanted is not None or (out / "run.json").exists():
-        run = load_run(out)
+        run = read_run(out)
         assert run.complete is False and len(run.steps) >= (wanted or 0)
     # A kill in the middle of a write may leave a hidden temp file; run.json is always whole.

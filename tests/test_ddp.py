@@ -11,8 +11,8 @@ import pytest
 
 from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
-from perfkit.runfile import load_run, rank_files
-from tests.conftest import REPO
+from perfkit.runfile import rank_files
+from tests.conftest import REPO, read_run
 
 pytestmark = pytest.mark.skipif(
     not __import__("torch").distributed.is_available(), reason="torch.distributed missing"
@@ -59,7 +59,7 @@ def test_each_rank_writes_its_own_run_file(clean_run):
     files = rank_files(clean_run)
     assert [f.name for f in files] == ["run.rank0.json", "run.rank1.json"]
     for rank, f in enumerate(files):
-        run = load_run(f)
+        run = read_run(f)
         assert run.complete and len(run.steps) == 24
         assert run.env["distributed"] == {
             "rank": rank,
@@ -120,7 +120,7 @@ def test_perfkit_run_under_torchrun_writes_one_file_per_rank(tmp_path):
     out = tmp_path / "job"
     script = str(REPO / "tests" / "scripts" / "ddp_train.py")
     run_two_ranks("--no-python", str(perfkit), "run", "--window", "off", "-o", str(out), script)
-    runs = [load_run(f) for f in rank_files(out)]
+    runs = [read_run(f) for f in rank_files(out)]
     assert [r.env["distributed"]["rank"] for r in runs] == [0, 1]
     # 16 optimizer steps per rank: the first step ends at the first of them
     assert all(r.capture["step_source"] == "optimizer" and len(r.steps) == 16 for r in runs)

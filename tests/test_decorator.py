@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 
-from perfkit import Session, load_run, profile_step
+from perfkit import Session, profile_step
 from perfkit.capture import step as step_module
-from tests.conftest import QUICK
+from tests.conftest import QUICK, read_run
 
 
 def test_bare_decorator_uses_the_active_session(tmp_path):
@@ -20,7 +20,7 @@ def test_bare_decorator_uses_the_active_session(tmp_path):
 
     with Session(tmp_path / "run", **QUICK):
         assert [train_step(i) for i in range(3)] == [0, 2, 4]
-    run = load_run(tmp_path / "run")
+    run = read_run(tmp_path / "run")
     assert len(run.steps) == 3 and run.capture["step_source"] == "decorator"
     assert train_step.__name__ == "train_step"
 
@@ -36,7 +36,7 @@ def test_decorator_with_options_starts_a_default_session(tmp_path):
     session = step_module.default_session()
     assert session is not None and session.run_dir == out
     session.close()
-    run = load_run(out)
+    run = read_run(out)
     assert run.complete and len(run.steps) == 2
 
 
@@ -58,7 +58,7 @@ def test_methods_are_decorated(tmp_path):
     trainer = Trainer()
     with Session(tmp_path / "run", **QUICK):
         assert trainer.step(2) == 2 and trainer.step(3) == 5
-    assert len(load_run(tmp_path / "run").steps) == 2
+    assert len(read_run(tmp_path / "run").steps) == 2
 
 
 def test_exception_propagates_unchanged_and_run_is_saved(tmp_path):
@@ -77,7 +77,7 @@ def test_exception_propagates_unchanged_and_run_is_saved(tmp_path):
         train_step(False)
         train_step(True)
     assert caught.value is error
-    run = load_run(tmp_path / "run")
+    run = read_run(tmp_path / "run")
     assert run.complete
     assert [s.get("error") for s in run.steps] == [None, "Boom"]
     assert run.env["error"] == "Boom: bad batch"
@@ -94,7 +94,7 @@ def test_nested_decorated_calls_are_one_step(tmp_path):
 
     with Session(tmp_path / "run", **QUICK):
         assert outer() == 2
-    assert len(load_run(tmp_path / "run").steps) == 1
+    assert len(read_run(tmp_path / "run").steps) == 1
 
 
 def _train(steps, decorate, out=None):
@@ -127,7 +127,7 @@ def _train(steps, decorate, out=None):
 def test_parameters_are_bit_identical_with_and_without_perfkit(tmp_path):
     plain = _train(12, decorate=False)
     profiled = _train(12, decorate=True, out=tmp_path / "run")
-    assert len(load_run(tmp_path / "run").steps) == 12
+    assert len(read_run(tmp_path / "run").steps) == 12
     for a, b in zip(plain, profiled, strict=True):
         assert torch.equal(a, b)
 
@@ -142,7 +142,7 @@ def test_step_indices_are_consecutive_across_flushes(tmp_path):
             for _ in range(4):
                 train_step()
             session.writer.flush(complete=False)
-            assert [s["i"] for s in load_run(tmp_path / "run").steps] == list(range(4 * (n + 1)))
+            assert [s["i"] for s in read_run(tmp_path / "run").steps] == list(range(4 * (n + 1)))
 
 
 def test_probes_restore_torch_exactly_when_the_last_session_ends(tmp_path):

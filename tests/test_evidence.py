@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from perfkit import Session, load_run, profile_step
-from tests.conftest import QUICK, capture
+from perfkit import Session, profile_step
+from tests.conftest import QUICK, capture, read_run
 
 
 class SlowDataset(Dataset):
@@ -36,7 +36,7 @@ def _loop(out, loader, steps=6):
             train_step(batch)
             if i + 1 >= steps:
                 break
-    return load_run(out)
+    return read_run(out)
 
 
 def test_data_wait_is_measured_in_the_loaders_next(tmp_path):
@@ -68,7 +68,7 @@ def test_loader_settings_and_worker_spawns(tmp_path):
             for _ in range(3):
                 for batch in loader:
                     train_step(batch)
-        return load_run(out).config["dataloaders"]
+        return read_run(out).config["dataloaders"]
 
     respawned = run(tmp_path / "respawn", persistent=False)
     kept = run(tmp_path / "kept", persistent=True)

@@ -11,16 +11,17 @@ from perfkit.rules._common import sustained_growth
 
 
 def scans(values, every=10):
-    return [{"step": every * (i + 1), "v": v} for i, v in enumerate(values)]
+    """A series of (step, value), one scan every ``every`` steps."""
+    return [(every * (i + 1), v) for i, v in enumerate(values)]
 
 
 def test_steady_growth_is_its_rate_per_step():
-    assert sustained_growth(scans([100, 200, 300, 400, 500]), "v") == pytest.approx(10)
+    assert sustained_growth(scans([100, 200, 300, 400, 500])) == pytest.approx(10)
 
 
 def test_a_total_reset_every_epoch_still_grows():
     sawtooth = [24, 100, 180, 260, 24, 100, 180, 260, 24, 100, 180]
-    assert sustained_growth(scans(sawtooth), "v") == pytest.approx(8, rel=0.05)
+    assert sustained_growth(scans(sawtooth)) == pytest.approx(8, rel=0.05)
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,7 @@ def test_a_total_reset_every_epoch_still_grows():
     ],
 )
 def test_step_ups_plateaus_and_flat_series_are_not_growth(values):
-    assert sustained_growth(scans(values), "v") is None
+    assert sustained_growth(scans(values)) is None
 
 
 @pytest.mark.parametrize("rises_per_fall, at_most", [(1.5, 0.1), (3.0, 0.01)])
@@ -43,7 +44,7 @@ def test_noise_is_rarely_growth(rises_per_fall, at_most):
     rng = random.Random(7)
     trials = 2000
     grown = sum(
-        sustained_growth(scans([rng.random() for _ in range(20)]), "v", rises_per_fall) is not None
+        sustained_growth(scans([rng.random() for _ in range(20)]), rises_per_fall) is not None
         for _ in range(trials)
     )
     assert grown / trials <= at_most
@@ -51,9 +52,10 @@ def test_noise_is_rarely_growth(rises_per_fall, at_most):
 
 def test_only_graphs_that_outlive_their_step_are_kept_across_steps():
     from perfkit.rules.pk201_graph_leak import kept_across_steps
+    from perfkit.runmodel import HeapScan
 
     def scan(step, oldest, newest):
-        return {"step": step, "node_ages": [oldest, newest]}
+        return HeapScan(step=step, node_ages=(oldest, newest))
 
     # total += loss: the oldest node stays the first step's; the newest moves on
     leak = [scan(2, 10, 30), scan(4, 10, 70), scan(8, 10, 150)]
@@ -61,7 +63,7 @@ def test_only_graphs_that_outlive_their_step_are_kept_across_steps():
     # graphs of varying size, each freed by the next step: every scan sees only new nodes
     varying = [scan(2, 20, 90), scan(4, 100, 120), scan(8, 300, 420)]
     assert kept_across_steps(varying) == (0, 2)
-    assert kept_across_steps([{"step": 1}, {"step": 2}]) == (0, 0)  # older run files
+    assert kept_across_steps([HeapScan(step=1), HeapScan(step=2)]) == (0, 0)  # older run files
 
 
 def test_a_bounded_replay_buffer_is_named_and_noted_not_flagged(tmp_path):

@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from perfkit import load_run
 from perfkit.trace import load_trace
-from tests.conftest import REPO, start_forever, steps_written
+from tests.conftest import REPO, read_run, start_forever, steps_written
 
 SCRIPTS = REPO / "tests" / "scripts"
 
@@ -48,7 +47,7 @@ def test_ctrl_c_under_perfkit_run_stops_at_once_and_saves_the_run(tmp_path, wind
     elapsed = time.monotonic() - sent
     assert proc.returncode == 130
     assert elapsed < 10, f"took {elapsed:.1f} s to stop after Ctrl-C"  # ~1 s unloaded
-    run = load_run(out)
+    run = read_run(out)
     assert run.complete and run.env["error"].startswith("KeyboardInterrupt")
     assert len(run.steps) >= max(steps, 1)
     if window != "off":  # the steps recorded so far are kept as a trace, and it reads
@@ -71,7 +70,7 @@ def test_ctrl_c_in_a_decorated_script_is_the_users_interrupt(tmp_path):
     assert proc.returncode in (-signal.SIGINT, 130, 1)  # as Python itself exits on Ctrl-C
     assert stderr.rstrip().endswith("KeyboardInterrupt"), stderr
     assert 'decorated_forever.py", line' in stderr  # the user's frames, not perfkit's
-    assert load_run(out).complete
+    assert read_run(out).complete
 
 
 def test_an_open_session_and_a_slow_sampler_do_not_delay_exit(tmp_path):
@@ -88,7 +87,7 @@ def test_an_open_session_and_a_slow_sampler_do_not_delay_exit(tmp_path):
     assert result.returncode == 0, result.stderr
     last_step = float(result.stdout.split("last step at ")[1])
     assert ended - last_step < 10.0, f"exit took {ended - last_step:.1f} s"
-    run = load_run(out)
+    run = read_run(out)
     assert run.complete and len(run.steps) == 30
 
 
@@ -117,6 +116,6 @@ def test_dataloader_workers_never_record_sample_or_write(tmp_path, context, laun
     if launch == "perfkit run":  # named after the script, in the working directory
         assert run_files[0].parent.parent == workdir / "perfkit-runs"
         assert run_files[0].parent.name.startswith("workers-")
-    run = load_run(run_files[0])
+    run = read_run(run_files[0])
     # 16 batches: 16 decorated steps, or 15 between 16 optimizer steps under perfkit run.
     assert run.complete and len(run.steps) == 16

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from perfkit import analyze, load_run
+from perfkit import analyze
+from tests.conftest import read_run
 
 
 def has(module: str) -> bool:
@@ -89,7 +90,7 @@ def hf_train(tmp_path, **arguments):
 def test_lightning_callback_records_one_step_per_batch(tmp_path):
     # loss.item(): a per-step sync, as many Lightning users write it
     run_dir = lightning_fit(tmp_path, lambda m, loss: m.log("loss", loss.item()), (3, 1, 2))
-    run = load_run(run_dir)
+    run = read_run(run_dir)
     assert run.complete and len(run.steps) == 20
     assert all(s["batches"] == 1 for s in run.steps[1:])
     syncs = [s.get("events", {}).get("syncs", {}).get("count", 0) for s in run.steps]
@@ -99,7 +100,7 @@ def test_lightning_callback_records_one_step_per_batch(tmp_path):
 
 @pytest.mark.skipif(not has("transformers"), reason="transformers is not installed")
 def test_transformers_callback_records_one_step_per_optimizer_step(tmp_path):
-    run = load_run(hf_train(tmp_path, gradient_accumulation_steps=1))
+    run = read_run(hf_train(tmp_path, gradient_accumulation_steps=1))
     assert run.complete and len(run.steps) == 12
     assert run.capture["step_source"] == "decorator"
     assert run.config["optimizers"] and run.config["dataloaders"]

@@ -7,9 +7,8 @@ import statistics
 import pytest
 import torch
 
-from perfkit import load_run
 from perfkit.reference import INJECTIONS, run_reference
-from tests.conftest import REFERENCE_STEPS, perfkit_cli
+from tests.conftest import REFERENCE_STEPS, perfkit_cli, read_run
 
 HAS_GPU = torch.cuda.is_available()
 
@@ -92,7 +91,7 @@ def test_gpu_injections_run(tmp_path, slug):  # pragma: no cover - GPU machines 
     run_dir, _ = run_reference(
         "cnn", frozenset([slug]), out=tmp_path / "run", steps=30, window=None, quiet=True
     )
-    assert len(load_run(run_dir).steps) == 30
+    assert len(read_run(run_dir).steps) == 30
 
 
 def test_reference_command_end_to_end(tmp_path):
@@ -101,5 +100,5 @@ def test_reference_command_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "injecting graph-leak, host-sync" in result.stderr
     assert f"run file  {out / 'run.json'}" in result.stderr
-    run = load_run(out)
+    run = read_run(out)
     assert run.complete and len(run.steps) == 30 and run.traces

@@ -91,7 +91,7 @@ def test_a_failing_run_writer_never_reaches_the_training(tmp_path, monkeypatch, 
     def broken(self, complete):
         raise TypeError("unserializable")
 
-    monkeypatch.setattr(RunWriter, "_assemble", broken)
+    monkeypatch.setattr(RunWriter, "snapshot", broken)
     results = []
     with Session(tmp_path / "run", window=None, sample_hz=0, quiet=True):
         step = __import__("perfkit").profile_step(lambda: results.append(torch.ones(2).sum()))

@@ -22,7 +22,7 @@ def _write(tmp_path, content: bytes | str, name="run.json"):
 
 def test_minimal_run_loads(tmp_path):
     run = load_run(_write(tmp_path, json.dumps(MINIMAL)))
-    assert run.complete and run.steps == [] and run.traces == []
+    assert run.complete and run.steps == () and run.traces == ()
 
 
 def test_directory_means_its_run_json(tmp_path):
@@ -100,7 +100,7 @@ def test_reader_survives_odd_field_values(overrides):
         run = run_from_dict({**MINIMAL, **overrides})
     except RunFileError:
         return
-    assert isinstance(run.steps, list)
+    assert isinstance(run.steps, tuple)
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):

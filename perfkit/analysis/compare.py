@@ -41,7 +41,7 @@ def phases(ev: Evidence) -> dict[str, float | None]:
     }
     if ev.run is not None and ev.timed_steps:
         totals = [
-            ((s.get("events") or {}).get("transfers") or {}).get("totals", {}).values()
+            s.events.transfers.totals.values() if s.events is not None else ()
             for s in ev.timed_steps
         ]
         out["transfers_per_step"] = _median([float(sum(t["count"] for t in x)) for x in totals])

@@ -13,6 +13,8 @@ from perfkit.evidence import Evidence, Need, NotApplicable
 from perfkit.findings import Finding, NotChecked, Report
 from perfkit.rules import all_rules
 from perfkit.rules._base import Rule, Scope
+from perfkit.rules._common import sites_of
+from perfkit.runmodel import to_json
 
 
 def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> Report:
@@ -129,8 +131,8 @@ def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
         if run is None:
             continue
         where = f"{run.path}: " if len(units) > 1 else ""
-        error = run.env.get("error")
-        failed = [s for s in run.steps if s.get("error")]
+        error = run.env.error
+        failed = [s for s in run.steps if s.error]
         if error:
             at = f" after {len(run.steps)} steps" if run.steps else " before the first step"
             out.append(
@@ -138,7 +140,7 @@ def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
                 "the steps before it"
             )
         elif failed:
-            out.append(f"{where}step {failed[0].get('i')} raised {failed[0]['error']}")
+            out.append(f"{where}step {failed[0].i} raised {failed[0].error}")
         if not run.complete:
             out.append(
                 f"{where}incomplete run: the process ended before perfkit finished the file "
@@ -168,23 +170,20 @@ def _round(x: float | None, digits: int = 3) -> float | None:
 
 
 def _run_summary(ev: Evidence) -> dict[str, Any]:
-    run = ev.run
+    run = ev.the_run
     steps = run.steps
     timed = ev.timed_steps
-    wait = statistics.median(float(s.get("data_wait_ms") or 0) for s in timed) if timed else 0.0
+    wait = statistics.median(s.data_wait_ms for s in timed) if timed else 0.0
     syncs = [ev.step_syncs(s) for s in steps]
-    memory = [
-        (s.get("memory") or {}).get("allocated_bytes", (s.get("memory") or {}).get("rss_bytes"))
-        for s in steps
-    ]
-    env = run.env
+    memory = [s.memory.used_bytes if s.memory is not None else None for s in steps]
+    env = to_json(run.env)
     return {
         "kind": "run",
         "complete": run.complete,
         "steps": len(steps),
-        "step_source": run.capture.get("step_source"),
+        "step_source": run.capture.step_source,
         "median_data_wait_ms": round(wait, 3),
-        "device": env.get("device", {}),
+        "device": env["device"],
         "env": {
             k: env.get(k)
             for k in (
@@ -200,15 +199,15 @@ def _run_summary(ev: Evidence) -> dict[str, Any]:
             )
         },
         "series": {
-            "wall_ms": [s["wall_ms"] for s in steps],
-            "data_wait_ms": [s.get("data_wait_ms", 0.0) for s in steps],
-            "outside_ms": [s.get("outside_ms", 0.0) for s in steps],
+            "wall_ms": [s.wall_ms for s in steps],
+            "data_wait_ms": [s.data_wait_ms for s in steps],
+            "outside_ms": [s.outside_ms for s in steps],
             "syncs": syncs,
             "memory_bytes": memory,
-            "phase": [s.get("phase", "") for s in steps],
+            "phase": [s.phase for s in steps],
         },
-        "samples": run.samples.get("series", {}),
-        "nvml": run.samples.get("nvml", {}),
+        "samples": to_json(run.samples.series),
+        "nvml": run.samples.nvml,
         "top_sync_sites": _top_sites(ev, "syncs"),
         "top_transfer_sites": _top_sites(ev, "transfers"),
     }
@@ -217,11 +216,12 @@ def _run_summary(ev: Evidence) -> dict[str, Any]:
 def _top_sites(ev: Evidence, kind: str, limit: int = 8) -> list[dict[str, Any]]:
     """The busiest call sites of syncs or transfers, per step, over all steps."""
     totals: Counter[int] = Counter()
-    for step in ev.run.steps:
-        for site in ((step.get("events") or {}).get(kind) or {}).get("sites", []):
-            if kind != "syncs" or site["site"] not in ev.host_read_sites:
-                totals[site["site"]] += site["count"]
-    steps = max(len(ev.run.steps), 1)
+    steps = ev.the_run.steps
+    for step in steps:
+        for site in sites_of(step, kind):
+            if kind != "syncs" or site.site not in ev.host_read_sites:
+                totals[site.site] += site.count
+    n_steps = max(len(steps), 1)
     out = []
     for index, n in totals.most_common(limit):
         loc = ev.location(index)
@@ -229,7 +229,7 @@ def _top_sites(ev: Evidence, kind: str, limit: int = 8) -> list[dict[str, Any]]:
             {
                 "site": f"{loc.short()} {loc.function}".strip(),
                 "code": loc.code,
-                "per_step": round(n / steps, 2),
+                "per_step": round(n / n_steps, 2),
             }
         )
     return out

@@ -17,6 +17,8 @@ from types import CodeType, FrameType
 
 import torch
 
+from perfkit.runmodel import Site
+
 _PERFKIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 # The reference loop is user code as far as call sites go: it is what users would write.
 _REFERENCE_DIR = _PERFKIT_DIR + "reference" + os.sep
@@ -111,14 +113,14 @@ def site_key(frame: FrameType | None) -> SiteKey:
     return (frame.f_code, frame.f_lineno)
 
 
-def describe_site(key: SiteKey) -> dict[str, object]:
+def describe_site(key: SiteKey) -> Site:
     """The run-file form of an interned site: file, line, function and the source line."""
     code, line = key
     if code is None:
-        return {"file": "<unknown>", "line": 0, "function": "", "code": ""}
-    return {
-        "file": code.co_filename,
-        "line": line,
-        "function": code.co_name,
-        "code": linecache.getline(code.co_filename, line).strip(),
-    }
+        return Site()
+    return Site(
+        file=code.co_filename,
+        line=line,
+        function=code.co_name,
+        code=linecache.getline(code.co_filename, line).strip(),
+    )

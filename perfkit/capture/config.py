@@ -11,7 +11,8 @@ from typing import Any
 import torch
 
 from perfkit.capture.callsite import SiteKey
-from perfkit.capture.records import SiteTable
+from perfkit.capture.records import SiteTable, site_counts
+from perfkit.runmodel import Config, LoaderConfig, OptimizerConfig, ZeroGrad
 
 
 def _optimizer_settings(opt: torch.optim.Optimizer) -> dict[str, Any]:
@@ -63,20 +64,20 @@ class ConfigRecorder:
         self.grad_scaler["calls"] += 1
         self.grad_scaler["enabled"] += enabled
 
-    def to_json(self, sites: SiteTable) -> dict[str, Any]:
+    def record(self, sites: SiteTable, loaders: tuple[LoaderConfig, ...]) -> Config:
         cudnn = torch.backends.cudnn
-        return {
-            "optimizers": [dict(s) for s in list(self.optimizers.values())],
-            "zero_grad": {
-                **self.zero_grad,
-                "fill_zero_sites": [
-                    {"site": sites.index(k), "count": n}
-                    for k, n in list(self.zero_grad_fill_sites.items())
-                ],
-            },
-            "autocast": dict(self.autocast),
-            "grad_scaler": dict(self.grad_scaler),
-            "backends": {
+        return Config(
+            optimizers=tuple(
+                OptimizerConfig(**{**s, "param_devices": tuple(s["param_devices"])})
+                for s in list(self.optimizers.values())
+            ),
+            zero_grad=ZeroGrad(
+                **self.zero_grad, fill_zero_sites=site_counts(self.zero_grad_fill_sites, sites)
+            ),
+            autocast=dict(self.autocast),
+            grad_scaler=dict(self.grad_scaler),
+            dataloaders=loaders,
+            backends={
                 "cudnn_enabled": bool(cudnn.enabled),
                 "cudnn_benchmark": bool(cudnn.benchmark),
                 "cudnn_deterministic": bool(cudnn.deterministic),
@@ -84,4 +85,4 @@ class ConfigRecorder:
                 "matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
                 "float32_matmul_precision": torch.get_float32_matmul_precision(),
             },
-        }
+        )

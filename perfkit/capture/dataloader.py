@@ -21,6 +21,7 @@ from perfkit.capture import guard, state
 from perfkit.capture.callsite import SiteKey, first_user_frame, site_key
 from perfkit.capture.patching import Patches
 from perfkit.capture.records import SiteTable
+from perfkit.runmodel import LoaderConfig
 
 
 class LoaderInfo:
@@ -35,16 +36,14 @@ class LoaderInfo:
         self.epochs = 0  # calls to iter(loader)
         self.worker_spawns = 0  # times a fresh set of worker processes was started
 
-    def to_json(self, sites: SiteTable) -> dict[str, Any]:
-        record = {
-            "dataset": self.dataset,
+    def record(self, sites: SiteTable) -> LoaderConfig:
+        return LoaderConfig(
+            dataset=self.dataset,
             **self.settings,
-            "epochs": self.epochs,
-            "worker_spawns": self.worker_spawns,
-        }
-        if self.site is not None:
-            record["site"] = sites.index(self.site)
-        return record
+            epochs=self.epochs,
+            worker_spawns=self.worker_spawns,
+            site=sites.index(self.site) if self.site is not None else None,
+        )
 
 
 _loaders: weakref.WeakKeyDictionary[DataLoader, LoaderInfo] = weakref.WeakKeyDictionary()

@@ -17,7 +17,8 @@ from torch.nn.modules.module import (
 
 from perfkit.capture import guard
 from perfkit.capture.callsite import caller, site_key
-from perfkit.capture.records import SiteTable
+from perfkit.capture.records import SiteTable, site_counts
+from perfkit.runmodel import EvalForwards
 
 
 class EvalWatch:
@@ -63,10 +64,10 @@ class EvalWatch:
     def _post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         self._depth = max(0, self._depth - 1)
 
-    def to_json(self, sites: SiteTable) -> dict[str, Any]:
-        return {
-            "forwards_with_grad": self.with_grad,
-            "forwards_without_grad": self.without_grad,
-            "modules_with_grad": dict(self.modules),
-            "sites": [{"site": sites.index(k), "count": n} for k, n in list(self.sites.items())],
-        }
+    def record(self, sites: SiteTable) -> EvalForwards:
+        return EvalForwards(
+            forwards_with_grad=self.with_grad,
+            forwards_without_grad=self.without_grad,
+            modules_with_grad=dict(self.modules),
+            sites=site_counts(self.sites, sites),
+        )

@@ -14,6 +14,8 @@ import os
 import psutil
 import torch
 
+from perfkit.runmodel import Memory
+
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # At most one RSS reading per this many seconds (the sampler thread adds 10 Hz of its own).
 RSS_INTERVAL_S = 0.05
@@ -51,10 +53,10 @@ class MemoryReader:
         return self.rss_bytes()
 
     @staticmethod
-    def to_json(reading: int | tuple[int, int, int] | None) -> dict[str, int] | None:
+    def record(reading: int | tuple[int, int, int] | None) -> Memory | None:
         if reading is None:
             return None
         if isinstance(reading, tuple):
             allocated, reserved, peak = reading
-            return {"allocated_bytes": allocated, "reserved_bytes": reserved, "peak_bytes": peak}
-        return {"rss_bytes": reading}
+            return Memory(allocated_bytes=allocated, reserved_bytes=reserved, peak_bytes=peak)
+        return Memory(rss_bytes=reading)

@@ -11,6 +11,17 @@ import threading
 from typing import Any, NamedTuple
 
 from perfkit.capture.callsite import SiteKey, describe_site
+from perfkit.runmodel import (
+    Events,
+    Memory,
+    Site,
+    SiteCount,
+    Step,
+    Syncs,
+    SyncSite,
+    Transfers,
+    TransferSite,
+)
 
 # Transfer directions. "intent" is a .to(device)/.cuda() call that moved nothing because
 # source and target are the same device (a CPU-only machine running GPU code): recorded
@@ -63,7 +74,7 @@ class Interval:
 
 
 class StepRecord(NamedTuple):
-    """One step as the hot path stores it; ``step_to_json`` makes the run-file form."""
+    """One step as the hot path stores it; ``step_record`` makes the run-file form."""
 
     start_s: float  # since the session started
     wall_s: float
@@ -76,26 +87,20 @@ class StepRecord(NamedTuple):
     error: str | None
 
 
-def step_to_json(
-    index: int, step: StepRecord, memory: dict[str, int] | None, sites: SiteTable
-) -> dict:
-    record: dict[str, Any] = {
-        "i": index,
-        "t": round(step.start_s, 6),
-        "wall_ms": round(step.wall_s * 1e3, 4),
-        "outside_ms": round(step.outside_s * 1e3, 4),
-        "data_wait_ms": round(step.data_wait_s * 1e3, 4),
-        "batches": step.batches,
-    }
-    if memory is not None:
-        record["memory"] = memory
-    if step.events is not None:
-        record["events"] = interval_events_to_json(step.events, sites)
-    if step.phase:
-        record["phase"] = step.phase
-    if step.error is not None:
-        record["error"] = step.error
-    return record
+def step_record(index: int, step: StepRecord, memory: Memory | None, sites: SiteTable) -> Step:
+    """The run-file record of a step (times in ms, rounded to 0.1 µs)."""
+    return Step(
+        i=index,
+        t=round(step.start_s, 6),
+        wall_ms=round(step.wall_s * 1e3, 4),
+        outside_ms=round(step.outside_s * 1e3, 4),
+        data_wait_ms=round(step.data_wait_s * 1e3, 4),
+        batches=step.batches,
+        memory=memory,
+        events=interval_events(step.events, sites) if step.events is not None else None,
+        phase=step.phase,
+        error=step.error,
+    )
 
 
 class SiteTable:
@@ -116,20 +121,20 @@ class SiteTable:
                     i = self._index[key] = len(self._keys) - 1
         return i
 
-    def to_json(self) -> list[dict[str, Any]]:
-        return [describe_site(k) for k in list(self._keys)]
+    def records(self) -> tuple[Site, ...]:
+        return tuple(describe_site(k) for k in list(self._keys))
 
 
-def syncs_to_json(interval: Interval, sites: SiteTable) -> dict[str, Any]:
+def syncs_record(interval: Interval, sites: SiteTable) -> Syncs:
     by_kind: dict[str, int] = {}
     listed = []
     for (key, kind), n in interval.syncs.items():
         by_kind[kind] = by_kind.get(kind, 0) + n
-        listed.append({"site": sites.index(key), "kind": kind, "count": n})
-    return {"count": sum(by_kind.values()), "by_kind": by_kind, "sites": listed}
+        listed.append(SyncSite(site=sites.index(key), kind=kind, count=n))
+    return Syncs(count=sum(by_kind.values()), by_kind=by_kind, sites=tuple(listed))
 
 
-def transfers_to_json(interval: Interval, sites: SiteTable) -> dict[str, Any]:
+def transfers_record(interval: Interval, sites: SiteTable) -> Transfers:
     totals: dict[str, dict[str, int]] = {}
     listed = []
     for (key, direction, pinned, non_blocking), (n, nbytes) in interval.transfers.items():
@@ -141,26 +146,26 @@ def transfers_to_json(interval: Interval, sites: SiteTable) -> dict[str, Any]:
         t["pinned" if pinned else "pageable"] += n
         t["non_blocking"] += n if non_blocking else 0
         listed.append(
-            {
-                "site": sites.index(key),
-                "direction": direction,
-                "count": n,
-                "bytes": nbytes,
-                "pinned": pinned,
-                "non_blocking": non_blocking,
-            }
+            TransferSite(
+                site=sites.index(key),
+                direction=direction,
+                count=n,
+                bytes=nbytes,
+                pinned=pinned,
+                non_blocking=non_blocking,
+            )
         )
-    return {"totals": totals, "sites": listed}
+    return Transfers(totals=totals, sites=tuple(listed))
 
 
-def site_counts_to_json(counts: dict[SiteKey, int], sites: SiteTable) -> list[dict[str, int]]:
-    return [{"site": sites.index(k), "count": n} for k, n in counts.items()]
+def site_counts(counts: dict[SiteKey, int], sites: SiteTable) -> tuple[SiteCount, ...]:
+    return tuple(SiteCount(site=sites.index(k), count=n) for k, n in list(counts.items()))
 
 
-def interval_events_to_json(interval: Interval, sites: SiteTable) -> dict[str, Any]:
-    """Syncs, transfers and empty_cache calls of an interval, in run-file form."""
-    return {
-        "syncs": syncs_to_json(interval, sites),
-        "transfers": transfers_to_json(interval, sites),
-        "empty_cache": site_counts_to_json(interval.empty_cache, sites),
-    }
+def interval_events(interval: Interval, sites: SiteTable) -> Events:
+    """Syncs, transfers and empty_cache calls of an interval, as run-file records."""
+    return Events(
+        syncs=syncs_record(interval, sites),
+        transfers=transfers_record(interval, sites),
+        empty_cache=site_counts(interval.empty_cache, sites),
+    )

@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 
 from perfkit.capture import guard
+from perfkit.runmodel import Samples
 
 # Keep at most this many samples per series; beyond it, every other sample is dropped and
 # the interval doubles, so a week-long run stays a few hundred kB.
@@ -67,12 +68,12 @@ class Sampler:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "interval_s": self.interval_s,
-            "nvml": dict(self.nvml),
-            "series": {k: list(v) for k, v in self.series.items()},
-        }
+    def snapshot(self) -> Samples:
+        return Samples(
+            interval_s=self.interval_s,
+            nvml=dict(self.nvml),
+            series={k: tuple(v) for k, v in list(self.series.items())},
+        )
 
     def _run(self) -> None:
         nvml, handle, reason = open_nvml(self.device_index)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from perfkit.runmodel import Events, Step
+
 # Step-record field -> scalar tag (under "perfkit/").
 SCALARS = {
     "wall_ms": "inside_step_ms",
@@ -44,26 +46,25 @@ class ScalarWriter:
             self.status = {"written": True, "reason": ""}
         return self._writer
 
-    def write(self, steps: list[dict[str, Any]]) -> None:
+    def write(self, steps: list[Step]) -> None:
         """Add the steps not written yet, then flush them to the event file."""
         new = steps[self.written :]
         if not new or (self._writer is None and self._open() is None):
             return
         w = self._writer
         for step in new:
-            i = step["i"]
+            i = step.i
             # Step time as the report counts it: the step and the gap before it.
-            w.add_scalar(self.prefix + "step_ms", step["wall_ms"] + step.get("outside_ms", 0.0), i)
+            w.add_scalar(self.prefix + "step_ms", step.period_ms, i)
             for field, tag in SCALARS.items():
-                w.add_scalar(self.prefix + tag, step.get(field, 0.0), i)
-            events = step.get("events") or {}
-            w.add_scalar(self.prefix + "syncs", (events.get("syncs") or {}).get("count", 0), i)
-            moved = (events.get("transfers") or {}).get("totals", {})
-            w.add_scalar(self.prefix + "transfers", sum(t["count"] for t in moved.values()), i)
-            memory = step.get("memory") or {}
-            if memory:
-                value = memory.get("allocated_bytes", memory.get("rss_bytes"))
-                w.add_scalar(self.prefix + "memory_mib", value / 2**20, i)
+                w.add_scalar(self.prefix + tag, getattr(step, field), i)
+            events = step.events or Events()
+            w.add_scalar(self.prefix + "syncs", events.syncs.count, i)
+            moved = events.transfers.totals.values()
+            w.add_scalar(self.prefix + "transfers", sum(t["count"] for t in moved), i)
+            used = step.memory.used_bytes if step.memory is not None else None
+            if used is not None:
+                w.add_scalar(self.prefix + "memory_mib", used / 2**20, i)
         self.written = len(steps)
         w.flush()
 

@@ -114,7 +114,7 @@ class Session:
         self._torch_device_sites: set[tuple] = set()
         # When the first automatic step began (the first sign of training of any kind).
         self._first_start: float | None = None
-        self._outside = Interval()
+        self.outside = Interval()
         # Lines that synced between two decorated steps -> in how many such gaps: what
         # recurs with the iterations, unlike set-up before the loop or evaluation after it.
         self.gap_sync_sites: dict[tuple, int] = {}
@@ -128,7 +128,7 @@ class Session:
         # Steps still to probe, in order (see PROBE_STEPS).
         self._probe_queue: list[int] = list(PROBE_STEPS) if probe_step else []
         self._started = False
-        self._closed = False
+        self.closed = False
         self._pid = os.getpid()
         self._scan_total_s = 0.0
         self._last_scan_end = 0.0
@@ -170,9 +170,9 @@ class Session:
 
     def close(self, error: BaseException | None = None) -> None:
         """Finish the run: stop the profiler and sampler, write the final file."""
-        if self._closed or not self._started:
+        if self.closed or not self._started:
             return
-        self._closed = True
+        self.closed = True
         atexit.unregister(self.close)
         if os.getpid() != self._pid:
             return  # a forked child (DataLoader worker) never writes the parent's run
@@ -181,7 +181,7 @@ class Session:
         if self._in_step and self.source != "decorator":
             self._in_step = False  # the tail after the last boundary is not a whole step
         if not self._in_step:
-            self._outside.merge_events(self._acc)
+            self.outside.merge_events(self._acc)
         # A probe still on covers no whole step (the tail after the last boundary).
         guard.call("ending the probe step", self._stop_probe, False)
         if self.window is not None:
@@ -248,7 +248,7 @@ class Session:
             if self.steps and self.source == "decorator":  # a gap between two steps
                 for key in {key for key, _ in gap.syncs}:
                     self.gap_sync_sites[key] = self.gap_sync_sites.get(key, 0) + 1
-            self._outside.merge_events(gap)
+            self.outside.merge_events(gap)
             self._acc = Interval(gap.data_wait_s, gap.batches)
         # else: keep the interval; the wait for this step's batch is already in it.
         # Zero when boundaries are back to back (automatic steps).
@@ -316,7 +316,7 @@ class Session:
             self.dropped_steps += len(self.steps)
             self.steps = []  # a new list: the writer notices and starts over
         self._forget_captured()
-        self._outside.merge_events(self._acc)
+        self.outside.merge_events(self._acc)
         self._acc = Interval()
 
     def _recut(self, now: float) -> None:

@@ -24,7 +24,7 @@ def _session_for(options: dict[str, Any]) -> Session:
     if sess is not None:
         return sess
     with _default_lock:
-        if _default is None or _default._closed:
+        if _default is None or _default.closed:
             _default = Session(**options).start()
         return _default
 

@@ -17,9 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from perfkit.capture import env, guard
 from perfkit.capture.memory import MemoryReader
-from perfkit.capture.records import interval_events_to_json, site_counts_to_json, step_to_json
+from perfkit.capture.records import interval_events, site_counts, step_record
 from perfkit.capture.scalars import ScalarWriter
-from perfkit.runfile import SCHEMA, write_json_atomic
+from perfkit.runfile import write_json_atomic
+from perfkit.runmodel import (
+    Capture,
+    Env,
+    HeapScan,
+    OutsideSteps,
+    Probe,
+    Run,
+    Step,
+    decode,
+    to_json,
+)
 
 if TYPE_CHECKING:
     from perfkit.capture.session import Session
@@ -38,20 +49,23 @@ class RunWriter:
         self._last = 0.0
         self._cost = 0.0
         self._warned = False
-        # Steps converted once and reused by every flush, for the session's current list.
+        # Steps converted once and reused by every flush, for the session's current list:
+        # their records (for TensorBoard) and their JSON.
+        self._steps: list[Step] = []
         self._steps_json: list[dict[str, Any]] = []
         self._steps_of: list | None = None
         self.scalars = ScalarWriter(session.run_dir / "traces", session.rank)
 
-    def _steps(self) -> list[dict[str, Any]]:
+    def _new_steps(self) -> None:
+        """Convert the steps recorded since the last flush (all of them after a re-cut)."""
         s = self.session
         if self._steps_of is not s.steps:
-            self._steps_of, self._steps_json = s.steps, []
-        done = self._steps_json
-        base = len(done)
+            self._steps_of, self._steps, self._steps_json = s.steps, [], []
+        base = len(self._steps)
         for k, r in enumerate(s.steps[base:]):
-            done.append(step_to_json(base + k, r, MemoryReader.to_json(r.memory), s.sites))
-        return list(done)
+            step = step_record(base + k, r, MemoryReader.record(r.memory), s.sites)
+            self._steps.append(step)
+            self._steps_json.append(to_json(step))
 
     def maybe_flush(self) -> None:
         """Called from the sampler thread at every tick; never while the profiler records,
@@ -64,7 +78,7 @@ class RunWriter:
 
     def flush(self, complete: bool) -> None:
         s = self.session
-        if s._closed and not complete:
+        if s.closed and not complete:
             return
         with self._lock:
             t0 = time.perf_counter()
@@ -76,12 +90,14 @@ class RunWriter:
     def _write_run_file(self, complete: bool) -> None:
         for attempt in range(SNAPSHOT_TRIES):
             try:
-                data = self._assemble(complete)
+                self._new_steps()
+                data = to_json(self.snapshot(complete))
                 break
             except RuntimeError:  # "dictionary changed size during iteration"
                 if attempt == SNAPSHOT_TRIES - 1:
                     raise
         try:
+            data["steps"] = list(self._steps_json)  # the same to_json, done once per step
             write_json_atomic(self.path, data)
         except (OSError, ValueError) as e:  # a full disk or a read-only directory
             if not self._warned:
@@ -89,35 +105,35 @@ class RunWriter:
                 print(f"perfkit: cannot write {self.path}: {e}; training goes on", file=sys.stderr)
 
     def _write_scalars(self, complete: bool) -> None:
-        self.scalars.write(self._steps())
+        self._new_steps()
+        self.scalars.write(list(self._steps))
         if complete:
             self.scalars.close()
 
-    def _assemble(self, complete: bool) -> dict[str, Any]:
+    def snapshot(self, complete: bool) -> Run:
+        """The run as it stands, steps left out (the flush adds them, converted once)."""
         s = self.session
         sites = s.sites
-        return {
-            "schema": SCHEMA,
-            "complete": complete,
+        return Run(
+            complete=complete,
             # Read again each time: the process group is usually set up after the session starts.
-            "env": {**s.env, "distributed": env.distributed()},
-            "capture": s.capture_info(),
-            "config": {
-                **s.config.to_json(sites),
-                "dataloaders": [info.to_json(sites) for info in list(s.loaders)],
-            },
-            "steps": self._steps(),
-            "outside_steps": {
-                **interval_events_to_json(s._outside, sites),
-                "gap_sync_sites": site_counts_to_json(dict(s.gap_sync_sites), sites),
-            },
-            "eval_forwards": s.eval_watch.to_json(sites),
-            "graph_scans": list(s.graph_scans),
-            "probe": dict(s.probe_record),
-            "samples": s.sampler.snapshot(),
-            "traces": self._traces(),
-            "sites": sites.to_json(),
-        }
+            env=decode(Env, {**s.env, "distributed": env.distributed()}, "env"),
+            capture=decode(Capture, s.capture_info(), "capture"),
+            config=s.config.record(sites, tuple(info.record(sites) for info in list(s.loaders))),
+            steps=(),
+            outside_steps=OutsideSteps(
+                **vars(interval_events(s.outside, sites)),
+                gap_sync_sites=site_counts(s.gap_sync_sites, sites),
+            ),
+            eval_forwards=s.eval_watch.record(sites),
+            graph_scans=tuple(
+                decode(HeapScan, g, f"graph_scans[{i}]") for i, g in enumerate(list(s.graph_scans))
+            ),
+            probe=decode(Probe, s.probe_record, "probe") if s.probe_record else None,
+            samples=s.sampler.snapshot(),
+            traces=tuple(self._traces()),
+            sites=sites.records(),
+        )
 
     def _traces(self) -> list[str]:
         traces_dir = self.session.run_dir / "traces"

@@ -22,7 +22,7 @@ def print_summary(run_dir: Path) -> None:
     except RunFileError as e:
         click.echo(f"perfkit: the run could not be read back: {e}", err=True)
         return
-    source = run.capture.get("step_source") or "none found"
+    source = run.capture.step_source or "none found"
     median = Evidence(run=run).median_step_ms  # the report's definition of step time
     if run.steps and median is not None:
         line = f"{len(run.steps)} steps (boundaries: {source}), median step {median:.2f} ms"

@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
 from perfkit.evidence import Evidence
 from perfkit.findings import Location
+from perfkit.runmodel import HeapScan, Holder, LoaderConfig, Step
 
 
-def per_step_syncs(ev: Evidence, steps: list[dict[str, Any]] | None = None) -> list[float]:
+def per_step_syncs(ev: Evidence, steps: list[Step] | None = None) -> list[float]:
     """Host syncs of each timed step (0 for steps without events), reads of host data left out."""
     return [float(ev.step_syncs(step)) for step in (ev.timed_steps if steps is None else steps)]
 
 
-def site_totals(ev: Evidence, kind: str, keep=lambda site: True) -> Counter[int]:
+def sites_of(step: Step, kind: str) -> tuple[Any, ...]:
+    """The step's sync or transfer sites (``kind``: syncs or transfers); () without events."""
+    return getattr(step.events, kind).sites if step.events is not None else ()
+
+
+def site_totals(ev: Evidence, kind: str, keep: Callable[[Any], bool] | None = None) -> Counter[int]:
     """Events per call site over the timed steps (``kind``: syncs or transfers)."""
     totals: Counter[int] = Counter()
-    if kind == "syncs":
-        wanted = keep
-        keep = lambda site: site["site"] not in ev.host_read_sites and wanted(site)  # noqa: E731
+    host = ev.host_read_sites if kind == "syncs" else frozenset()
     for step in ev.timed_steps:
-        events = ev.step_events(step, kind) or {}
-        for site in events.get("sites", []):
-            if keep(site):
-                totals[site["site"]] += site["count"]
+        for site in sites_of(step, kind):
+            if site.site not in host and (keep is None or keep(site)):
+                totals[site.site] += site.count
     return totals
 
 
@@ -59,10 +63,16 @@ MIN_RISES = 3
 MIN_RISES_PER_FALL = 1.5
 
 
+def series(scans: Sequence[HeapScan], key: str) -> list[tuple[int, float]]:
+    """(step, value of ``key``) of each scan."""
+    return [(g.step, getattr(g, key)) for g in scans]
+
+
 def sustained_growth(
-    scans: list[dict[str, Any]], key: str, rises_per_fall: float = MIN_RISES_PER_FALL
+    points: list[tuple[int, float]], rises_per_fall: float = MIN_RISES_PER_FALL
 ) -> float | None:
-    """Growth per step of ``key`` while it rises, when it keeps rising across the run.
+    """Growth per step of a series of (step, value) while it rises, when it keeps rising
+    across the run.
 
     Judged from the changes between consecutive scans, not from the first and last alone:
     a leak rises again and again and may fall back when its owner is reset (a running
@@ -73,7 +83,6 @@ def sustained_growth(
     (live tensor bytes) asks for a higher ``rises_per_fall``. Returns the median rise per
     step over the rising intervals.
     """
-    points = [(g["step"], g[key]) for g in scans if isinstance(g.get(key), (int, float))]
     rates, late_rise, falls = [], False, 0
     for i, ((s0, v0), (s1, v1)) in enumerate(pairwise(points)):
         if v1 > v0 and s1 > s0:
@@ -86,25 +95,20 @@ def sustained_growth(
     return statistics.median(rates)
 
 
-def net_growth(scans: list[dict[str, Any]], key: str) -> float:
+def net_growth(scans: Sequence[HeapScan], key: str) -> float:
     """How much ``key`` rose from the first scan to the last."""
-    return float(scans[-1][key] - scans[0][key]) if scans else 0.0
+    return float(getattr(scans[-1], key) - getattr(scans[0], key)) if scans else 0.0
 
 
-def loader_locations(ev: Evidence, loaders: list[dict[str, Any]]) -> list[Location]:
+def loader_locations(ev: Evidence, loaders: Sequence[LoaderConfig]) -> list[Location]:
     """Where the loaders were built: the line to change for a DataLoader finding."""
-    sites = {d["site"] for d in loaders if isinstance(d.get("site"), int)}
-    return [ev.location(site) for site in sorted(sites) if 0 <= site < len(ev.run.sites)]
+    sites = {d.site for d in loaders if d.site is not None}
+    return [ev.location(site) for site in sorted(sites)]
 
 
-def holder_location(held: dict[str, Any]) -> Location:
+def holder_location(held: Holder) -> Location:
     """The line a heap scan found adding to the variable that keeps memory alive."""
-    return Location(
-        file=str(held.get("file", "?")),
-        line=int(held.get("line") or 0),
-        function=str(held.get("function", "")),
-        code=str(held.get("code", "")),
-    )
+    return Location(file=held.file, line=held.line, function=held.function, code=held.code)
 
 
 def code_of(loc: Location) -> str:

@@ -52,7 +52,7 @@ from collections import Counter
 from perfkit.evidence import Evidence, Need, share_text
 from perfkit.findings import Finding, Location, Severity, severity_for_share
 from perfkit.rules._base import Rule
-from perfkit.rules._common import code_of, median, per_step_syncs, site_totals
+from perfkit.rules._common import code_of, median, per_step_syncs, site_totals, sites_of
 
 # A site that syncs in at least this share of the timed steps belongs to the step.
 RECURRING = 0.5
@@ -98,18 +98,19 @@ def _trace_wait(ev: Evidence) -> tuple[float, float]:
 def _outside_totals(ev: Evidence) -> Counter[int]:
     """Syncs in the loop body around decorated steps (the same cost every iteration)."""
     totals: Counter[int] = Counter()
-    if ev.run.capture.get("step_source") != "decorator":
+    run = ev.the_run
+    if run.capture.step_source != "decorator":
         return totals  # automatic steps are back to back: nothing runs between them
-    outside = ev.run.outside_steps
-    for site in (outside.get("syncs") or {}).get("sites", []):
-        if site["site"] not in ev.host_read_sites:
-            totals[site["site"]] += site["count"]
+    outside = run.outside_steps
+    for site in outside.syncs.sites:
+        if site.site not in ev.host_read_sites:
+            totals[site.site] += site.count
     # Only what recurs with the iterations, in most gaps between two steps: not set-up
     # before the loop, an evaluation after it or once an epoch.
-    steps = max(len(ev.run.steps), 1)
-    if "gap_sync_sites" not in outside:  # older run files: by count alone
+    steps = max(len(run.steps), 1)
+    if outside.gap_sync_sites is None:  # older run files: by count alone
         return Counter({k: n for k, n in totals.items() if n >= RECURRING * steps})
-    gaps = {g["site"]: g["count"] for g in outside["gap_sync_sites"]}
+    gaps = {g.site: g.count for g in outside.gap_sync_sites}
     return Counter({k: n for k, n in totals.items() if gaps.get(k, 0) >= RECURRING * (steps - 1)})
 
 
@@ -119,7 +120,7 @@ def _recurring(ev: Evidence, totals: Counter[int], fallback: bool = True) -> Cou
     down the share of the line that is."""
     present: Counter[int] = Counter()
     for step in ev.timed_steps:
-        present.update({s["site"] for s in (ev.step_events(step, "syncs") or {}).get("sites", [])})
+        present.update({s.site for s in sites_of(step, "syncs")})
     steps = max(len(ev.timed_steps), 1)
     recurring = Counter({k: n for k, n in totals.items() if present[k] >= RECURRING * steps})
     return recurring or (totals if fallback else recurring)
@@ -129,17 +130,17 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
     counts = per_step_syncs(ev)
     outside = _outside_totals(ev)
     # Spread over every step: a sync once per iteration counts 1, one after the loop ~0.
-    outside_per_step = sum(outside.values()) / max(len(ev.run.steps), 1)
+    outside_per_step = sum(outside.values()) / max(len(ev.the_run.steps), 1)
     per_step = median(counts) + outside_per_step
     if not counts or per_step < 1:
         return []
     totals = _recurring(ev, site_totals(ev, "syncs"))
-    scale = len(counts) / max(len(ev.run.steps), 1)
+    scale = len(counts) / max(len(ev.the_run.steps), 1)
     for site, n in outside.items():
         totals[site] += round(n * scale)  # the same footing as the timed steps' counts
     # The user's own reads lead: a line they wrote that syncs comes before one that only
     # calls a library which does.
-    own_sites = site_totals(ev, "syncs", keep=lambda s: " in " not in s["kind"])
+    own_sites = site_totals(ev, "syncs", keep=lambda s: " in " not in s.kind)
     own_totals = _recurring(ev, own_sites, fallback=False)
     for site, n in outside.items():
         own_totals[site] += round(n * scale)
@@ -156,7 +157,7 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
     ]
     top = locations[0]
     top_share = lead.most_common(1)[0][1] / max(sum(totals.values()), 1)
-    on_gpu = bool(ev.run.capture.get("accelerator"))
+    on_gpu = ev.the_run.capture.accelerator
     message = (
         f"{per_step:.0f} host sync{'s' if round(per_step) != 1 else ''} per step, "
         f"{share_text(top_share)} at {top.short()}{code_of(top)}"
@@ -174,7 +175,7 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
         "outside_step_syncs_per_step": round(outside_per_step, 2),
         "inside_libraries": {k: round(v, 3) for k, v in internal.items()},
         "steps": len(counts),
-        "sync_semantics": ev.run.capture.get("sync_semantics"),
+        "sync_semantics": ev.the_run.capture.sync_semantics,
     }
     # Syncs only inside a library's code (LBFGS's line search, AMP's inf check) cost the
     # same, but the user's code has nothing to change: noted, not flagged.
@@ -216,9 +217,9 @@ def _libraries_by_site(ev: Evidence) -> dict[int, str]:
     """The library each user line's syncs mostly happened in, for lines that call one."""
     by_site: dict[int, Counter[str]] = {}
     for step in ev.timed_steps:
-        for site in (ev.step_events(step, "syncs") or {}).get("sites", []):
-            where = str(site.get("kind", "")).partition(" in ")[2]
-            by_site.setdefault(site["site"], Counter())[where] += site["count"]
+        for site in sites_of(step, "syncs"):
+            where = site.kind.partition(" in ")[2]
+            by_site.setdefault(site.site, Counter())[where] += site.count
     found = {site: where.most_common(1)[0][0] for site, where in by_site.items()}
     return {site: where for site, where in found.items() if where}
 
@@ -228,13 +229,13 @@ def _internal_share(ev: Evidence) -> dict[str, float]:
     by_library: Counter[str] = Counter()
     total = 0
     for step in ev.timed_steps:
-        for site in (ev.step_events(step, "syncs") or {}).get("sites", []):
-            if site["site"] in ev.host_read_sites:
+        for site in sites_of(step, "syncs"):
+            if site.site in ev.host_read_sites:
                 continue
-            total += site["count"]
-            _, sep, where = str(site.get("kind", "")).partition(" in ")
+            total += site.count
+            _, sep, where = site.kind.partition(" in ")
             if sep:
-                by_library[where] += site["count"]
+                by_library[where] += site.count
     return {k: n / total for k, n in by_library.items()} if total else {}
 
 

@@ -42,15 +42,13 @@ PINNED_SPEEDUP_SAVING = 0.5
 def check(ev: Evidence) -> list[Finding]:
     if ev.gpu_trace is not None:
         return _from_trace(ev)
-    run = ev.run
-    totals = site_totals(
-        ev, "transfers", keep=lambda s: s["direction"] == "h2d" and not s["pinned"]
-    )
+    run = ev.the_run
+    totals = site_totals(ev, "transfers", keep=lambda s: s.direction == "h2d" and not s.pinned)
     if not totals:
         return []
     steps = len(ev.timed_steps)
     per_step = sum(totals.values()) / max(steps, 1)
-    loaders = [d for d in run.config.get("dataloaders", []) if not d.get("pin_memory")]
+    loaders = [d for d in run.config.dataloaders if not d.pin_memory]
     message = f"{per_step:.0f} pageable host-to-device copies per step"
     if loaders:
         message += f"; {len(loaders)} DataLoader(s) with pin_memory=False"

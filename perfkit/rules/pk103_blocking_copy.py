@@ -34,7 +34,7 @@ def check(ev: Evidence) -> list[Finding]:
     totals = site_totals(
         ev,
         "transfers",
-        keep=lambda s: s["direction"] == "h2d" and s["pinned"] and not s["non_blocking"],
+        keep=lambda s: s.direction == "h2d" and s.pinned and not s.non_blocking,
     )
     if not totals:
         return []

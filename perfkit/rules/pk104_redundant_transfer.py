@@ -30,16 +30,17 @@ from collections import defaultdict
 from perfkit.evidence import Evidence, Need
 from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
+from perfkit.rules._common import sites_of
 
 
 def check(ev: Evidence) -> list[Finding]:
     both: dict[int, dict[str, int]] = defaultdict(lambda: {"h2d": 0, "d2h": 0, "bytes": 0})
     for step in ev.timed_steps:
-        for site in (ev.step_events(step, "transfers") or {}).get("sites", []):
-            if site["direction"] in ("h2d", "d2h"):
-                slot = both[site["site"]]
-                slot[site["direction"]] += site["count"]
-                slot["bytes"] += site["bytes"]
+        for site in sites_of(step, "transfers"):
+            if site.direction in ("h2d", "d2h"):
+                slot = both[site.site]
+                slot[site.direction] += site.count
+                slot["bytes"] += site.bytes
     round_trips = {k: v for k, v in both.items() if v["h2d"] and v["d2h"]}
     if not round_trips:
         return []

@@ -28,13 +28,14 @@ of memory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
 
 from perfkit.evidence import Evidence, Need
 from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
-from perfkit.rules._common import holder_location, sustained_growth
+from perfkit.rules._common import holder_location, series, sustained_growth
+from perfkit.runmodel import HeapScan
 
 # Below one new node per step the growth is noise (a cache filling up), not a chained graph.
 MIN_NODES_PER_STEP = 1.0
@@ -43,13 +44,13 @@ MIN_NODES_PER_STEP = 1.0
 MIN_KEPT = 2
 
 
-def kept_across_steps(scans: list[dict[str, Any]]) -> tuple[int, int]:
+def kept_across_steps(scans: Sequence[HeapScan]) -> tuple[int, int]:
     """(pairs of consecutive scans where the later one still holds nodes the earlier one
     saw, pairs that could tell): a graph kept alive across steps, not just a big one."""
     kept = pairs = 0
     for a, b in pairwise(scans):
-        early, late = a.get("node_ages"), b.get("node_ages")
-        if isinstance(early, list) and isinstance(late, list) and len(early) == len(late) == 2:
+        early, late = a.node_ages, b.node_ages
+        if early is not None and late is not None and len(early) == len(late) == 2:
             pairs += 1
             kept += late[0] <= early[1]
     return kept, pairs
@@ -57,28 +58,26 @@ def kept_across_steps(scans: list[dict[str, Any]]) -> tuple[int, int]:
 
 def check(ev: Evidence) -> list[Finding]:
     scans = ev.heap_scans
-    growth = sustained_growth(scans, "graph_nodes")
+    growth = sustained_growth(series(scans, "graph_nodes"))
     if growth is None or growth < MIN_NODES_PER_STEP:
         return []
     kept, pairs = kept_across_steps(scans)
     if pairs and kept < MIN_KEPT:
         return []  # graphs of varying size, each freed by the next step: no leak
     first = scans[0]
-    peak = max(scans, key=lambda g: g["graph_nodes"])
-    root = peak.get("largest_graph_root")
+    peak = max(scans, key=lambda g: g.graph_nodes)
+    root = peak.largest_graph_root
     message = (
         f"the autograd graph grows by ~{growth:.0f} nodes per step "
-        f"({first['graph_nodes']} -> {peak['graph_nodes']} nodes by step {peak['step']})"
+        f"({first.graph_nodes} -> {peak.graph_nodes} nodes by step {peak.step})"
     )
     if root:
         message += f"; the growing graph ends in {root}"
-    held = next(
-        (g["largest_graph_holder"] for g in reversed(scans) if g.get("largest_graph_holder")), None
-    )
+    held = next((g.largest_graph_holder for g in reversed(scans) if g.largest_graph_holder), None)
     locations = []
-    if isinstance(held, dict) and held.get("name"):
-        inside = f"items of `{held['name']}`" if held.get("through") else f"`{held['name']}`"
-        message += f"; it is kept alive by {inside} in {held.get('function') or '?'}()"
+    if held is not None and held.name:
+        inside = f"items of `{held.name}`" if held.through else f"`{held.name}`"
+        message += f"; it is kept alive by {inside} in {held.function or '?'}()"
         locations.append(holder_location(held))
     return [
         RULE.finding(
@@ -88,7 +87,7 @@ def check(ev: Evidence) -> list[Finding]:
             {
                 "nodes_per_step": round(growth, 1),
                 "scans": len(scans),
-                "graph_nodes": [g["graph_nodes"] for g in scans],
+                "graph_nodes": [g.graph_nodes for g in scans],
             },
             locations=locations,
             saving_reason="Memory, not time, until the process runs out of it: every step "

@@ -33,13 +33,12 @@ from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.run
-    forwards = run.eval_forwards
-    with_grad = int(forwards.get("forwards_with_grad", 0))
+    forwards = ev.the_run.eval_forwards
+    with_grad = forwards.forwards_with_grad
     if not with_grad:
         return []
-    total = with_grad + int(forwards.get("forwards_without_grad", 0))
-    locations = [ev.location(s["site"], count=s["count"]) for s in forwards.get("sites", [])]
+    total = with_grad + forwards.forwards_without_grad
+    locations = [ev.location(s.site, count=s.count) for s in forwards.sites]
     return [
         RULE.finding(
             ev,
@@ -48,7 +47,7 @@ def check(ev: Evidence) -> list[Finding]:
             {
                 "forwards_with_grad": with_grad,
                 "eval_forwards": total,
-                "modules": forwards.get("modules_with_grad", {}),
+                "modules": forwards.modules_with_grad,
             },
             locations=locations,
             saving_reason="Evaluation runs outside the training steps; without grad it "

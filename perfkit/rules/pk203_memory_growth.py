@@ -27,16 +27,13 @@ Memory, not time: the growth per step, until the run ends in an out-of-memory er
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from perfkit.evidence import Evidence, Need
 from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
-from perfkit.rules._common import (
-    holder_location,
-    net_growth,
-    sustained_growth,
-)
+from perfkit.rules._common import holder_location, net_growth, series, sustained_growth
+from perfkit.runmodel import HeapScan, Holder
 
 # Steady growth smaller than this over the whole run is a cache warming up, not a leak.
 MIN_TOTAL_GROWTH_BYTES = 16 * 1024
@@ -50,20 +47,20 @@ KEPT_SHARE = 0.5
 
 def check(ev: Evidence) -> list[Finding]:
     scans = ev.heap_scans
-    if sustained_growth(scans, "graph_nodes"):
+    if sustained_growth(series(scans, "graph_nodes")):
         return []  # a growing graph explains it: graph-leak reports that
     # Live bytes move with the batches in flight; a leak rises nearly every time.
-    per_step = sustained_growth(scans, "tensor_bytes", rises_per_fall=RISES_PER_FALL)
+    per_step = sustained_growth(series(scans, "tensor_bytes"), rises_per_fall=RISES_PER_FALL)
     first, last = scans[0], scans[-1]
     total = net_growth(scans, "tensor_bytes")
     if per_step is None or total < MIN_TOTAL_GROWTH_BYTES:
         return []
-    if total < KEPT_SHARE * per_step * (last["step"] - first["step"]):
+    if total < KEPT_SHARE * per_step * (last.step - first.step):
         return []  # given back along the way: a collection cleared now and then
     message = (
         f"live tensors grow by {per_step / 1024:.1f} KiB per step "
-        f"({first['tensors']} -> {last['tensors']} tensors, +{total / 2**20:.2f} MiB "
-        f"from step {first['step']} to {last['step']})"
+        f"({first.tensors} -> {last.tensors} tensors, +{total / 2**20:.2f} MiB "
+        f"from step {first.step} to {last.step})"
     )
     keeper = growing_holder(scans)
     locations = []
@@ -71,14 +68,13 @@ def check(ev: Evidence) -> list[Finding]:
     if keeper is not None:
         held, before = keeper
         message += (
-            f"; `{held['name']}` in {held.get('function') or '?'}() holds "
-            f"{before} -> {held['tensors']} tensors"
+            f"; `{held.name}` in {held.function or '?'}() holds {before} -> {held.tensors} tensors"
         )
         locations.append(holder_location(held))
-        bound = held.get("maxlen")
-        if isinstance(bound, int) and isinstance(held.get("items"), int) and held["items"]:
+        bound = held.maxlen
+        if bound is not None and held.items:
             # A deque(maxlen=N) (a replay buffer) stops growing at N items: a known cost.
-            full = total / held["items"] * bound
+            full = total / held.items * bound
             message += f"; it is bounded at {bound} items, about {full / 2**20:.0f} MiB when full"
             severity = Severity.INFO
     return [
@@ -89,7 +85,7 @@ def check(ev: Evidence) -> list[Finding]:
             {
                 "bytes_per_step": round(per_step),
                 "growth_bytes": total,
-                "tensors": [g["tensors"] for g in scans],
+                "tensors": [g.tensors for g in scans],
             },
             locations=locations,
             saving_reason="Memory, not time: the run ends in an out-of-memory error if it "
@@ -98,18 +94,18 @@ def check(ev: Evidence) -> list[Finding]:
     ]
 
 
-def growing_holder(scans: list[dict[str, Any]]) -> tuple[dict[str, Any], int] | None:
+def growing_holder(scans: Sequence[HeapScan]) -> tuple[Holder, int] | None:
     """The variable whose container of tensors grew the most from the first scan that saw
     it to the last (``outputs.append(out)``), with its count at the first."""
-    seen: dict[tuple, tuple[int, dict[str, Any]]] = {}
+    seen: dict[tuple, tuple[int, Holder]] = {}
     for scan in scans:
-        for held in scan.get("tensor_holders") or []:
-            if not isinstance(held, dict) or not isinstance(held.get("tensors"), int):
+        for held in scan.tensor_holders:
+            if held.tensors is None:
                 continue
-            key = (held.get("name"), held.get("function"), held.get("file"))
-            first = seen.get(key, (held["tensors"], held))[0]
+            key = (held.name, held.function, held.file)
+            first = seen.get(key, (held.tensors, held))[0]
             seen[key] = (first, held)
-    grown = [(held["tensors"] - first, first, held) for first, held in seen.values()]
+    grown = [(held.tensors - first, first, held) for first, held in seen.values()]
     grown = [g for g in grown if g[0] >= MIN_HOLDER_GROWTH]
     if not grown:
         return None

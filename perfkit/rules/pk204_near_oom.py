@@ -35,9 +35,9 @@ NEAR_OOM_SHARE = 0.90
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.run
-    capacity = run.env.get("device", {}).get("memory_bytes")
-    peaks = [s["memory"]["peak_bytes"] for s in run.steps if "peak_bytes" in s.get("memory", {})]
+    run = ev.the_run
+    capacity = run.env.device.memory_bytes
+    peaks = [s.memory.peak_bytes for s in run.steps if s.memory and s.memory.peak_bytes is not None]
     if not capacity or not peaks:
         raise NotApplicable("needs CUDA allocator statistics and the device's memory size")
     share = max(peaks) / capacity

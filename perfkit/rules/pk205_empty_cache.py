@@ -38,8 +38,8 @@ from perfkit.rules._base import Rule
 def check(ev: Evidence) -> list[Finding]:
     totals: Counter[int] = Counter()
     for step in ev.timed_steps:
-        for site in ev.step_events(step, "empty_cache") or []:
-            totals[site["site"]] += site["count"]
+        for site in step.events.empty_cache if step.events is not None else ():
+            totals[site.site] += site.count
     if not totals:
         return []
     steps = max(len(ev.timed_steps), 1)

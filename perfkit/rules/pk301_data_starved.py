@@ -41,6 +41,7 @@ from perfkit.evidence import Evidence, Need, NotApplicable, share_text
 from perfkit.findings import WARNING_SHARE, Finding, severity_for_share
 from perfkit.rules._base import Rule
 from perfkit.rules._common import loader_locations, low_median
+from perfkit.runmodel import LoaderConfig
 
 # Below this wait per step, handing batches over from worker processes (pickling, shared
 # memory) costs about what it saves: measured here, the clean reference CNN waited 1.9 ms
@@ -50,16 +51,16 @@ MIN_WAIT_MS = 2.0
 
 def check(ev: Evidence) -> list[Finding]:
     if ev.run is not None and ev.timed_steps:
-        waits = [float(s.get("data_wait_ms") or 0.0) for s in ev.timed_steps]
-        periods = [ev.step_period_ms(s) for s in ev.timed_steps]
-        loaders = ev.run.config.get("dataloaders", [])
+        waits = [s.data_wait_ms for s in ev.timed_steps]
+        periods = [s.period_ms for s in ev.timed_steps]
+        loaders: tuple[LoaderConfig, ...] = ev.run.config.dataloaders
         source = "run"
     elif ev.trace is not None and ev.trace.steps:
         if not any(s.dataloader_us for s in ev.trace.steps):
             return []
         waits = [s.dataloader_us / 1e3 for s in ev.trace.steps]
         periods = [s.dur_us / 1e3 for s in ev.trace.steps]
-        loaders = []
+        loaders = ()
         source = "trace"
     else:
         raise NotApplicable("no steps were recorded")
@@ -68,7 +69,7 @@ def check(ev: Evidence) -> list[Finding]:
     share = wait / period if period else 0.0
     if share < WARNING_SHARE or wait < MIN_WAIT_MS:
         return []
-    workers = sorted({d.get("num_workers") for d in loaders if d.get("num_workers") is not None})
+    workers = sorted({d.num_workers for d in loaders if d.num_workers is not None})
     message = f"the step waits {wait:.1f} ms for data ({share_text(share)} of {period:.1f} ms)"
     if workers:
         message += f"; DataLoader num_workers={','.join(map(str, workers))}"

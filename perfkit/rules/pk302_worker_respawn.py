@@ -38,18 +38,16 @@ SPIKE_FACTOR = 5.0
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.run
+    run = ev.the_run
     loaders = [
         d
-        for d in run.config.get("dataloaders", [])
-        if (d.get("num_workers") or 0) > 0
-        and d.get("worker_spawns", 0) >= 2
-        and not d.get("persistent_workers")
+        for d in run.config.dataloaders
+        if (d.num_workers or 0) > 0 and d.worker_spawns >= 2 and not d.persistent_workers
     ]
     if not loaders:
         return []
-    spawns = sum(d["worker_spawns"] for d in loaders)
-    waits = [float(s.get("data_wait_ms") or 0) for s in run.steps[1:]]
+    spawns = sum(d.worker_spawns for d in loaders)
+    waits = [s.data_wait_ms for s in run.steps[1:]]
     typical = statistics.median(waits) if waits else 0.0
     spikes = [w - typical for w in waits if w > SPIKE_FACTOR * max(typical, 0.1)]
     saving = sum(spikes) / len(waits) if waits else None

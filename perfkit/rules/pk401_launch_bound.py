@@ -58,9 +58,9 @@ TINY_STEP_OVERHEAD_SHARE = 0.25
 def check(ev: Evidence) -> list[Finding]:
     if ev.gpu_trace is not None:
         return _from_trace(ev)
-    run = ev.run
+    probe = ev.the_probe
     step_ms = ev.median_step_ms
-    ops = run.probe.get("torch_calls")
+    ops = probe.torch_calls
     if not ops or not step_ms:
         raise NotApplicable("the probe step counted no ops, or no step was timed")
     us_per_op = step_ms * 1e3 / ops
@@ -68,8 +68,8 @@ def check(ev: Evidence) -> list[Finding]:
         return _tiny_step(ev, ops, step_ms)
     if us_per_op > MAX_US_PER_OP:
         return []
-    backward = int(run.probe.get("backward_ops") or 0)
-    optimizer = int(run.probe.get("optimizer_ops") or 0)
+    backward = probe.backward_ops or 0
+    optimizer = probe.optimizer_ops or 0
     looped = _looped_lines(ev)
     loop_ops = sum(calls for _, _, calls, _ in looped)
     forward = max(ops - backward - optimizer, 1)
@@ -134,15 +134,16 @@ def _looped_lines(ev: Evidence) -> list[tuple[int, int, int, int]]:
     """(site, visits, ops, modules called) of the lines that issue ops in a loop, busiest
     first."""
     lines: dict[tuple[str, int], list[int]] = {}
-    for hot in ev.run.probe.get("hot_lines", []):
-        loc = ev.location(hot["site"])
-        slot = lines.setdefault((loc.file, loc.line), [hot["site"], 0, 0, 0])
-        slot[1] += hot["visits"]
-        slot[2] += hot["calls"]
-        slot[3] += hot.get("modules", 0)
+    probe = ev.the_probe
+    for hot in probe.hot_lines:
+        loc = ev.location(hot.site)
+        slot = lines.setdefault((loc.file, loc.line), [hot.site, 0, 0, 0])
+        slot[1] += hot.visits
+        slot[2] += hot.calls
+        slot[3] += hot.modules
     # A loop that runs backward() as often as the line repeats is gradient accumulation:
     # micro-batches are split on purpose (memory), not a loop to batch.
-    backward_calls = int(ev.run.probe.get("backward_calls") or 0)
+    backward_calls = probe.backward_calls
     accumulation = backward_calls if backward_calls > 1 else 0
     looped = [
         (site, v, c, m)

@@ -35,10 +35,10 @@ TENSOR_CORE_CAPABILITY = 7.0
 
 
 def _capability(ev: Evidence) -> float | None:
-    device = (ev.run.env.get("device", {}) if ev.run else {}) or (
-        ev.trace.device if ev.trace else {}
-    )
-    text = device.get("capability")
+    if ev.run is not None and ev.run.env.device.capability:
+        text = ev.run.env.device.capability
+    else:
+        text = ev.trace.device.get("capability") if ev.trace is not None else None
     try:
         return float(text) if text else None
     except ValueError:
@@ -69,14 +69,14 @@ def check(ev: Evidence) -> list[Finding]:
     if ev.run is None:
         raise NotApplicable("needs a run file or a trace with GEMM kernels")
     config = ev.run.config
-    if config.get("autocast") or config.get("backends", {}).get("matmul_allow_tf32"):
+    if config.autocast or config.backends.get("matmul_allow_tf32"):
         return []
     return [
         RULE.finding(
             ev,
             Severity.WARNING,
             f"no autocast and TF32 off on a GPU with tensor cores (capability {capability})",
-            {"autocast": config.get("autocast"), "backends": config.get("backends")},
+            {"autocast": config.autocast, "backends": config.backends},
             saving_reason="Depends on the matmul/conv share of the step; a trace sizes it.",
         )
     ]

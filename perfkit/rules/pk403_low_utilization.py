@@ -48,7 +48,7 @@ def check(ev: Evidence) -> list[Finding]:
         busy = sum(s.gpu_busy_us for s in steps) / window if window else 0.0
         source = "trace"
     else:
-        util = [u for u in ev.run.samples["series"]["gpu_util"] if u is not None]
+        util = ev.the_run.samples.values("gpu_util")
         busy = statistics.median(util) / 100
         source = "nvml"
     if busy >= LOW_BUSY_SHARE:

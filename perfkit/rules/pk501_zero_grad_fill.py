@@ -31,19 +31,18 @@ from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.run
-    zero_grad = run.config.get("zero_grad", {})
-    fills = int(zero_grad.get("fill_zero", 0))
+    zero_grad = ev.the_run.config.zero_grad
+    fills = zero_grad.fill_zero
     if not fills:
         return []
-    sites = [ev.location(s["site"], count=s["count"]) for s in zero_grad.get("fill_zero_sites", [])]
+    sites = [ev.location(s.site, count=s.count) for s in zero_grad.fill_zero_sites]
     return [
         RULE.finding(
             ev,
             Severity.INFO,
             f"zero_grad(set_to_none=False) called {fills} times: every step writes zeros "
             "into every gradient",
-            {"fill_zero_calls": fills, "set_to_none_calls": int(zero_grad.get("set_to_none", 0))},
+            {"fill_zero_calls": fills, "set_to_none_calls": zero_grad.set_to_none},
             locations=sites,
             saving_reason="One memset per parameter per step, and the backward then adds "
             "into the zeros instead of writing fresh gradients.",

@@ -31,22 +31,17 @@ from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.run
-    slow = [
-        o
-        for o in run.config.get("optimizers", [])
-        if o.get("foreach") is False and not o.get("fused")
-    ]
+    slow = [o for o in ev.the_run.config.optimizers if o.foreach is False and not o.fused]
     if not slow:
         return []
-    names = ", ".join(sorted({o["type"].rsplit(".", 1)[-1] for o in slow}))
-    tensors = sum(o.get("param_tensors", 0) for o in slow)
+    names = ", ".join(sorted({o.type.rsplit(".", 1)[-1] for o in slow}))
+    tensors = sum(o.param_tensors for o in slow)
     return [
         RULE.finding(
             ev,
             Severity.INFO,
             f"{names} with foreach=False updates {tensors} parameter tensors one at a time",
-            {"optimizers": [o["type"] for o in slow], "param_tensors": tensors},
+            {"optimizers": [o.type for o in slow], "param_tensors": tensors},
             saving_reason="Several small kernels per parameter instead of a few for all of "
             "them; on a GPU the saving grows with the number of parameter tensors.",
         )

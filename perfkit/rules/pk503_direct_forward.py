@@ -31,18 +31,17 @@ from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.run
-    direct = run.probe.get("direct_forward", [])
+    direct = ev.the_probe.direct_forward
     if not direct:
         return []
-    modules = ", ".join(sorted({d["module"] for d in direct}))
+    modules = ", ".join(sorted({d.module for d in direct}))
     return [
         RULE.finding(
             ev,
             Severity.INFO,
             f"{modules}.forward() called directly: module hooks do not run",
-            {"calls": sum(d["count"] for d in direct), "modules": modules},
-            locations=[ev.location(d["site"], count=d["count"]) for d in direct],
+            {"calls": sum(d.count for d in direct), "modules": modules},
+            locations=[ev.location(d.site, count=d.count) for d in direct],
             saving_reason="A correctness and tooling problem more than a cost: DDP's gradient "
             "hooks, forward hooks and profilers' module annotations are skipped.",
         )

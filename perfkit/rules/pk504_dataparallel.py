@@ -37,8 +37,7 @@ from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run = ev.run
-    wrapped = [w for w in run.probe.get("wrappers", []) if w["type"] == "DataParallel"]
+    wrapped = [w for w in ev.the_probe.wrappers if w.type == "DataParallel"]
     if not wrapped:
         return []
     on_gpu = bool(ev.accelerator)
@@ -48,7 +47,7 @@ def check(ev: Evidence) -> list[Finding]:
             Severity.WARNING if on_gpu else Severity.INFO,
             "the model runs under nn.DataParallel: one process drives every GPU; "
             "move to DistributedDataParallel with torchrun",
-            {"calls": sum(w["calls"] for w in wrapped)},
+            {"calls": sum(w.calls for w in wrapped)},
             saving_reason="DataParallel replicates the model and scatters inputs from one "
             "Python thread every step and gathers outputs on GPU 0; DDP scales near-linearly.",
         )

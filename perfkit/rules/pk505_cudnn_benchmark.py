@@ -33,8 +33,10 @@ from perfkit.rules._base import Rule
 
 
 def check(ev: Evidence) -> list[Finding]:
-    run, trace = ev.run, ev.gpu_trace
-    if run.config.get("backends", {}).get("cudnn_benchmark"):
+    run, trace = ev.the_run, ev.gpu_trace
+    if trace is None:
+        raise NotApplicable(f"needs {ev.lacks(Need.GPU_TRACE)}")
+    if run.config.backends.get("cudnn_benchmark"):
         return []
     convs = [n for n, _, _ in trace.top_kernels if "conv" in n.lower()]
     if not trace.kernels.get("gemm_or_conv") or not convs:

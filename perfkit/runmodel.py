@@ -1,0 +1,548 @@
+"""The run file as typed, frozen data: what capture writes and analysis reads.
+
+One pair of functions crosses between the two: ``to_json`` (capture, when it writes) and
+``Run.from_json`` (analysis, when it reads), both driven by the dataclasses below, so the
+writer and the reader cannot drift apart. Reading validates every field on the way in: a
+malformed file is one error naming the field (``steps[3].events.syncs.sites[0].count should
+be an integer, not str``), never a crash later inside a rule. docs/run-format.md documents
+each field; keys a reader does not know are ignored, so files of newer minor versions read.
+
+This module imports neither torch nor anything from capture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar, Union
+
+SCHEMA_NAME = "perfkit.run"
+SCHEMA_VERSION = 1
+SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
+
+# Field metadata: leave the key out of the file while the field holds its default (the format
+# says "omitted optional keys mean nothing recorded").
+OMIT_DEFAULT = {"omit_default": True}
+
+
+def _omitted(default: Any = None) -> Any:
+    return field(default=default, metadata=OMIT_DEFAULT)
+
+
+class RunFormatError(ValueError):
+    """A field of a decoded run file with the wrong shape; the message names the field."""
+
+
+# -- call sites and events ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    """A user source line; records refer to it by its index in ``Run.sites``."""
+
+    file: str = "<unknown>"
+    line: int = 0
+    function: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class SiteCount:
+    site: int
+    count: int
+
+
+@dataclass(frozen=True)
+class SyncSite:
+    site: int
+    kind: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Syncs:
+    count: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    sites: tuple[SyncSite, ...] = ()
+
+
+@dataclass(frozen=True)
+class TransferSite:
+    site: int
+    direction: str  # h2d, d2h, d2d or intent (a .to(device) that moved nothing)
+    count: int
+    bytes: int
+    pinned: bool
+    non_blocking: bool
+
+
+@dataclass(frozen=True)
+class Transfers:
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)
+    sites: tuple[TransferSite, ...] = ()
+
+
+@dataclass(frozen=True)
+class Events:
+    """Syncs, transfers and ``empty_cache`` calls of one interval (a step, or between)."""
+
+    syncs: Syncs = Syncs()
+    transfers: Transfers = Transfers()
+    empty_cache: tuple[SiteCount, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutsideSteps(Events):
+    """Events between steps; ``gap_sync_sites``: per line, in how many gaps it synced (None
+    in files written before perfkit recorded it)."""
+
+    gap_sync_sites: tuple[SiteCount, ...] | None = _omitted()
+
+
+# -- steps --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Memory:
+    """CUDA allocator figures on a GPU, the process's RSS on a CPU."""
+
+    allocated_bytes: int | None = _omitted()
+    reserved_bytes: int | None = _omitted()
+    peak_bytes: int | None = _omitted()
+    rss_bytes: int | None = _omitted()
+
+    @property
+    def used_bytes(self) -> int | None:
+        """Memory in use: allocated on the device, else the process's RSS."""
+        return self.allocated_bytes if self.allocated_bytes is not None else self.rss_bytes
+
+    @property
+    def peak_or_rss_bytes(self) -> int | None:
+        """The highest reading of the step: the allocator's peak, else the RSS."""
+        return self.peak_bytes if self.peak_bytes is not None else self.rss_bytes
+
+
+@dataclass(frozen=True)
+class Step:
+    wall_ms: float
+    i: int = 0
+    t: float = 0.0
+    outside_ms: float = 0.0
+    data_wait_ms: float = 0.0
+    batches: int = 0
+    memory: Memory | None = _omitted()
+    events: Events | None = _omitted()
+    phase: str = _omitted("")  # probe, warmup or active: measurement cost, not timing
+    error: str | None = _omitted()
+
+    @property
+    def period_ms(self) -> float:
+        """The step's share of the loop: its own time plus the gap before it."""
+        return self.wall_ms + self.outside_ms
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    type: str = ""
+    foreach: bool | None = None
+    fused: bool | None = None
+    capturable: bool | None = None
+    param_tensors: int = 0
+    param_devices: tuple[str, ...] = ()
+    lr: float | None = None
+    steps: int = 0
+
+
+@dataclass(frozen=True)
+class ZeroGrad:
+    set_to_none: int = 0
+    fill_zero: int = 0
+    fill_zero_sites: tuple[SiteCount, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    dataset: str = ""
+    num_workers: int | None = None
+    pin_memory: bool = False
+    persistent_workers: bool = False
+    prefetch_factor: int | None = None
+    batch_size: int | None = None
+    drop_last: bool = False
+    batch_sampler: str | None = None
+    multiprocessing_context: str | None = None
+    epochs: int = 0
+    worker_spawns: int = 0
+    site: int | None = _omitted()
+
+
+@dataclass(frozen=True)
+class Config:
+    optimizers: tuple[OptimizerConfig, ...] = ()
+    zero_grad: ZeroGrad = ZeroGrad()
+    autocast: dict[str, int] = field(default_factory=dict)
+    grad_scaler: dict[str, int] = field(default_factory=dict)
+    backends: dict[str, Any] = field(default_factory=dict)
+    dataloaders: tuple[LoaderConfig, ...] = ()
+
+
+# -- environment and capture ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Device:
+    type: str = "cpu"
+    name: str = ""
+    index: int | None = _omitted()
+    memory_bytes: int | None = _omitted()
+    capability: str | None = _omitted()
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int | None = _omitted()
+    world_size: int | None = _omitted()
+    local_rank: int | None = _omitted()
+    local_world_size: int | None = _omitted()
+    backend: str | None = _omitted()
+
+
+@dataclass(frozen=True)
+class Env:
+    host: str = ""
+    pid: int | None = None
+    argv: tuple[str, ...] = ()
+    cwd: str = ""
+    platform: str = ""
+    cpu_count: int | None = None
+    cpu_available: int | None = None
+    python: str = ""
+    torch: str | None = None
+    cuda: str | None = None
+    hip: str | None = None
+    cudnn: int | None = None
+    device: Device = Device()
+    distributed: Distributed = Distributed()
+    perfkit: str = ""
+    start_time: str = ""
+    end_time: str | None = _omitted()
+    error: str | None = _omitted()  # "Type: message" when the session ended on an exception
+
+
+@dataclass(frozen=True)
+class Capture:
+    step_source: str | None = None
+    step_boundaries: dict[str, Any] = field(default_factory=dict)
+    dropped_steps: int = 0
+    accelerator: bool = False
+    sync_semantics: str = ""
+    window: tuple[int, ...] | None = None
+    window_error: str = ""
+    sample_hz: float = 0.0
+    graph_scan: bool = False
+    probe_step: bool = False
+    errors: tuple[str, ...] = ()
+    tensorboard_scalars: dict[str, Any] = field(default_factory=dict)
+
+
+# -- what the step watchers saw -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalForwards:
+    forwards_with_grad: int = 0
+    forwards_without_grad: int = 0
+    modules_with_grad: dict[str, int] = field(default_factory=dict)
+    sites: tuple[SiteCount, ...] = ()
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A running function's variable that keeps tensors or a graph alive."""
+
+    name: str = ""
+    file: str = ""
+    function: str = ""
+    line: int = 0
+    code: str = ""
+    through: str | None = _omitted()  # the container type, when held inside one
+    tensors: int | None = _omitted()
+    maxlen: int | None = _omitted()  # for a bounded deque: where it stops growing
+    items: int | None = _omitted()
+
+
+@dataclass(frozen=True)
+class HeapScan:
+    step: int
+    tensors: int = 0
+    tensor_bytes: int = 0
+    grad_tensors: int = 0
+    graph_nodes: int = 0
+    largest_graph_nodes: int = 0
+    largest_graph_root: str = ""
+    node_ages: tuple[int, ...] | None = None  # [oldest, newest] autograd creation numbers
+    largest_graph_holder: Holder | None = _omitted()
+    tensor_holders: tuple[Holder, ...] = ()
+    cost_ms: float = 0.0
+    final: bool = _omitted(False)
+
+
+@dataclass(frozen=True)
+class HotLine:
+    site: int
+    visits: int
+    calls: int
+    modules: int = 0
+
+
+@dataclass(frozen=True)
+class TypeCount:
+    type: str
+    calls: int
+
+
+@dataclass(frozen=True)
+class DirectForward:
+    site: int
+    module: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Probe:
+    step: int | None = None
+    steps: tuple[int, ...] = ()
+    torch_calls: int | None = None
+    backward_ops: int | None = None
+    optimizer_ops: int | None = None
+    backward_calls: int = 0
+    ops_skipped: str | None = None
+    hot_lines: tuple[HotLine, ...] = ()
+    root_modules: tuple[TypeCount, ...] = ()
+    wrappers: tuple[TypeCount, ...] = ()
+    direct_forward: tuple[DirectForward, ...] = ()
+    host_read_sites: tuple[int, ...] = ()
+    device_read_sites: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Samples:
+    interval_s: float | None = None
+    nvml: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, tuple[float | None, ...]] = field(default_factory=dict)
+
+    def values(self, name: str) -> list[float]:
+        """A series without its gaps (None where a counter could not be read)."""
+        return [v for v in self.series.get(name, ()) if v is not None]
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run file, typed. ``path`` is where it was read from (not part of the file)."""
+
+    complete: bool
+    env: Env
+    config: Config
+    steps: tuple[Step, ...]
+    sites: tuple[Site, ...]
+    schema: str = SCHEMA
+    capture: Capture = Capture()
+    outside_steps: OutsideSteps = OutsideSteps()
+    eval_forwards: EvalForwards = EvalForwards()
+    graph_scans: tuple[HeapScan, ...] = ()
+    # None: no probe step ran (an empty object in the file).
+    probe: Probe | None = field(default=None, metadata={"none_as_empty": True})
+    samples: Samples = Samples()
+    traces: tuple[str, ...] = ()
+    path: str = field(default="<memory>", metadata={"not_in_file": True})
+
+    @classmethod
+    def from_json(cls, data: Any, path: str = "<memory>") -> Run:
+        """Decode and check a run file's JSON; raises RunFormatError naming the field."""
+        if not isinstance(data, dict):
+            raise RunFormatError("not a perfkit run file (top level is not an object)")
+        _check_schema(data.get("schema"))
+        steps = data.get("steps")
+        if isinstance(steps, list):  # a bad step names its record: the most common damage
+            for i, step in enumerate(steps):
+                try:
+                    decode(Step, step, "")
+                except RunFormatError as e:
+                    raise RunFormatError(f"step record {i} is malformed ({e})") from None
+        run = dataclasses.replace(decode(cls, data, ""), path=str(path))
+        _check_site_indexes(run)
+        return run
+
+    def to_json(self) -> dict[str, Any]:
+        return to_json(self)
+
+    def location(self, index: int) -> Site:
+        return self.sites[index]
+
+
+def _check_schema(schema: Any) -> None:
+    if not isinstance(schema, str) or not schema.startswith(SCHEMA_NAME + "/"):
+        raise RunFormatError(f"not a perfkit run file (schema is {schema!r})")
+    version = schema.split("/", 1)[1]
+    if not version.isdigit():
+        raise RunFormatError(f"unknown schema version {version!r}")
+    if int(version) > SCHEMA_VERSION:
+        raise RunFormatError(
+            f"written by a newer perfkit (schema {schema}); this perfkit reads up to {SCHEMA}."
+            " Upgrade perfkit to read it"
+        )
+
+
+def _check_site_indexes(run: Run) -> None:
+    """Every reference to a call site must point into ``sites``."""
+    n = len(run.sites)
+    for where, index in _site_refs(run, ""):
+        if not 0 <= index < n:
+            raise RunFormatError(f"field {where!r} refers to site {index}; the file lists {n}")
+
+
+_SITE_LISTS = {"host_read_sites", "device_read_sites"}
+
+
+def _site_refs(value: Any, where: str):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            path = f"{where}.{f.name}" if where else f.name
+            if f.name == "site" and isinstance(item, int):
+                yield path, item
+            elif f.name in _SITE_LISTS:
+                yield from ((f"{path}[{i}]", s) for i, s in enumerate(item))
+            elif f.name != "sites" or where:
+                yield from _site_refs(item, path)
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from _site_refs(item, f"{where}[{i}]")
+
+
+# -- the generic codec ----------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def decode(cls: type[T], data: Any, where: str) -> T:
+    """``data`` (decoded JSON) as a ``cls``; RunFormatError names the first bad field."""
+    if not isinstance(data, dict):
+        raise RunFormatError(f"{_name(where)} should be an object, not {_kind(data)}")
+    hints = _hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.metadata.get("not_in_file"):
+            continue
+        path = f"{where}.{f.name}" if where else f.name
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RunFormatError(f"missing field {path!r}")
+            continue
+        values[f.name] = _value(hints[f.name], data[f.name], path)
+    return cls(**values)
+
+
+def _value(hint: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if data is None and type(None) in options:
+            return None
+        real = [o for o in options if o is not type(None)]
+        if len(real) == 1:
+            if data == {} and dataclasses.is_dataclass(real[0]):
+                return None  # an empty object: nothing recorded
+            return _value(real[0], data, where)
+        for option in real:  # float | None is one option; others try each in turn
+            try:
+                return _value(option, data, where)
+            except RunFormatError:
+                continue
+        raise RunFormatError(f"{_name(where)} has an unexpected {_kind(data)}")
+    if origin is tuple:
+        if not isinstance(data, list):
+            raise RunFormatError(f"{_name(where)} should be a list, not {_kind(data)}")
+        item = typing.get_args(hint)[0]
+        return tuple(_value(item, x, f"{where}[{i}]") for i, x in enumerate(data))
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise RunFormatError(f"{_name(where)} should be an object, not {_kind(data)}")
+        item = typing.get_args(hint)[1]
+        return {str(k): _value(item, v, f"{where}.{k}") for k, v in data.items()}
+    if hint is Any:
+        return data
+    if dataclasses.is_dataclass(hint):
+        return decode(hint, data, where)  # type: ignore[arg-type]
+    return _scalar(hint, data, where)
+
+
+def _scalar(hint: type, data: Any, where: str) -> Any:
+    if hint is bool:
+        if isinstance(data, bool):
+            return data
+    elif hint is int:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return data
+        if isinstance(data, float) and data.is_integer():
+            return int(data)
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            raise RunFormatError(f"{_name(where)} should be an integer, not {data!r}")
+    elif hint is float:
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            if not math.isfinite(data):
+                raise RunFormatError(f"{_name(where)} should be a finite number, not {data!r}")
+            return data  # an int stays an int: byte counts in a series are written back as such
+    elif hint is str:
+        if isinstance(data, str):
+            return data
+    else:  # pragma: no cover - a field type this codec does not know is a bug here
+        raise TypeError(f"no decoder for {hint!r}")
+    wanted = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    raise RunFormatError(f"{_name(where)} should be {wanted[hint]}, not {_kind(data)}")
+
+
+def _name(where: str) -> str:
+    return f"field {where!r}" if where else "the run file"
+
+
+def _kind(data: Any) -> str:
+    names = {dict: "an object", list: "a list", type(None): "null"}
+    return names.get(type(data), type(data).__name__)
+
+
+def to_json(value: Any) -> Any:
+    """The JSON form of run-file data: the inverse of ``decode``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if f.metadata.get("not_in_file"):
+                continue
+            if f.metadata.get("omit_default") and item == f.default:
+                continue
+            if item is None and f.metadata.get("none_as_empty"):
+                out[f.name] = {}
+                continue
+            out[f.name] = to_json(item)
+        return out
+    if isinstance(value, (tuple, list)):
+        return [to_json(x) for x in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
