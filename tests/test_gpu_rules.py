@@ -10,43 +10,28 @@ import pytest
 from perfkit.analysis.engine import analyze
 from perfkit.evidence import Evidence
 from perfkit.rules import find_rule
-from perfkit.runfile import SCHEMA, run_from_dict
-
-SITE = {"file": "/home/u/train.py", "line": 40, "function": "train", "code": "x = x.to(device)"}
+from perfkit.runfile import run_from_dict
+from perfkit.runmodel import Config, LoaderConfig, Probe, to_json
+from tests.builders import run_of
 
 
 def gpu_run(steps: int = 6, **step_fields) -> dict:
-    """A CUDA run with ``steps`` identical steps; ``step_fields`` go into every step."""
-    step = {
-        "wall_ms": 10.0,
-        "outside_ms": 0.5,
-        "data_wait_ms": 0.2,
-        "batches": 1,
-        "memory": {"allocated_bytes": 2**30, "reserved_bytes": 2**31, "peak_bytes": 2**31},
-    }
-    step.update(step_fields)
-    return {
-        "schema": SCHEMA,
-        "complete": True,
-        "env": {
-            "device": {
-                "type": "cuda",
-                "name": "NVIDIA A100",
-                "memory_bytes": 40 * 2**30,
-                "capability": "8.0",
-            }
-        },
-        "capture": {"accelerator": True, "step_source": "decorator"},
-        "config": {
-            "dataloaders": [{"num_workers": 4, "pin_memory": True}],
-            "optimizers": [],
-            "autocast": {"cuda:torch.bfloat16": 6},
-            "backends": {"cudnn_benchmark": True, "matmul_allow_tf32": True},
-        },
-        "steps": [dict(step, i=i) for i in range(steps)],
-        "sites": [SITE],
-        "probe": {"torch_calls": 100, "hot_lines": [], "direct_forward": [], "wrappers": []},
-    }
+    """A CUDA run's JSON with ``steps`` identical steps; ``step_fields`` go into every step."""
+    run = to_json(
+        run_of(
+            gpu=True,
+            steps=steps,
+            config=Config(
+                dataloaders=(LoaderConfig(num_workers=4, pin_memory=True),),
+                autocast={"cuda:torch.bfloat16": 6},
+                backends={"cudnn_benchmark": True, "matmul_allow_tf32": True},
+            ),
+            probe=Probe(torch_calls=100),
+        )
+    )
+    for step in run["steps"]:
+        step.update(copy.deepcopy(step_fields))
+    return run
 
 
 def transfers(direction: str, pinned: bool, non_blocking: bool, count: int = 2) -> dict:

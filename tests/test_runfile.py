@@ -140,3 +140,73 @@ def test_run_file_gets_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def _real_run() -> dict:
+    from tests.conftest import REPO
+
+    return json.loads((REPO / "reports" / "runs" / "before" / "run.json").read_text())
+
+
+def _mutate(data: dict, path: str, value) -> dict:
+    """``data`` with the field at ``path`` (``steps.3.wall_ms``) set to ``value``."""
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[int(last) if isinstance(node, list) else last] = value
+    return data
+
+
+def _first_sync_step(data: dict) -> int:
+    return next(i for i, s in enumerate(data["steps"]) if s.get("events", {}).get("syncs"))
+
+
+# Malformed but parseable run files: each is one error naming the field.
+MUTATIONS = [
+    ("steps.3.wall_ms", "12", "step record 3 is malformed (field 'wall_ms' should be a number"),
+    ("sites.0.line", "forty", "field 'sites[0].line' should be an integer"),
+    ("sites.0", "train.py:40", "field 'sites[0]' should be an object"),
+    ("traces", [1, 2], "field 'traces[0]' should be a string"),
+    ("env.device", ["cuda", 0], "field 'env.device' should be an object"),
+    ("samples.series.t", "0.1", "field 'samples.series.t' should be a list"),
+    ("config.dataloaders", {"num_workers": 0}, "field 'config.dataloaders' should be a list"),
+    ("probe.host_read_sites", [10**6], "refers to site 1000000"),
+    ("complete", "yes", "field 'complete' should be true or false"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "problem"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_a_malformed_run_file_names_the_field(tmp_path, path, value, problem):
+    p = _write(tmp_path, json.dumps(_mutate(_real_run(), path, value)))
+    with pytest.raises(RunFileError) as caught:
+        load_run(p)
+    assert str(caught.value).startswith(f"{p}: ") and problem in str(caught.value)
+
+
+@pytest.mark.parametrize("index", [-1, 10**9])
+def test_a_site_index_out_of_range_is_refused(tmp_path, index):
+    data = _real_run()
+    step = _first_sync_step(data)
+    _mutate(data, f"steps.{step}.events.syncs.sites.0.site", index)
+    with pytest.raises(RunFileError, match=rf"steps\[{step}\].events.syncs.sites\[0\].site"):
+        load_run(_write(tmp_path, json.dumps(data)))
+
+
+def test_report_on_a_malformed_run_file_exits_2_in_one_line(tmp_path, capsys):
+    from perfkit.cli import main
+
+    p = _write(tmp_path, json.dumps(_mutate(_real_run(), "sites.0.line", "forty")))
+    with pytest.raises(SystemExit) as caught:
+        main(["report", str(p)])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2
+    assert err.count("\n") == 1 and "field 'sites[0].line'" in err and str(p) in err
+
+
+def test_the_typed_run_writes_back_what_it_read():
+    from perfkit.runmodel import Run
+
+    run = Run.from_json(_real_run(), "before")
+    assert Run.from_json(run.to_json(), "before") == run
+    assert run.steps[1].period_ms == run.steps[1].wall_ms + run.steps[1].outside_ms
