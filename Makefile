@@ -42,6 +42,7 @@ reports: setup
 lint: setup
 	$(BIN)/ruff check perfkit tests bench
 	$(BIN)/ruff format --check perfkit tests bench
+	$(BIN)/mypy perfkit
 
 # The GPU check (bench/gpu_check.py, README "GPU check"). The GPU machine has Python 3.12,
 # torch with CUDA and most of perfkit's needs, but no network: `make gpu-wheels` here fetches

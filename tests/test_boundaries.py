@@ -112,3 +112,22 @@ def test_a_wgan_iteration_is_five_critic_steps_and_one_generator_step():
     assert b.lead == "G" and len(recuts) == 2  # the first signal, then the lead change
     after = [e for e in ends if e > recuts[-1]]
     assert after == [17, 23, 29, 35]
+
+
+def test_step_times_come_from_the_sessions_clock(tmp_path):
+    """The Session reads time from its clock only: a fake clock gives exact step records."""
+    from perfkit import Session
+    from tests.conftest import QUICK, read_run
+
+    now = [100.0]
+    with Session(
+        tmp_path / "run", clock=lambda: now[0], **QUICK, graph_scan=False, probe_step=False
+    ) as session:
+        for wall, gap in [(0.010, 0.002), (0.020, 0.001), (0.030, 0.0)]:
+            now[0] += gap
+            with session.step():
+                now[0] += wall
+    run = read_run(tmp_path / "run")
+    assert [s["wall_ms"] for s in run.steps] == [10.0, 20.0, 30.0]
+    assert [s["outside_ms"] for s in run.steps] == [2.0, 1.0, 0.0]
+    assert [s["t"] for s in run.steps] == [0.002, 0.013, 0.033]

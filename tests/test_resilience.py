@@ -22,7 +22,9 @@ def test_a_failing_probe_is_reported_once_and_training_goes_on(tmp_path, monkeyp
     def broken(self, tensor, kind):
         raise RuntimeError("probe bug")
 
-    monkeypatch.setattr(Session, "on_tensor_sync", broken)
+    from perfkit.capture.recorder import EventRecorder
+
+    monkeypatch.setattr(EventRecorder, "on_tensor_sync", broken)
     values = []
     t = torch.tensor(2.5)
     run = capture(tmp_path / "run", lambda: values.append(t.item()), steps=4)

@@ -129,11 +129,15 @@ def _probe_next(original):
         try:
             batch = original(self)
         except StopIteration:
-            guard.call("the DataLoader probe", sess.on_batch_end, t0, time.perf_counter(), False)
+            guard.call(
+                "the DataLoader probe", sess.recorder.on_batch_end, t0, time.perf_counter(), False
+            )
             raise
         finally:
             state.fetching -= 1
-        guard.call("the DataLoader probe", sess.on_batch_end, t0, time.perf_counter(), True)
+        guard.call(
+            "the DataLoader probe", sess.recorder.on_batch_end, t0, time.perf_counter(), True
+        )
         info = getattr(self, _INFO_ATTR, None)
         if info is not None:
             sess.loaders[info] = None

@@ -40,7 +40,7 @@ def _probe_tensor_method(kind: str, original):
         if sess is None or state.guard:
             return original(self, *args, **kwargs)
         try:
-            sess.on_tensor_sync(self, kind)
+            sess.recorder.on_tensor_sync(self, kind)
         except Exception as e:
             guard.internal_error("the sync probe", e)
         state.guard += 1
@@ -58,7 +58,7 @@ def _probe_sync_call(kind: str, original):
         sess = state.session
         if sess is not None and not state.guard:
             try:
-                sess.on_explicit_sync(kind)
+                sess.recorder.on_explicit_sync(kind)
             except Exception as e:
                 guard.internal_error("the sync probe", e)
         return original(*args, **kwargs)

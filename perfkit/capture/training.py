@@ -52,7 +52,7 @@ def _probe_autocast_enter(original):
         if sess is not None:
             guard.call(
                 "the autocast probe",
-                sess.on_autocast,
+                sess.config.on_autocast,
                 self.device,
                 str(self.fast_dtype),
                 bool(self._enabled),
@@ -67,7 +67,7 @@ def _probe_scaler_scale(original):
     def scale(self, outputs):
         sess = state.session
         if sess is not None:
-            guard.call("the GradScaler probe", sess.on_grad_scaler, bool(self.is_enabled()))
+            guard.call("the GradScaler probe", sess.config.on_grad_scaler, bool(self.is_enabled()))
         return original(self, outputs)
 
     return scale
@@ -78,7 +78,7 @@ def _probe_empty_cache(original):
     def empty_cache(*args, **kwargs):
         sess = state.session
         if sess is not None:
-            guard.call("the empty_cache probe", sess.on_empty_cache)
+            guard.call("the empty_cache probe", sess.recorder.on_empty_cache)
         return original(*args, **kwargs)
 
     return empty_cache

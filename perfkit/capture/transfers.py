@@ -39,7 +39,7 @@ def _probe_to(original):
         sess = state.session
         if sess is not None and not state.guard and _names_device(args, kwargs):
             try:
-                sess.on_transfer(self, out, _non_blocking(args, kwargs), "to")
+                sess.recorder.on_transfer(self, out, _non_blocking(args, kwargs), "to")
             except Exception as e:
                 guard.internal_error("the transfer probe", e)
         return out
@@ -56,7 +56,7 @@ def _probe_move(method: str, original):
         sess = state.session
         if sess is not None and not state.guard:
             try:
-                sess.on_transfer(self, out, _non_blocking(args, kwargs), method)
+                sess.recorder.on_transfer(self, out, _non_blocking(args, kwargs), method)
             except Exception as e:
                 guard.internal_error("the transfer probe", e)
         return out

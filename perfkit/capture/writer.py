@@ -114,6 +114,7 @@ class RunWriter:
         """The run as it stands, steps left out (the flush adds them, converted once)."""
         s = self.session
         sites = s.sites
+        outside = interval_events(s.recorder.outside, sites)
         return Run(
             complete=complete,
             # Read again each time: the process group is usually set up after the session starts.
@@ -122,14 +123,17 @@ class RunWriter:
             config=s.config.record(sites, tuple(info.record(sites) for info in list(s.loaders))),
             steps=(),
             outside_steps=OutsideSteps(
-                **vars(interval_events(s.outside, sites)),
-                gap_sync_sites=site_counts(s.gap_sync_sites, sites),
+                syncs=outside.syncs,
+                transfers=outside.transfers,
+                empty_cache=outside.empty_cache,
+                gap_sync_sites=site_counts(s.recorder.gap_sync_sites, sites),
             ),
             eval_forwards=s.eval_watch.record(sites),
             graph_scans=tuple(
-                decode(HeapScan, g, f"graph_scans[{i}]") for i, g in enumerate(list(s.graph_scans))
+                decode(HeapScan, g, f"graph_scans[{i}]")
+                for i, g in enumerate(list(s.work.graph_scans))
             ),
-            probe=decode(Probe, s.probe_record, "probe") if s.probe_record else None,
+            probe=decode(Probe, s.work.probe_record, "probe") if s.work.probe_record else None,
             samples=s.sampler.snapshot(),
             traces=tuple(self._traces()),
             sites=sites.records(),
