@@ -191,6 +191,13 @@ class Evidence:
     # -- trace views ------------------------------------------------------------------
 
     @property
+    def the_trace(self) -> TraceSummary:
+        """The trace, for code whose rule declared it needs one (the engine checked)."""
+        if self.trace is None:
+            raise NotApplicable(f"needs {self.lacks(Need.TRACE)}")
+        return self.trace
+
+    @property
     def gpu_trace(self) -> TraceSummary | None:
         """The trace, when it has steps and GPU activity (kernels or copies)."""
         t = self.trace
@@ -205,10 +212,10 @@ class Evidence:
 def phase_series(ev: Evidence) -> dict[str, list[float]]:
     """Per-step phases of one rank, aligned by step index: step, data wait, rest."""
     if ev.run is not None and ev.timed_steps:
-        steps = ev.timed_steps
-        period = [s.period_ms for s in steps]
-        wait = [s.data_wait_ms for s in steps]
-        syncs = [float(ev.step_syncs(s)) for s in steps]
+        timed = ev.timed_steps
+        period = [s.period_ms for s in timed]
+        wait = [s.data_wait_ms for s in timed]
+        syncs = [float(ev.step_syncs(s)) for s in timed]
         return {
             "step_ms": period,
             "data_wait_ms": wait,

@@ -17,7 +17,6 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, TypeVar, Union
 
 SCHEMA_NAME = "perfkit.run"
@@ -435,9 +434,14 @@ def _site_refs(value: Any, where: str):
 T = TypeVar("T")
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """The field types of a dataclass, resolved once."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def decode(cls: type[T], data: Any, where: str) -> T:
@@ -529,7 +533,7 @@ def _kind(data: Any) -> str:
 def to_json(value: Any) -> Any:
     """The JSON form of run-file data: the inverse of ``decode``."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
+        out: dict[str, Any] = {}
         for f in dataclasses.fields(value):
             item = getattr(value, f.name)
             if f.metadata.get("not_in_file"):

@@ -50,7 +50,7 @@ def phases(ev: Evidence) -> dict[str, float | None]:
         )
         out["memory_peak_bytes"] = ev.memory_peak_bytes
     else:
-        out["sync_wait_ms"] = _median([s.sync_us / 1e3 for s in ev.trace.steps])
+        out["sync_wait_ms"] = _median([s.sync_us / 1e3 for s in ev.the_trace.steps])
     return out
 
 

@@ -24,7 +24,7 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
     checked: set[str] = set()
     job = job_of(units)
     if job is not None:  # its ranks are judged as one job by job-wide rules (copies: pure)
-        members = {id(r) for r in job.ranks}
+        members = {id(r) for r in job.ranks or []}
         units = [dataclasses.replace(u, in_job=True) if id(u) in members else u for u in units]
     for ev in [*units, job] if job is not None else units:
         for rule in rules:
@@ -100,15 +100,18 @@ def cap_savings(findings: list[Finding], step_ms: dict[str, float | None]) -> li
     """Savings of one source never add up to more than its step: taken largest first, each
     is capped by what the ones before it left of the step (fixes overlap: time saved once
     cannot be saved again)."""
-    left = dict(step_ms)
+    left = {k: v for k, v in step_ms.items() if v is not None}
     out = []
     for f in sorted(findings, key=lambda f: -(f.saving_ms or 0.0)):
         step = left.get(f.source)
-        if f.saving_ms is None or step is None:
+        saving = f.saving_ms
+        if saving is None or step is None:
             out.append(f)
             continue
-        if f.saving_ms > step:
-            pct = round(100 * step / step_ms[f.source], 1) if step_ms[f.source] else None
+        if saving > step:
+            saving = step
+            whole = step_ms[f.source]
+            pct = round(100 * step / whole, 1) if whole else None
             f = dataclasses.replace(
                 f,
                 saving_ms=round(step, 3),
@@ -116,7 +119,7 @@ def cap_savings(findings: list[Finding], step_ms: dict[str, float | None]) -> li
                 saving_reason=f"{f.saving_reason} Capped at what the larger savings above "
                 "leave of the step.",
             )
-        left[f.source] = step - f.saving_ms
+        left[f.source] = step - saving
         out.append(f)
     return out
 
@@ -236,7 +239,7 @@ def _top_sites(ev: Evidence, kind: str, limit: int = 8) -> list[dict[str, Any]]:
 
 
 def _trace_summary(ev: Evidence) -> dict[str, Any]:
-    t = ev.trace
+    t = ev.the_trace
     window = t.window_us or 1.0
     return {
         "path": t.path,

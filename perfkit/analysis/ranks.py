@@ -17,10 +17,10 @@ from perfkit.evidence import Evidence, phase_series
 
 def job_of(units: Sequence[Evidence]) -> Evidence | None:
     """Job-level evidence when the units are two or more distinct ranks."""
-    ranked = [u for u in units if u.rank is not None]
-    if len(ranked) < 2 or len({u.rank for u in ranked}) != len(ranked):
+    ranked = {u.rank: u for u in units if u.rank is not None}
+    if len(ranked) < 2 or len(ranked) != sum(u.rank is not None for u in units):
         return None
-    return Evidence(ranks=sorted(ranked, key=lambda u: u.rank))
+    return Evidence(ranks=[ranked[r] for r in sorted(ranked)])
 
 
 # Ranks of one job whose median steps lie within this share of the longest are in lockstep:
@@ -32,18 +32,25 @@ def representatives(units: Sequence[Evidence]) -> dict[str, Evidence]:
     """Which unit stands for the input: the run itself, or for a job its slowest and median
     rank. Among the ranks in lockstep with the longest, the one with the most data wait (its
     own work, not waiting for others) is the slowest."""
-    timed = sorted(
-        (u for u in units if u.rank is not None and u.median_step_ms is not None),
-        key=lambda u: u.median_step_ms,
-    )
-    if len(timed) >= 2:
-        longest = timed[-1].median_step_ms
-        tied = [u for u in timed if longest - u.median_step_ms <= LOCKSTEP_TOLERANCE * longest]
+    by_step = _ranks_by_step(units)
+    if len(by_step) >= 2:
+        longest = by_step[-1][0]
+        tied = [u for step, u in by_step if longest - step <= LOCKSTEP_TOLERANCE * longest]
         worst = max(tied, key=_median_wait)
-        others = [u for u in timed if u is not worst]
+        others = [u for _, u in by_step if u is not worst]
         return {"slowest rank": worst, "median rank": others[len(others) // 2]}
     lead = next((u for u in units if u.run is not None), units[0])
     return {"": lead}
+
+
+def _ranks_by_step(units: Sequence[Evidence]) -> list[tuple[float, Evidence]]:
+    """(median step, unit) of the timed ranks, shortest step first."""
+    timed = []
+    for u in units:
+        step = u.median_step_ms
+        if u.rank is not None and step is not None:
+            timed.append((step, u))
+    return sorted(timed, key=lambda pair: pair[0])
 
 
 def _median_wait(unit: Evidence) -> float:

@@ -72,7 +72,7 @@ class StepBoundaries:
             self.source = source
             self._lead_by(optimizer)
             return None
-        if source != "optimizer":
+        if source != "optimizer" or optimizer is None:
             return [now]
         if optimizer == self.lead:
             for other, n in self._streak.items():

@@ -24,6 +24,7 @@ Run once per session (expensive probes never run every step). While it runs:
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import sys
@@ -39,6 +40,12 @@ from torch.utils._pytree import tree_flatten
 from perfkit.capture import state
 from perfkit.capture.callsite import PERFKIT, USER, SiteKey, first_user_frame, kind_of, site_key
 from perfkit.capture.graphscan import tensor_types
+
+
+def _forget(table: dict[int, weakref.ref], key: int, _ref: weakref.ref) -> None:
+    """A watched tensor died: its id may be reused by a new one."""
+    table.pop(key, None)
+
 
 _MODULE_FILE = torch.nn.modules.module.__file__
 _CALL_IMPL_NAMES = {"_call_impl", "_wrapped_call_impl"}
@@ -116,7 +123,7 @@ class _WatchOps(TorchDispatchMode):
 
     def _remember(self, table: dict[int, weakref.ref], t: torch.Tensor) -> None:
         key = id(t)
-        table[key] = weakref.ref(t, lambda _, key=key: table.pop(key, None))
+        table[key] = weakref.ref(t, functools.partial(_forget, table, key))
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))

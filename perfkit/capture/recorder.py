@@ -71,7 +71,7 @@ class EventRecorder:
         if on_cpu and state.fetching:
             return  # data preparation in __getitem__ works on host tensors, GPU run or not
         who, first, frame = calling_frames()
-        if who in (TORCH, LIBRARY):
+        if who in (TORCH, LIBRARY) and first is not None:
             # Read inside torch or a library (LBFGS's line search, a metrics package): the
             # user's line is where it is counted, the kind says where it really happens.
             kind = f"{kind} in {inside(first.f_code)}"

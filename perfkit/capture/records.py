@@ -65,8 +65,8 @@ class Interval:
         """Add another interval's syncs, transfers and empty_cache calls to this one."""
         for k, n in other.syncs.items():
             self.syncs[k] = self.syncs.get(k, 0) + n
-        for k, (n, b) in other.transfers.items():
-            slot = self.transfers.setdefault(k, [0, 0])
+        for moved, (n, b) in other.transfers.items():
+            slot = self.transfers.setdefault(moved, [0, 0])
             slot[0] += n
             slot[1] += b
         for k, n in other.empty_cache.items():

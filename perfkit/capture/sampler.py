@@ -48,7 +48,7 @@ class Sampler:
         self.interval_s = 1.0 / hz if hz > 0 else 0.0
         self.device_index = device_index
         self.on_tick = on_tick
-        self.series: dict[str, list[float]] = {"t": [], "cpu_percent": [], "rss_bytes": []}
+        self.series: dict[str, list[float | None]] = {"t": [], "cpu_percent": [], "rss_bytes": []}
         self.nvml: dict[str, Any] = {"available": False, "reason": "sampler not started"}
         self._t0 = time.perf_counter()
         self._stop = threading.Event()

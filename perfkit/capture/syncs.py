@@ -68,7 +68,7 @@ def _probe_sync_call(kind: str, original):
 
 def install(patches: Patches) -> None:
     for name, kind in TENSOR_SYNC_METHODS.items():
-        patches.wrap(torch.Tensor, name, lambda orig, kind=kind: _probe_tensor_method(kind, orig))
+        patches.wrap(torch.Tensor, name, functools.partial(_probe_tensor_method, kind))
     patches.wrap(torch.cuda, "synchronize", lambda orig: _probe_sync_call("synchronize", orig))
     for cls in (torch.cuda.Stream, torch.cuda.Event):
         patches.wrap(cls, "synchronize", lambda orig: _probe_sync_call("synchronize", orig))

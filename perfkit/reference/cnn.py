@@ -57,7 +57,9 @@ def make_model() -> nn.Module:
 def make_loader(device: torch.device, inject: frozenset[str]) -> DataLoader:
     starved = "data-starved" in inject or ("rank-straggler" in inject and common.is_last_rank())
     dataset = SyntheticImages(TRAIN_SAMPLES, seed=1, decode_s=SLOW_DECODE_S if starved else 0.0)
-    sampler = DistributedSampler(dataset, seed=2) if common.distributed() else None
+    sampler: DistributedSampler | None = (
+        DistributedSampler(dataset, seed=2) if common.distributed() else None
+    )
     # The data is in memory and cheap to index. Feeding a GPU, workers prepare batches while
     # it computes; on a CPU-only machine they would compete with training for the same
     # cores (measured here: 9.5% of each step waiting with 2 workers, 3.5% with none).

@@ -127,7 +127,7 @@ def samples(series: dict[str, list]) -> str | None:
         left, left_label = series["gpu_util"], "GPU utilization %"
         right, right_label = series.get("gpu_mem_used_bytes"), "GPU memory GiB"
     else:
-        left, left_label = series.get("cpu_percent"), "process CPU %"
+        left, left_label = series.get("cpu_percent") or [], "process CPU %"
         right, right_label = series.get("rss_bytes"), "RSS GiB"
     ax.plot(t, [v if v is not None else float("nan") for v in left], color=_COLORS["compute"])
     ax.set_ylabel(left_label)

@@ -90,7 +90,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 def _trace_wait(ev: Evidence) -> tuple[float, float]:
     """(ms the CPU waits in sync calls per step, share of the step) from the trace."""
-    steps = ev.trace.steps
+    steps = ev.the_trace.steps
     wait_ms = sum(s.sync_us for s in steps) / 1e3 / len(steps)
     return wait_ms, ev.share_of_step(wait_ms)
 
@@ -240,7 +240,7 @@ def _internal_share(ev: Evidence) -> dict[str, float]:
 
 
 def _from_trace(ev: Evidence) -> list[Finding]:
-    trace = ev.trace
+    trace = ev.the_trace
     steps = trace.steps
     syncs = sum(s.syncs for s in steps)
     reads = sum(s.scalar_reads for s in steps)

@@ -65,7 +65,7 @@ def check(ev: Evidence) -> list[Finding]:
 
 
 def _from_trace(ev: Evidence) -> list[Finding]:
-    trace = ev.gpu_trace
+    trace = ev.the_trace
     pageable = trace.memcpy.get("HtoD pageable")
     if not pageable:
         return []

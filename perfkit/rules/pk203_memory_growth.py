@@ -97,15 +97,15 @@ def check(ev: Evidence) -> list[Finding]:
 def growing_holder(scans: Sequence[HeapScan]) -> tuple[Holder, int] | None:
     """The variable whose container of tensors grew the most from the first scan that saw
     it to the last (``outputs.append(out)``), with its count at the first."""
-    seen: dict[tuple, tuple[int, Holder]] = {}
+    seen: dict[tuple, tuple[int, int, Holder]] = {}
     for scan in scans:
         for held in scan.tensor_holders:
             if held.tensors is None:
                 continue
             key = (held.name, held.function, held.file)
-            first = seen.get(key, (held.tensors, held))[0]
-            seen[key] = (first, held)
-    grown = [(held.tensors - first, first, held) for first, held in seen.values()]
+            first = seen.get(key, (held.tensors, 0, held))[0]
+            seen[key] = (first, held.tensors, held)
+    grown = [(last - first, first, held) for first, last, held in seen.values()]
     grown = [g for g in grown if g[0] >= MIN_HOLDER_GROWTH]
     if not grown:
         return None

@@ -66,6 +66,8 @@ def check(ev: Evidence) -> list[Finding]:
         raise NotApplicable("no steps were recorded")
     wait = statistics.median(waits)
     period = ev.median_step_ms
+    if not period:
+        raise NotApplicable("no step was timed")
     share = wait / period if period else 0.0
     if share < WARNING_SHARE or wait < MIN_WAIT_MS:
         return []

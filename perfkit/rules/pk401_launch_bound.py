@@ -175,7 +175,7 @@ def _tiny_step(ev: Evidence, ops: int, step_ms: float) -> list[Finding]:
 
 
 def _from_trace(ev: Evidence) -> list[Finding]:
-    steps = ev.trace.steps
+    steps = ev.the_trace.steps
     kernels = sum(s.kernels for s in steps)
     tiny = sum(s.tiny_kernels for s in steps)
     window = sum(s.dur_us for s in steps)

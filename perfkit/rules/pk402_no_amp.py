@@ -35,10 +35,9 @@ TENSOR_CORE_CAPABILITY = 7.0
 
 
 def _capability(ev: Evidence) -> float | None:
-    if ev.run is not None and ev.run.env.device.capability:
-        text = ev.run.env.device.capability
-    else:
-        text = ev.trace.device.get("capability") if ev.trace is not None else None
+    text: str | None = ev.run.env.device.capability if ev.run is not None else None
+    if not text and ev.trace is not None:
+        text = ev.trace.device.get("capability")
     try:
         return float(text) if text else None
     except ValueError:

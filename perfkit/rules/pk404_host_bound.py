@@ -39,7 +39,7 @@ EXPLAINED_SHARE = 0.5
 
 
 def check(ev: Evidence) -> list[Finding]:
-    trace = ev.gpu_trace
+    trace = ev.the_trace
     steps = trace.steps
     window = sum(s.dur_us for s in steps)
     if not window:

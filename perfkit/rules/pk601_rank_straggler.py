@@ -56,14 +56,15 @@ def _excess(per_rank: dict[int, list[float]]) -> tuple[int, float, float] | None
     if n == 0:
         return None
     medians = {r: statistics.median(v) for r, v in per_rank.items()}
-    worst = max(medians, key=medians.get)
+    worst = max(medians, key=lambda r: medians[r])
     others = statistics.median(m for r, m in medians.items() if r != worst)
     leads = sum(1 for i in range(n) if max(per_rank, key=lambda r: per_rank[r][i]) == worst)
     return worst, medians[worst] - others, leads / n
 
 
 def check(ev: Evidence) -> list[Finding]:
-    series = {u.rank: phase_series(u) for u in ev.ranks}
+    ranks = ev.ranks or []
+    series = {u.rank: phase_series(u) for u in ranks if u.rank is not None}
     if any(not s for s in series.values()):
         raise NotApplicable("some ranks have no recorded steps")
     job_step = statistics.median(statistics.median(s["step_ms"]) for s in series.values())
@@ -104,7 +105,7 @@ def check(ev: Evidence) -> list[Finding]:
                 "phase": phase,
                 "excess_ms": round(excess, 3),
                 "persistence": round(persistence, 3),
-                "ranks": len(ev.ranks),
+                "ranks": len(ranks),
                 "job_step_ms": round(job_step, 3),
             },
             saving_ms=excess,

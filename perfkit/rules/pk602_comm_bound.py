@@ -34,6 +34,7 @@ from __future__ import annotations
 from perfkit.evidence import Evidence, Need, NotApplicable, share_text
 from perfkit.findings import WARNING_SHARE, Finding, severity_for_share
 from perfkit.rules._base import Rule, Scope
+from perfkit.trace.summary import TraceSummary
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -49,7 +50,7 @@ def check(ev: Evidence) -> list[Finding]:
         # waits the least in its collectives (in lockstep DDP every rank's step lasts the
         # same, so step time cannot tell): its exposed time is the communication itself.
         rank = min(traced, key=lambda r: _exposed_per_step(r.trace))
-    trace = rank.trace
+    trace = rank.the_trace
     found = _collectives(trace)
     if found is None:
         raise NotApplicable("no collectives in the trace (single process?)")
@@ -81,7 +82,7 @@ def check(ev: Evidence) -> list[Finding]:
     ]
 
 
-def _collectives(trace) -> tuple[float, float, float, str] | None:
+def _collectives(trace: TraceSummary) -> tuple[float, float, float, str] | None:
     """(total µs, µs overlapped with compute, count, what) of the trace's collectives."""
     k = trace.kernels
     if k.get("comm"):
@@ -91,8 +92,11 @@ def _collectives(trace) -> tuple[float, float, float, str] | None:
     return None
 
 
-def _exposed_per_step(trace) -> float:
-    total_us, overlapped_us, _, _ = _collectives(trace)
+def _exposed_per_step(trace: TraceSummary | None) -> float:
+    found = _collectives(trace) if trace is not None else None
+    if trace is None or found is None:
+        return float("inf")
+    total_us, overlapped_us, _, _ = found
     return (total_us - overlapped_us) / max(len(trace.steps), 1)
 
 
