@@ -65,10 +65,16 @@ def test_missing_file_and_empty_directory(tmp_path):
         load_run(tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
-def test_unreadable_file(tmp_path):  # pragma: no cover - CI runs as root
+def test_unreadable_file(tmp_path, monkeypatch):
+    """A file the process may not read (root reads everything, so the refusal is made up)."""
+    from pathlib import Path
+
     p = _write(tmp_path, json.dumps(MINIMAL))
-    p.chmod(0)
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
     with pytest.raises(RunFileError, match="permission denied"):
         load_run(p)
 
