@@ -40,13 +40,12 @@ class MemoryReader:
         return self._process.memory_info().rss
 
     def read(self, now: float) -> int | tuple[int, int, int] | None:
-        """(allocated, reserved, peak since last read) CUDA bytes, or RSS bytes, or None."""
+        """(allocated, reserved, peak so far) CUDA bytes, or RSS bytes, or None. The peak is
+        never reset: the script's own ``max_memory_allocated()`` reads the same counter."""
         if self._cuda or (self._cuda_possible and torch.cuda.is_initialized()):
             self._cuda = True
             cuda = torch.cuda
-            mem = (cuda.memory_allocated(), cuda.memory_reserved(), cuda.max_memory_allocated())
-            cuda.reset_peak_memory_stats()
-            return mem
+            return cuda.memory_allocated(), cuda.memory_reserved(), cuda.max_memory_allocated()
         if now < self._next_rss:
             return None
         self._next_rss = now + RSS_INTERVAL_S

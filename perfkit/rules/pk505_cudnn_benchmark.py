@@ -27,9 +27,15 @@ Not sized: cuDNN's autotuner picks the fastest algorithm per shape; the gain is 
 
 from __future__ import annotations
 
+import re
+
 from perfkit.evidence import Evidence, Need, NotApplicable
 from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
+
+# cuDNN's convolution kernels: named for convolutions, or for the pass they compute
+# (Hopper's "sm90_xmma_fprop_implicit_gemm_..." says neither "conv" nor anything else).
+CONV_KERNEL = re.compile(r"conv|fprop|dgrad|wgrad", re.I)
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -38,7 +44,7 @@ def check(ev: Evidence) -> list[Finding]:
         raise NotApplicable(f"needs {ev.lacks(Need.GPU_TRACE)}")
     if run.config.backends.get("cudnn_benchmark"):
         return []
-    convs = [n for n, _, _ in trace.top_kernels if "conv" in n.lower()]
+    convs = [n for n, _, _ in trace.top_kernels if CONV_KERNEL.search(n)]
     if not trace.kernels.get("gemm_or_conv") or not convs:
         raise NotApplicable("no convolution kernels in the trace")
     return [
