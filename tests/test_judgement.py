@@ -222,3 +222,14 @@ def test_every_saving_share_uses_the_median_step_of_its_source():
     run["steps"][5]["wall_ms"] = 400.0  # one slow step moves the mean, not the median
     [f] = report(run, ["data-starved"]).findings
     assert f.saving_ms == pytest.approx(30.0) and f.saving_pct == 75.0
+
+
+def test_the_slowest_rank_of_ranks_in_lockstep_is_the_one_that_waits_for_data():
+    """In lockstep every rank's step lasts as long; the header names the rank the others
+    wait for (the straggler's finding's rank), not the first of equals."""
+    from perfkit.analysis.inputs import load_inputs
+    from tests.conftest import REPO
+
+    report = analyze(load_inputs(REPO / "tests" / "rules" / "PK601" / "trigger"))
+    [straggler] = [f for f in report.findings if f.code == "PK601"]
+    assert report.summary["slowest_rank"]["rank"] == straggler.evidence["rank"] == 2

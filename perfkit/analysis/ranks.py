@@ -73,11 +73,15 @@ def rank_table(job: Evidence) -> list[dict[str, Any]]:
 
 
 def slowest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The rank with the longest median step, and by how much it exceeds the median rank."""
+    """The rank the others wait for, and by how much its step exceeds the median rank's.
+    Among the ranks in lockstep with the longest step, the one with the most data wait (its
+    own work, not waiting for others) is it, as ``representatives`` says for compare."""
     timed = [r for r in rows if r.get("step_ms") is not None]
     if len(timed) < 2:
         return None
-    worst = max(timed, key=lambda r: r["step_ms"])
+    longest = max(r["step_ms"] for r in timed)
+    tied = [r for r in timed if longest - r["step_ms"] <= LOCKSTEP_TOLERANCE * longest]
+    worst = max(tied, key=lambda r: r.get("data_wait_ms") or 0.0)
     typical = statistics.median(r["step_ms"] for r in timed)
     return {
         "rank": worst["rank"],
