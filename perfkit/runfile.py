@@ -19,7 +19,7 @@ from typing import Any
 
 from perfkit.errors import FileError
 from perfkit.jsonio import JsonFileError, read_json
-from perfkit.runmodel import SCHEMA, SCHEMA_NAME, SCHEMA_VERSION, Run, RunFormatError
+from perfkit.runmodel import SCHEMA, SCHEMA_NAME, SCHEMA_VERSION, FormatError, Run
 
 __all__ = [
     "RUN_FILE_NAME",
@@ -82,7 +82,7 @@ def run_from_dict(data: Any, path: str | os.PathLike[str] = "<memory>") -> Run:
     """Check and type a decoded run file; RunFileError names the file and the field."""
     try:
         return Run.from_json(data, str(path))
-    except RunFormatError as e:
+    except FormatError as e:
         raise RunFileError(path, str(e)) from None
 
 

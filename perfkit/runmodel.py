@@ -1,11 +1,12 @@
 """The run file as typed, frozen data: what capture writes and analysis reads.
 
 One pair of functions crosses between the two: ``to_json`` (capture, when it writes) and
-``Run.from_json`` (analysis, when it reads), both driven by the dataclasses below, so the
-writer and the reader cannot drift apart. Reading validates every field on the way in: a
-malformed file is one error naming the field (``steps[3].events.syncs.sites[0].count should
-be an integer, not str``), never a crash later inside a rule. docs/run-format.md documents
-each field; keys a reader does not know are ignored, so files of newer minor versions read.
+``Run.from_json`` (analysis, when it reads), both driven by the dataclasses below through
+the generic codec (codec.py), so the writer and the reader cannot drift apart. Reading
+validates every field on the way in: a malformed file is one error naming the field
+(``steps[3].events.syncs.sites[0].count should be an integer, not str``), never a crash
+later inside a rule. docs/run-format.md documents each field; keys a reader does not know
+are ignored, so files of newer minor versions read.
 
 This module imports neither torch nor anything from capture.
 """
@@ -13,28 +14,16 @@ This module imports neither torch nor anything from capture.
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
-import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any
+
+from perfkit.codec import FormatError, decode, omitted, to_json
+
+__all__ = ["FormatError", "Run", "decode", "to_json"]  # and the record types below
 
 SCHEMA_NAME = "perfkit.run"
 SCHEMA_VERSION = 1
 SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
-
-# Field metadata: leave the key out of the file while the field holds its default (the format
-# says "omitted optional keys mean nothing recorded").
-OMIT_DEFAULT = {"omit_default": True}
-
-
-def _omitted(default: Any = None) -> Any:
-    return field(default=default, metadata=OMIT_DEFAULT)
-
-
-class RunFormatError(ValueError):
-    """A field of a decoded run file with the wrong shape; the message names the field."""
-
 
 # -- call sites and events ------------------------------------------------------------------
 
@@ -99,7 +88,7 @@ class OutsideSteps(Events):
     """Events between steps; ``gap_sync_sites``: per line, in how many gaps it synced (None
     in files written before perfkit recorded it)."""
 
-    gap_sync_sites: tuple[SiteCount, ...] | None = _omitted()
+    gap_sync_sites: tuple[SiteCount, ...] | None = omitted()
 
 
 # -- steps --------------------------------------------------------------------------------
@@ -109,10 +98,10 @@ class OutsideSteps(Events):
 class Memory:
     """CUDA allocator figures on a GPU, the process's RSS on a CPU."""
 
-    allocated_bytes: int | None = _omitted()
-    reserved_bytes: int | None = _omitted()
-    peak_bytes: int | None = _omitted()
-    rss_bytes: int | None = _omitted()
+    allocated_bytes: int | None = omitted()
+    reserved_bytes: int | None = omitted()
+    peak_bytes: int | None = omitted()
+    rss_bytes: int | None = omitted()
 
     @property
     def used_bytes(self) -> int | None:
@@ -133,10 +122,10 @@ class Step:
     outside_ms: float = 0.0
     data_wait_ms: float = 0.0
     batches: int = 0
-    memory: Memory | None = _omitted()
-    events: Events | None = _omitted()
-    phase: str = _omitted("")  # probe, warmup or active: measurement cost, not timing
-    error: str | None = _omitted()
+    memory: Memory | None = omitted()
+    events: Events | None = omitted()
+    phase: str = omitted("")  # probe, warmup or active: measurement cost, not timing
+    error: str | None = omitted()
 
     @property
     def period_ms(self) -> float:
@@ -179,7 +168,7 @@ class LoaderConfig:
     multiprocessing_context: str | None = None
     epochs: int = 0
     worker_spawns: int = 0
-    site: int | None = _omitted()
+    site: int | None = omitted()
 
 
 @dataclass(frozen=True)
@@ -199,18 +188,18 @@ class Config:
 class Device:
     type: str = "cpu"
     name: str = ""
-    index: int | None = _omitted()
-    memory_bytes: int | None = _omitted()
-    capability: str | None = _omitted()
+    index: int | None = omitted()
+    memory_bytes: int | None = omitted()
+    capability: str | None = omitted()
 
 
 @dataclass(frozen=True)
 class Distributed:
-    rank: int | None = _omitted()
-    world_size: int | None = _omitted()
-    local_rank: int | None = _omitted()
-    local_world_size: int | None = _omitted()
-    backend: str | None = _omitted()
+    rank: int | None = omitted()
+    world_size: int | None = omitted()
+    local_rank: int | None = omitted()
+    local_world_size: int | None = omitted()
+    backend: str | None = omitted()
 
 
 @dataclass(frozen=True)
@@ -231,8 +220,8 @@ class Env:
     distributed: Distributed = Distributed()
     perfkit: str = ""
     start_time: str = ""
-    end_time: str | None = _omitted()
-    error: str | None = _omitted()  # "Type: message" when the session ended on an exception
+    end_time: str | None = omitted()
+    error: str | None = omitted()  # "Type: message" when the session ended on an exception
 
 
 @dataclass(frozen=True)
@@ -271,10 +260,10 @@ class Holder:
     function: str = ""
     line: int = 0
     code: str = ""
-    through: str | None = _omitted()  # the container type, when held inside one
-    tensors: int | None = _omitted()
-    maxlen: int | None = _omitted()  # for a bounded deque: where it stops growing
-    items: int | None = _omitted()
+    through: str | None = omitted()  # the container type, when held inside one
+    tensors: int | None = omitted()
+    maxlen: int | None = omitted()  # for a bounded deque: where it stops growing
+    items: int | None = omitted()
 
 
 @dataclass(frozen=True)
@@ -287,10 +276,10 @@ class HeapScan:
     largest_graph_nodes: int = 0
     largest_graph_root: str = ""
     node_ages: tuple[int, ...] | None = None  # [oldest, newest] autograd creation numbers
-    largest_graph_holder: Holder | None = _omitted()
+    largest_graph_holder: Holder | None = omitted()
     tensor_holders: tuple[Holder, ...] = ()
     cost_ms: float = 0.0
-    final: bool = _omitted(False)
+    final: bool = omitted(False)
 
 
 @dataclass(frozen=True)
@@ -367,17 +356,17 @@ class Run:
 
     @classmethod
     def from_json(cls, data: Any, path: str = "<memory>") -> Run:
-        """Decode and check a run file's JSON; raises RunFormatError naming the field."""
+        """Decode and check a run file's JSON; raises FormatError naming the field."""
         if not isinstance(data, dict):
-            raise RunFormatError("not a perfkit run file (top level is not an object)")
+            raise FormatError("not a perfkit run file (top level is not an object)")
         _check_schema(data.get("schema"))
         steps = data.get("steps")
         if isinstance(steps, list):  # a bad step names its record: the most common damage
             for i, step in enumerate(steps):
                 try:
                     decode(Step, step, "")
-                except RunFormatError as e:
-                    raise RunFormatError(f"step record {i} is malformed ({e})") from None
+                except FormatError as e:
+                    raise FormatError(f"step record {i} is malformed ({e})") from None
         run = dataclasses.replace(decode(cls, data, ""), path=str(path))
         _check_site_indexes(run)
         return run
@@ -391,12 +380,12 @@ class Run:
 
 def _check_schema(schema: Any) -> None:
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_NAME + "/"):
-        raise RunFormatError(f"not a perfkit run file (schema is {schema!r})")
+        raise FormatError(f"not a perfkit run file (schema is {schema!r})")
     version = schema.split("/", 1)[1]
     if not version.isdigit():
-        raise RunFormatError(f"unknown schema version {version!r}")
+        raise FormatError(f"unknown schema version {version!r}")
     if int(version) > SCHEMA_VERSION:
-        raise RunFormatError(
+        raise FormatError(
             f"written by a newer perfkit (schema {schema}); this perfkit reads up to {SCHEMA}."
             " Upgrade perfkit to read it"
         )
@@ -407,7 +396,7 @@ def _check_site_indexes(run: Run) -> None:
     n = len(run.sites)
     for where, index in _site_refs(run, ""):
         if not 0 <= index < n:
-            raise RunFormatError(f"field {where!r} refers to site {index}; the file lists {n}")
+            raise FormatError(f"field {where!r} refers to site {index}; the file lists {n}")
 
 
 _SITE_LISTS = {"host_read_sites", "device_read_sites"}
@@ -427,126 +416,3 @@ def _site_refs(value: Any, where: str):
     elif isinstance(value, tuple):
         for i, item in enumerate(value):
             yield from _site_refs(item, f"{where}[{i}]")
-
-
-# -- the generic codec ----------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    """The field types of a dataclass, resolved once."""
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
-
-def decode(cls: type[T], data: Any, where: str) -> T:
-    """``data`` (decoded JSON) as a ``cls``; RunFormatError names the first bad field."""
-    if not isinstance(data, dict):
-        raise RunFormatError(f"{_name(where)} should be an object, not {_kind(data)}")
-    hints = _hints(cls)
-    values = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.metadata.get("not_in_file"):
-            continue
-        path = f"{where}.{f.name}" if where else f.name
-        if f.name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise RunFormatError(f"missing field {path!r}")
-            continue
-        values[f.name] = _value(hints[f.name], data[f.name], path)
-    return cls(**values)
-
-
-def _value(hint: Any, data: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if data is None and type(None) in options:
-            return None
-        real = [o for o in options if o is not type(None)]
-        if len(real) == 1:
-            if data == {} and dataclasses.is_dataclass(real[0]):
-                return None  # an empty object: nothing recorded
-            return _value(real[0], data, where)
-        for option in real:  # float | None is one option; others try each in turn
-            try:
-                return _value(option, data, where)
-            except RunFormatError:
-                continue
-        raise RunFormatError(f"{_name(where)} has an unexpected {_kind(data)}")
-    if origin is tuple:
-        if not isinstance(data, list):
-            raise RunFormatError(f"{_name(where)} should be a list, not {_kind(data)}")
-        item = typing.get_args(hint)[0]
-        return tuple(_value(item, x, f"{where}[{i}]") for i, x in enumerate(data))
-    if origin is dict:
-        if not isinstance(data, dict):
-            raise RunFormatError(f"{_name(where)} should be an object, not {_kind(data)}")
-        item = typing.get_args(hint)[1]
-        return {str(k): _value(item, v, f"{where}.{k}") for k, v in data.items()}
-    if hint is Any:
-        return data
-    if dataclasses.is_dataclass(hint):
-        return decode(hint, data, where)  # type: ignore[arg-type]
-    return _scalar(hint, data, where)
-
-
-def _scalar(hint: type, data: Any, where: str) -> Any:
-    if hint is bool:
-        if isinstance(data, bool):
-            return data
-    elif hint is int:
-        if isinstance(data, int) and not isinstance(data, bool):
-            return data
-        if isinstance(data, float) and data.is_integer():
-            return int(data)
-        if isinstance(data, (int, float)) and not isinstance(data, bool):
-            raise RunFormatError(f"{_name(where)} should be an integer, not {data!r}")
-    elif hint is float:
-        if isinstance(data, (int, float)) and not isinstance(data, bool):
-            if not math.isfinite(data):
-                raise RunFormatError(f"{_name(where)} should be a finite number, not {data!r}")
-            return data  # an int stays an int: byte counts in a series are written back as such
-    elif hint is str:
-        if isinstance(data, str):
-            return data
-    else:  # pragma: no cover - a field type this codec does not know is a bug here
-        raise TypeError(f"no decoder for {hint!r}")
-    wanted = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    raise RunFormatError(f"{_name(where)} should be {wanted[hint]}, not {_kind(data)}")
-
-
-def _name(where: str) -> str:
-    return f"field {where!r}" if where else "the run file"
-
-
-def _kind(data: Any) -> str:
-    names = {dict: "an object", list: "a list", type(None): "null"}
-    return names.get(type(data), type(data).__name__)
-
-
-def to_json(value: Any) -> Any:
-    """The JSON form of run-file data: the inverse of ``decode``."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            if f.metadata.get("not_in_file"):
-                continue
-            if f.metadata.get("omit_default") and item == f.default:
-                continue
-            if item is None and f.metadata.get("none_as_empty"):
-                out[f.name] = {}
-                continue
-            out[f.name] = to_json(item)
-        return out
-    if isinstance(value, (tuple, list)):
-        return [to_json(x) for x in value]
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    return value

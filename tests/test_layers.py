@@ -1,5 +1,6 @@
-"""The layers import downwards only: findings <- evidence <- rules <- analysis <- report,
-commands. A loop (analysis importing rules importing analysis) is what this guards against."""
+"""The layers import downwards only: findings, codec <- runmodel <- evidence <- rules <-
+analysis <- report, commands. A loop (analysis importing rules importing analysis) is what
+this guards against; the run model stays free of torch and capture."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def modules(under: str) -> list[Path]:
 # (files, packages they must never import)
 FORBIDDEN = [
     ("findings.py", ("perfkit.",)),
+    ("codec.py", ("perfkit.",)),
+    ("runmodel.py", ("perfkit.capture", "perfkit.rules", "perfkit.analysis", "perfkit.trace")),
     ("evidence.py", ("perfkit.rules", "perfkit.analysis", "perfkit.report", "perfkit.commands")),
     ("rules", ("perfkit.analysis", "perfkit.report", "perfkit.commands", "perfkit.capture")),
     ("trace", ("perfkit.rules", "perfkit.analysis", "perfkit.report", "perfkit.commands")),
