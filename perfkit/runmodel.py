@@ -14,6 +14,7 @@ This module imports neither torch nor anything from capture.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -360,14 +361,13 @@ class Run:
         if not isinstance(data, dict):
             raise FormatError("not a perfkit run file (top level is not an object)")
         _check_schema(data.get("schema"))
-        steps = data.get("steps")
-        if isinstance(steps, list):  # a bad step names its record: the most common damage
-            for i, step in enumerate(steps):
-                try:
-                    decode(Step, step, "")
-                except FormatError as e:
-                    raise FormatError(f"step record {i} is malformed ({e})") from None
-        run = dataclasses.replace(decode(cls, data, ""), path=str(path))
+        try:
+            run = dataclasses.replace(decode(cls, data, ""), path=str(path))
+        except FormatError as e:  # a bad step names its record: the most common damage
+            step = _STEP_FIELD.search(str(e))
+            if step is None:
+                raise
+            raise FormatError(f"step record {step[1]} is malformed: {e}") from None
         _check_site_indexes(run)
         return run
 
@@ -376,6 +376,9 @@ class Run:
 
     def location(self, index: int) -> Site:
         return self.sites[index]
+
+
+_STEP_FIELD = re.compile(r"'steps\[(\d+)\]")
 
 
 def _check_schema(schema: Any) -> None:

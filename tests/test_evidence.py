@@ -86,6 +86,23 @@ def _optim_step(model, opt, x, y, set_to_none=True):
     opt.step()
 
 
+def test_settings_of_an_odd_type_still_make_a_readable_run_file(tmp_path, tiny_model):
+    """torch accepts drop_last=0 and foreach=0; the run file records them as the booleans
+    they mean, so the reader (which checks every field) reads the file."""
+    model, _, x, y = tiny_model
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, foreach=0)
+    loader = DataLoader(TensorDataset(x, y), batch_size=None, drop_last=0)
+
+    def step():
+        for xb, yb in loader:
+            _optim_step(model, opt, xb, yb)
+
+    run = capture(tmp_path / "run", step, steps=2)
+    assert run.config["dataloaders"][0]["drop_last"] is False
+    assert run.config["optimizers"][0]["foreach"] is False
+    assert run.capture["errors"] == []
+
+
 def test_optimizer_and_zero_grad_settings(tmp_path, tiny_model):
     model, _, x, y = tiny_model
     single = torch.optim.SGD(model.parameters(), lr=0.1, foreach=False)

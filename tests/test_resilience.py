@@ -45,6 +45,21 @@ def test_a_failing_heap_scan_leaves_the_steps_intact(tmp_path, monkeypatch):
     assert run.capture["errors"] == ["the heap scan: MemoryError: scan failed"]
 
 
+def test_a_record_of_the_wrong_shape_is_left_out_not_the_run_file(tmp_path, monkeypatch):
+    """Every record is checked as the run file is written; one that would make the file
+    unreadable is reported and left out, and the rest of the run is saved."""
+    real = graphscan.scan
+
+    def odd(steps_done, previous):
+        return {**real(steps_done, previous), "tensors": "many"}
+
+    monkeypatch.setattr(graphscan, "scan", odd)
+    run = capture(tmp_path / "run", lambda: torch.ones(2).sum(), steps=9)
+    assert [s["i"] for s in run.steps] == list(range(9)) and run.complete
+    assert run.graph_scans == []
+    assert run.capture["errors"][0].startswith("recording graph_scans[0]: FormatError")
+
+
 def test_a_failing_step_start_still_runs_the_step(tmp_path, monkeypatch):
     def broken(self):
         raise ValueError("bad state")

@@ -170,7 +170,8 @@ def _first_sync_step(data: dict) -> int:
 
 # Malformed but parseable run files: each is one error naming the field.
 MUTATIONS = [
-    ("steps.3.wall_ms", "12", "step record 3 is malformed (field 'wall_ms' should be a number"),
+    ("steps.3.wall_ms", "12", "step record 3 is malformed: field 'steps[3].wall_ms' should be a"),
+    ("steps.4", [1], "step record 4 is malformed: field 'steps[4]' should be an object"),
     ("sites.0.line", "forty", "field 'sites[0].line' should be an integer"),
     ("sites.0", "train.py:40", "field 'sites[0]' should be an object"),
     ("traces", [1, 2], "field 'traces[0]' should be a string"),

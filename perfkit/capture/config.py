@@ -15,15 +15,20 @@ from perfkit.capture.records import SiteTable, site_counts
 from perfkit.runmodel import Config, LoaderConfig, OptimizerConfig, ZeroGrad
 
 
+def _flag(value: Any) -> bool | None:
+    """An optimizer's flag as set (None: left to torch); third-party ones may use 0/1."""
+    return None if value is None else bool(value)
+
+
 def _optimizer_settings(opt: torch.optim.Optimizer) -> dict[str, Any]:
     params = [p for g in opt.param_groups for p in g["params"]]
     defaults = opt.defaults
     return {
         "type": f"{type(opt).__module__}.{type(opt).__qualname__}",
         # None means torch picks foreach when it can; False forces the per-tensor loop.
-        "foreach": defaults.get("foreach"),
-        "fused": defaults.get("fused"),
-        "capturable": defaults.get("capturable"),
+        "foreach": _flag(defaults.get("foreach")),
+        "fused": _flag(defaults.get("fused")),
+        "capturable": _flag(defaults.get("capturable")),
         "param_tensors": len(params),
         "param_devices": sorted({str(p.device) for p in params}),
         "lr": defaults.get("lr") if isinstance(defaults.get("lr"), (int, float)) else None,

@@ -66,7 +66,7 @@ def _settings(loader: DataLoader) -> dict[str, Any]:
         "persistent_workers": bool(getattr(loader, "persistent_workers", False)),
         "prefetch_factor": getattr(loader, "prefetch_factor", None),
         "batch_size": loader.batch_size,
-        "drop_last": loader.drop_last,
+        "drop_last": bool(loader.drop_last),
         "batch_sampler": type(sampler).__name__ if sampler is not None else None,
         "multiprocessing_context": str(loader.multiprocessing_context or "") or None,
     }

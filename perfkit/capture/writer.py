@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from perfkit.capture import env, guard
 from perfkit.capture.memory import MemoryReader
@@ -23,6 +23,7 @@ from perfkit.runfile import write_json_atomic
 from perfkit.runmodel import (
     Capture,
     Env,
+    FormatError,
     HeapScan,
     OutsideSteps,
     Probe,
@@ -34,6 +35,8 @@ from perfkit.runmodel import (
 
 if TYPE_CHECKING:
     from perfkit.capture.session import Session
+
+T = TypeVar("T")
 
 FLUSH_BUDGET = 0.02
 # Snapshotting reads dicts the training thread may be growing; retry a few times.
@@ -59,10 +62,11 @@ class RunWriter:
     def _new_steps(self) -> None:
         """Convert the steps recorded since the last flush (all of them after a re-cut)."""
         s = self.session
-        if self._steps_of is not s.steps:
-            self._steps_of, self._steps, self._steps_json = s.steps, [], []
+        steps = s.steps  # once: a re-cut may swap the list meanwhile
+        if self._steps_of is not steps:
+            self._steps_of, self._steps, self._steps_json = steps, [], []
         base = len(self._steps)
-        for k, r in enumerate(s.steps[base:]):
+        for k, r in enumerate(steps[base:]):
             step = step_record(base + k, r, MemoryReader.record(r.memory), s.sites)
             self._steps.append(step)
             self._steps_json.append(to_json(step))
@@ -115,11 +119,19 @@ class RunWriter:
         s = self.session
         sites = s.sites
         outside = interval_events(s.recorder.outside, sites)
+        scans = tuple(
+            scan
+            for i, g in enumerate(list(s.work.graph_scans))
+            if (scan := _record(HeapScan, g, f"graph_scans[{i}]")) is not None
+        )
+        probe = _record(Probe, s.work.probe_record, "probe") if s.work.probe_record else None
+        # Read again each time: the process group is usually set up after the session starts.
+        run_env = _record(Env, {**s.env, "distributed": env.distributed()}, "env") or Env()
         return Run(
             complete=complete,
-            # Read again each time: the process group is usually set up after the session starts.
-            env=decode(Env, {**s.env, "distributed": env.distributed()}, "env"),
-            capture=decode(Capture, s.capture_info(), "capture"),
+            env=run_env,
+            # Last: it lists the errors, those of the records above included.
+            capture=_record(Capture, s.capture_info(), "capture") or Capture(),
             config=s.config.record(sites, tuple(info.record(sites) for info in list(s.loaders))),
             steps=(),
             outside_steps=OutsideSteps(
@@ -129,11 +141,8 @@ class RunWriter:
                 gap_sync_sites=site_counts(s.recorder.gap_sync_sites, sites),
             ),
             eval_forwards=s.eval_watch.record(sites),
-            graph_scans=tuple(
-                decode(HeapScan, g, f"graph_scans[{i}]")
-                for i, g in enumerate(list(s.work.graph_scans))
-            ),
-            probe=decode(Probe, s.work.probe_record, "probe") if s.work.probe_record else None,
+            graph_scans=scans,
+            probe=probe,
             samples=s.sampler.snapshot(),
             traces=tuple(self._traces()),
             sites=sites.records(),
@@ -150,3 +159,13 @@ class RunWriter:
             for p in traces_dir.glob("*.pt.trace.json*")
             if p.name.startswith(mine)
         )
+
+
+def _record(cls: type[T], data: dict[str, Any], where: str) -> T | None:
+    """A capture record in its run-file type. One whose shape is wrong (a bug, or a library
+    setting of an odd type) is reported and left out: it must not cost the run file."""
+    try:
+        return decode(cls, data, where)
+    except FormatError as e:
+        guard.internal_error(f"recording {where}", e)
+        return None
