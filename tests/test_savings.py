@@ -31,10 +31,11 @@ def test_launch_bound_saving_is_what_batching_the_loop_saves(reference_run):
 
 def test_data_starved_saving_is_what_a_worker_saves_on_this_machine(tmp_path):
     """slow_augment with no worker, then with one (the 2 cores less the training process):
-    alternated twice, medians, since a few milliseconds of saving is near this VM's noise."""
+    alternated three times, medians, since a few milliseconds of saving is near this VM's
+    noise; one run disturbed by the machine moves neither median nor the noise measure."""
     script = REPO / "tests" / "scripts" / "realistic" / "slow_augment.py"
     estimates, steps = [], {"0": [], "1": []}
-    for attempt in range(2):
+    for attempt in range(3):
         for workers in ("0", "1"):
             out = tmp_path / f"{workers}-{attempt}"
             result = perfkit_cli("run", "--window", "off", "-o", out, script, workers)
@@ -46,8 +47,11 @@ def test_data_starved_saving_is_what_a_worker_saves_on_this_machine(tmp_path):
     assert None not in estimates
     estimate = statistics.median(estimates)
     measured = statistics.median(steps["0"]) - statistics.median(steps["1"])
-    spread = max(max(v) - min(v) for v in steps.values())
-    if measured <= 0 or spread > measured:
+    # Twice the larger median absolute deviation: robust to one disturbed run.
+    noise = 2 * max(
+        statistics.median(abs(x - statistics.median(v)) for x in v) for v in steps.values()
+    )
+    if measured <= 0 or noise > measured:
         pytest.skip(f"the machine is too noisy now to measure a saving: {steps}")
     # Stated as a lower bound (loading in a worker often runs faster than on the training
     # thread): it must hold, and not be so low that it says nothing.
