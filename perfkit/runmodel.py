@@ -223,6 +223,7 @@ class Env:
     start_time: str = ""
     end_time: str | None = omitted()
     error: str | None = omitted()  # "Type: message" when the session ended on an exception
+    interrupted: str | None = omitted()  # the signal that stopped the process: SIGTERM
 
 
 @dataclass(frozen=True)

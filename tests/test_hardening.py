@@ -119,3 +119,56 @@ def test_dataloader_workers_never_record_sample_or_write(tmp_path, context, laun
     run = read_run(run_files[0])
     # 16 batches: 16 decorated steps, or 15 between 16 optimizer steps under perfkit run.
     assert run.complete and len(run.steps) == 16
+
+
+def _stop_when_running(proc: subprocess.Popen, run_file, steps: int, signum: int) -> int:
+    """Wait until the run file holds ``steps`` steps, send ``signum``; the steps it held."""
+    deadline = time.monotonic() + 60
+    while (written := steps_written(run_file)) < steps:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never wrote its steps"
+        time.sleep(0.1)
+    proc.send_signal(signum)
+    return written
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_saves_the_whole_run_and_ends_as_without_perfkit(tmp_path, signum):
+    """What Slurm, Kubernetes and `timeout` send: the run is saved with every step and
+    marked as stopped, and the process ends by the signal, as plain Python would."""
+    out = tmp_path / "run"
+    proc = start_forever(out, "off", "0.01", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    written = _stop_when_running(proc, out / "run.json", 10, signum)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signum
+    run = read_run(out)
+    assert run.complete and run.env["interrupted"] == signal.Signals(signum).name
+    assert len(run.steps) >= written >= 10
+
+
+def test_a_stop_signal_still_reaches_the_scripts_own_handler(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "own_sigterm.py"), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _stop_when_running(proc, out / "run.json", 10, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 3, stderr
+    assert "the script's own handler ran" in stdout
+    run = read_run(out)
+    assert run.complete and run.env["interrupted"] == "SIGTERM"
+
+
+def test_a_report_says_first_that_the_run_was_stopped(tmp_path):
+    from perfkit.analysis.engine import analyze
+    from perfkit.evidence import Evidence
+    from perfkit.runfile import run_from_dict
+    from tests.test_judgement import cpu_run
+
+    run = cpu_run()
+    run["env"]["interrupted"] = "SIGTERM"
+    notices = analyze([Evidence(run=run_from_dict(run))]).summary["notices"]
+    assert notices[0].startswith("the process was stopped by SIGTERM after 12 steps")

@@ -31,9 +31,8 @@ def get(port: int, path: str):
         return json.loads(r.read())
 
 
-@pytest.fixture(scope="module")
-def server(reference_run):
-    run_dir = Path(reference_run("iris", None).path).parent
+def start(run_dir: Path) -> tuple[int, subprocess.Popen]:
+    """`perfkit tensorboard RUN_DIR` on a free port, once the profiler plugin has the run."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "perfkit", "tensorboard", str(run_dir), "--port", str(port)],
@@ -51,6 +50,13 @@ def server(reference_run):
             pass
         assert proc.poll() is None and time.monotonic() < deadline, "TensorBoard did not start"
         time.sleep(0.5)
+    return port, proc
+
+
+@pytest.fixture(scope="module")
+def server(reference_run):
+    run_dir = Path(reference_run("iris", None).path).parent
+    port, proc = start(run_dir)
     yield port, proc, run_dir
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
@@ -132,3 +138,20 @@ def test_missing_directory_is_one_line(capsys):
 
     code, _, err = invoke(capsys, "tensorboard", "/nonexistent/runs")
     assert code == 2 and "not a directory" in err and err.count("\n") == 1
+
+
+def test_sigterm_stops_tensorboard_with_perfkit(reference_run):
+    """Stopped by SIGTERM, `perfkit tensorboard` takes TensorBoard with it, then ends as
+    the signal says."""
+    import psutil
+
+    port, proc = start(Path(reference_run("iris", None).path).parent)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "TensorBoard runs as a child process"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGTERM
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, "TensorBoard still serves after perfkit was stopped"
+    with pytest.raises(OSError):
+        get(port, "/data/plugin/pytorch_profiler/runs")

@@ -136,8 +136,13 @@ def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
         where = f"{run.path}: " if len(units) > 1 else ""
         error = run.env.error
         failed = [s for s in run.steps if s.error]
+        at = f" after {len(run.steps)} steps" if run.steps else " before the first step"
+        if run.env.interrupted:
+            out.append(
+                f"{where}the process was stopped by {run.env.interrupted}{at}; the run was "
+                "saved, and the report covers the steps before it"
+            )
         if error:
-            at = f" after {len(run.steps)} steps" if run.steps else " before the first step"
             out.append(
                 f"{where}the training stopped with {error}{at}; the report covers "
                 "the steps before it"

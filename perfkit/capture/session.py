@@ -33,6 +33,7 @@ from perfkit.capture.records import Interval, SiteTable, StepRecord
 from perfkit.capture.rundir import choose_run_dir, launched_rank
 from perfkit.capture.sampler import Sampler
 from perfkit.capture.scheduler import SampledWork
+from perfkit.capture.signals import StopSignals
 from perfkit.capture.window import ProfilerWindow, WindowSpec
 from perfkit.capture.writer import RunWriter
 from perfkit.runfile import run_file_name
@@ -121,6 +122,7 @@ class Session:
         self.closed = False
         self._pid = os.getpid()
         self.memory = MemoryReader()
+        self.stop_signals = StopSignals(self._stopped_by)
         self.writer = RunWriter(self, flush_interval_s)
         self.sampler = Sampler(
             self.sample_hz, env.nvml_index(env.accelerator_index()), self.writer.maybe_flush
@@ -147,6 +149,7 @@ class Session:
         _forget_session_in_forked_children()
         self.sampler.start(self.t0)
         atexit.register(self.close)
+        self.stop_signals.install()
         self.writer.flush(complete=False)
         return self
 
@@ -156,6 +159,7 @@ class Session:
             return
         self.closed = True
         atexit.unregister(self.close)
+        self.stop_signals.uninstall()
         if os.getpid() != self._pid:
             return  # a forked child (DataLoader worker) never writes the parent's run
         if state.session is self:
@@ -175,6 +179,11 @@ class Session:
         self.writer.flush(complete=True)
         if not self.quiet:
             print(f"perfkit: run saved to {self.run_dir}", file=sys.stderr)
+
+    def _stopped_by(self, signal_name: str) -> None:
+        """SIGTERM or SIGHUP: save the run as it stands, marked as stopped by it."""
+        self.env["interrupted"] = signal_name
+        self.close()
 
     def __enter__(self) -> Session:
         return self.start()

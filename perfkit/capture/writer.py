@@ -48,7 +48,8 @@ class RunWriter:
         self.session = session
         self.interval_s = interval_s
         self.path = session.run_dir / session.run_file_name
-        self._lock = threading.Lock()
+        # Re-entrant: a stop signal may save the run while this thread is writing it.
+        self._lock = threading.RLock()
         self._last = 0.0
         self._cost = 0.0
         self._warned = False

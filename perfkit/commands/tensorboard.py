@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from perfkit.capture.signals import StopSignals
 from perfkit.commands import InputError
 
 NETWORK_NOTE = (
@@ -68,17 +69,25 @@ def tensorboard(path: str, port: int) -> int:
     click.echo(f"perfkit: TensorBoard for {path} at http://127.0.0.1:{port}/ (Ctrl-C stops it)")
     click.echo(f"perfkit: {NETWORK_NOTE}")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Stopped by SIGTERM or SIGHUP, TensorBoard stops too, then the signal takes its course.
+    signals = StopSignals(lambda _name: _stop(proc)).install()
     try:
         code = proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         click.echo("perfkit: TensorBoard stopped")
         return 0
+    finally:
+        signals.uninstall()
     if code:
         tail = (proc.stderr.read() if proc.stderr else "").strip().splitlines()[-1:]
         raise InputError(f"TensorBoard exited with code {code}: {' '.join(tail)}")
     return 0
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
