@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from perfkit.analysis.engine import analyze
 from perfkit.commands import printable
 from perfkit.findings import Finding, Location, NotChecked, Report, Severity
 from perfkit.report import FORMATS, render
@@ -264,3 +265,40 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped(capsys, tmp_path, fmt):
         assert json.loads(text)["summary"]["sources"] == [str(path)]
     else:
         assert "tr\\xff.pt.trace.json" in text
+
+
+def _run_with_syncs_at(function: str) -> dict:
+    from tests.test_judgement import cpu_run
+
+    run = cpu_run()
+    run["sites"] = [dict(run["sites"][0], function=function, code="x.item()")]
+    for step in run["steps"]:
+        step["events"] = {"syncs": {"count": 1, "sites": [{"site": 0, "kind": "item", "count": 1}]}}
+    return run
+
+
+def test_a_dollar_in_a_users_name_is_drawn_as_written_not_as_mathtext():
+    from perfkit.evidence import Evidence
+    from perfkit.runfile import run_from_dict
+
+    run = _run_with_syncs_at("$\\foo{$")
+    run["samples"] = {"series": {"t": [0.1, 0.2, 0.3], "cpu_percent": [5, 6, 7, 8, 9]}}
+    report = analyze([Evidence(run=run_from_dict(run))])
+    assert report.summary["top_sync_sites"][0]["site"].endswith("$\\foo{$")
+    html = render(report, "html")
+    assert "could not be drawn" not in html and html.count('<img alt="plot"') >= 3
+
+
+def test_a_plot_that_fails_costs_that_plot_only(monkeypatch):
+    from perfkit.evidence import Evidence
+    from perfkit.report import plots
+    from perfkit.runfile import run_from_dict
+
+    def broken(*args):
+        raise ValueError("bad series")
+
+    monkeypatch.setattr(plots, "per_step", broken)
+    report = analyze([Evidence(run=run_from_dict(_run_with_syncs_at("train")))])
+    html = render(report, "html")
+    assert "a plot could not be drawn (ValueError: bad series)" in html
+    assert '<img alt="plot"' in html and "PK101" in html

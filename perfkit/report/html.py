@@ -6,6 +6,8 @@ from a run or a trace goes through html.escape.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -109,27 +111,42 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 def _plots(report: Report) -> str:
     s = report.summary
     series = s.get("series") or {}
-    images = [
-        plots.step_phases(series),
-        plots.per_step(series.get("syncs", []), "Host syncs per step", "syncs"),
-        plots.per_step(series.get("memory_bytes", []), "Memory per step", "MiB", 2**20),
-        plots.samples(s.get("samples") or {}),
+    drawings: list[Callable[[], str | None]] = [
+        lambda: plots.step_phases(series),
+        lambda: plots.per_step(series.get("syncs", []), "Host syncs per step", "syncs"),
+        lambda: plots.per_step(series.get("memory_bytes", []), "Memory per step", "MiB", 2**20),
+        lambda: plots.samples(s.get("samples") or {}),
     ]
     for key, title in (
         ("top_sync_sites", "Top sync sites (per step)"),
         ("top_transfer_sites", "Top transfer sites (per step)"),
     ):
         sites = s.get(key) or []
-        images.append(
-            plots.top_sites([x["site"] for x in sites], [x["per_step"] for x in sites], title)
+        drawings.append(
+            functools.partial(
+                plots.top_sites, [x["site"] for x in sites], [x["per_step"] for x in sites], title
+            )
         )
     trace = s.get("trace") or {}
     if trace.get("step_ms"):
-        images.append(
-            plots.trace_phases(trace["step_ms"], trace.get("phases_ms") or {})
-            or plots.per_step(trace["step_ms"], "Profiled step time (trace)", "ms")
+        drawings.append(
+            lambda: (
+                plots.trace_phases(trace["step_ms"], trace.get("phases_ms") or {})
+                or plots.per_step(trace["step_ms"], "Profiled step time (trace)", "ms")
+            )
         )
-    return "".join(f'<img alt="plot" src="{src}">' for src in images if src)
+    return "".join(_drawn(draw) for draw in drawings)
+
+
+def _drawn(draw: Callable[[], str | None]) -> str:
+    """One plot, as an image; a plot that fails says so and never costs the report."""
+    try:
+        with plots.literal_text():
+            src = draw()
+    except Exception as e:
+        why = f"a plot could not be drawn ({type(e).__name__}: {e})"
+        return f'<div class="notice">{_e(why)}</div>'
+    return f'<img alt="plot" src="{src}">' if src else ""
 
 
 def _trace_tables(report: Report) -> str:

@@ -7,10 +7,22 @@ data is missing. Plotting formats data; it never judges it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+from collections.abc import Iterator
 from typing import Any
 
 _COLORS = {"data": "#e4572e", "outside": "#a0a0a0", "compute": "#4c72b0", "sync": "#8172b2"}
+
+
+@contextlib.contextmanager
+def literal_text() -> Iterator[None]:
+    """Text drawn as written: a ``$`` in a user's function name is not mathtext (which can
+    fail to parse, or print something else)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        yield
 
 
 def _png(fig: Any) -> str:
@@ -129,13 +141,22 @@ def samples(series: dict[str, list]) -> str | None:
     else:
         left, left_label = series.get("cpu_percent") or [], "process CPU %"
         right, right_label = series.get("rss_bytes"), "RSS GiB"
-    ax.plot(t, [v if v is not None else float("nan") for v in left], color=_COLORS["compute"])
+    # Series of a damaged or hand-edited file may differ in length: plot what pairs up.
+    left = list(left)[: len(t)]
+    ax.plot(
+        t[: len(left)],
+        [v if v is not None else float("nan") for v in left],
+        color=_COLORS["compute"],
+    )
     ax.set_ylabel(left_label)
     ax.set_xlabel("seconds")
     if right:
         twin = ax.twinx()
+        right = list(right)[: len(t)]
         twin.plot(
-            t, [v / 2**30 if v is not None else float("nan") for v in right], color=_COLORS["data"]
+            t[: len(right)],
+            [v / 2**30 if v is not None else float("nan") for v in right],
+            color=_COLORS["data"],
         )
         twin.set_ylabel(right_label)
     ax.set_title(f"{left_label} and {right_label.split(' GiB')[0]} over time")
