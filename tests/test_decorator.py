@@ -163,3 +163,29 @@ print("restored")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "restored", out.stderr
+
+
+def test_an_async_step_is_timed_to_its_return(tmp_path):
+    """`async def` steps: one step from the call to the return, awaits included."""
+    import asyncio
+
+    @profile_step
+    async def step():
+        await asyncio.sleep(0.02)
+        return "done"
+
+    async def train():
+        return [await step() for _ in range(4)]
+
+    with Session(tmp_path / "run", **QUICK):
+        assert asyncio.run(train()) == ["done"] * 4
+    run = read_run(tmp_path / "run")
+    assert len(run.steps) == 4 and all(s["wall_ms"] >= 20 for s in run.steps)
+
+
+def test_a_session_not_started_starts_at_its_first_step(tmp_path):
+    session = Session(tmp_path / "run", **QUICK)
+    with session.step():
+        torch.ones(2).sum()
+    session.close()
+    assert len(read_run(tmp_path / "run").steps) == 1

@@ -210,7 +210,10 @@ class Session:
         return self.boundaries.source
 
     def begin_step(self) -> None:
-        """Start of a decorated step. Nested decorated calls count as one step."""
+        """Start of a decorated step. Nested decorated calls count as one step. A session
+        not started yet starts here."""
+        if not self._started:
+            self.start()
         if self._in_step and self.source == "decorator":
             self._nested += 1
             return

@@ -29,6 +29,17 @@ def _session_for(options: dict[str, Any]) -> Session:
         return _default
 
 
+def _begin(options: dict[str, Any]) -> Session | None:
+    """Open a step in the session; None when that failed (the step runs, unrecorded)."""
+    try:
+        sess = _session_for(options)
+        sess.begin_step()
+    except Exception as e:
+        guard.internal_error("starting a step", e)
+        return None
+    return sess
+
+
 def default_session() -> Session | None:
     return _default
 
@@ -45,7 +56,8 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     Use bare (``@profile_step``) or with Session options
     (``@profile_step(out="runs/exp1", window=(5, 2, 3))``). Without an explicit
     ``perfkit.Session`` the first call starts a default session, saved at exit. The step's
-    return value is passed through and its exceptions propagate unchanged.
+    return value is passed through and its exceptions propagate unchanged. An ``async def``
+    step is one step from its call to its return, awaits included.
     """
     # Fail at decoration time on a misspelt option, not at the first step.
     inspect.signature(Session).bind(**options)
@@ -54,13 +66,27 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         # Install probes now: DataLoaders are usually iterated before the first step runs.
         probes.acquire()
 
+        if inspect.iscoroutinefunction(step_fn):
+
+            @functools.wraps(step_fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                sess = _begin(options)
+                if sess is None:
+                    return await step_fn(*args, **kwargs)
+                try:
+                    result = await step_fn(*args, **kwargs)
+                except BaseException as e:
+                    guard.call("ending a step", sess.end_step, e)
+                    raise
+                guard.call("ending a step", sess.end_step)
+                return result
+
+            return async_wrapper
+
         @functools.wraps(step_fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                sess = _session_for(options)
-                sess.begin_step()
-            except Exception as e:  # the step runs, recorded or not
-                guard.internal_error("starting a step", e)
+            sess = _begin(options)
+            if sess is None:
                 return step_fn(*args, **kwargs)
             try:
                 result = step_fn(*args, **kwargs)
