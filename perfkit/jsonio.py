@@ -5,9 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import stat
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson  # parses large files several times faster than the stdlib
 
@@ -33,18 +34,54 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     return parse_json(read_bytes(path), path)
 
 
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The file's bytes, gunzipped when gzipped; a JsonFileError when unreadable or empty."""
-    p = Path(path)
+# A file read whole (one that cannot be streamed) may hold at most this much text, gzipped
+# or not: parsing costs several times its size in memory. ``perfkit report --max-read``
+# raises it.
+MAX_WHOLE_READ_BYTES = 1 << 30
+# Bytes looked at first: a file whose text does not start an object or array (zeros, a
+# binary) is refused before the rest is read or decompressed.
+HEAD_BYTES = 1 << 16
+
+
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """The file, opened for reading; a device, a pipe or a socket is refused (``/dev/zero``
+    never ends)."""
     try:
-        raw = p.read_bytes()
+        f = open(path, "rb")  # noqa: SIM115 - the caller closes it
     except OSError as e:
-        raise open_error(p, e) from None
-    if raw[:2] == b"\x1f\x8b":
+        raise open_error(path, e) from None
+    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        f.close()
+        raise JsonFileError(path, "not a regular file (a device, pipe or socket); save it first")
+    return f
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The file's bytes, gunzipped when gzipped, up to ``MAX_WHOLE_READ_BYTES``; a
+    JsonFileError when unreadable, empty or larger (a gzip bomb stops at the limit)."""
+    p = Path(path)
+    limit = MAX_WHOLE_READ_BYTES
+    with open_regular(p) as f:
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
+            gzipped = f.peek(2)[:2] == b"\x1f\x8b"  # type: ignore[attr-defined]
+            source: Any = gzip.GzipFile(fileobj=f, mode="rb") if gzipped else f
+            raw = source.read(min(HEAD_BYTES, limit + 1))
+            head = raw.lstrip(b" \t\r\n")
+            if head and head[:1] not in (b"{", b"["):
+                raise JsonFileError(p, f"not valid JSON (it starts with {head[:8]!r})")
+            if len(raw) <= limit:
+                raw += source.read(limit + 1 - len(raw))
+        except (EOFError, zlib.error, gzip.BadGzipFile) as e:
             raise JsonFileError(p, f"corrupt or truncated gzip ({e})") from None
+        except OSError as e:
+            raise open_error(p, e) from None
+    if len(raw) > limit:
+        what = "decompresses to" if gzipped else "holds"
+        raise JsonFileError(
+            p,
+            f"{what} more than {_size(limit)} that must be read whole "
+            "(raise the limit with --max-read GIB)",
+        )
     if not raw.strip():
         raise JsonFileError(p, "the file is empty")
     return raw
@@ -59,3 +96,7 @@ def parse_json(raw: bytes, path: str | os.PathLike[str]) -> Any:
             return json.loads(raw)
         except (ValueError, RecursionError):
             raise JsonFileError(p, f"not valid JSON ({e})") from None
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 1 << 30 else f"{n / 2**20:.0f} MiB"

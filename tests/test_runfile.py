@@ -67,14 +67,14 @@ def test_missing_file_and_empty_directory(tmp_path):
 
 def test_unreadable_file(tmp_path, monkeypatch):
     """A file the process may not read (root reads everything, so the refusal is made up)."""
-    from pathlib import Path
+    from perfkit import jsonio
 
     p = _write(tmp_path, json.dumps(MINIMAL))
 
-    def refuse(self):
-        raise PermissionError(13, "Permission denied", str(self))
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(jsonio, "open", refuse, raising=False)
     with pytest.raises(RunFileError, match="permission denied"):
         load_run(p)
 

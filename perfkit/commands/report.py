@@ -60,7 +60,13 @@ def write_output(text: str, output: str | None) -> None:
     help="Only these rules (codes, PK1 prefixes, slugs).",
 )
 @click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules.")
-def report(path, fmt, output, fail_on, select, ignore) -> int:
+@click.option(
+    "--max-read",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="GIB",
+    help="Largest file read whole, after gunzip (default 1; traces that stream have no limit).",
+)
+def report(path, fmt, output, fail_on, select, ignore, max_read) -> int:
     """Analyze PATH and name what slows the training loop, with the fix and its saving.
 
     PATH is a run directory or run.json written by perfkit, a Kineto trace
@@ -72,9 +78,12 @@ def report(path, fmt, output, fail_on, select, ignore) -> int:
     \b
     Example:  perfkit report runs/exp1 -o report.html --fail-on error
     """
+    from perfkit import jsonio
     from perfkit.findings import Severity
     from perfkit.report import for_path, render
 
+    if max_read is not None:
+        jsonio.MAX_WHOLE_READ_BYTES = int(max_read * 2**30)
     the_report = load_report(path, split_keys(select), split_keys(ignore))
     if fmt is None:
         chosen = for_path(output) if output else None

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import orjson
 
-from perfkit.jsonio import JsonFileError, open_error
+from perfkit.jsonio import JsonFileError, open_error, open_regular
 
 # Parsing a chunk's events costs ~15x its size in Python objects while they are folded in.
 CHUNK_BYTES = 1 << 20
@@ -29,6 +29,11 @@ CHUNK_BYTES = 1 << 20
 MAX_PENDING_BYTES = 256 << 20
 # Candidate cuts tried per chunk before reading on; a wrong one is a '},{' inside a string.
 MAX_CUT_ATTEMPTS = 4
+# '{' looked at per chunk in search of a cut, so that text made of braces (a name of a
+# million '{') costs a bounded scan per chunk, not one per brace: time stays linear.
+MAX_BRACES_SCANNED = 4096
+# Ends of the event array tried from the end of the file (each parses the tail once).
+MAX_END_ATTEMPTS = 8
 _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 _WHITESPACE = b" \t\r\n"
 _COMMA, _CLOSE = ord(","), ord("}")
@@ -93,13 +98,19 @@ class TraceStream:
         raise NotStreamable("no 'traceEvents' array near the start")
 
     def _finish(self, tail: bytes, is_object: bool) -> list[Any]:
-        """The last events and what follows the array: try each ']' from the end."""
+        """The last events and what follows the array: try the last few ']' from the end,
+        the small trailer first, so a wrong ']' costs little and a file of a million ']'
+        is given up on (read whole, it fails as invalid JSON) instead of parsed a million
+        times."""
         end = len(tail)
-        while (end := tail.rfind(b"]", 0, end)) >= 0:
+        for _ in range(MAX_END_ATTEMPTS):
+            end = tail.rfind(b"]", 0, end)
+            if end < 0:
+                break
             rest = tail[end + 1 :]
             try:
-                events = _parse_events(tail[:end])
                 trailer = _loads(b'{"":0' + rest) if is_object else _loads(b"0" + rest)
+                events = _parse_events(tail[:end])
             except NotStreamable:
                 continue
             if is_object:
@@ -110,10 +121,11 @@ class TraceStream:
 
 
 def _open(path: str | os.PathLike[str]) -> IO[bytes]:
+    f = open_regular(path)
     try:
-        f = open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
-        magic = f.peek(2)[:2]
+        magic = f.peek(2)[:2]  # type: ignore[attr-defined]
     except OSError as e:
+        f.close()
         raise open_error(path, e) from None
     if magic == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
@@ -123,8 +135,11 @@ def _open(path: str | os.PathLike[str]) -> IO[bytes]:
 def _split(buffer: bytes) -> tuple[list[Any], bytes] | None:
     """The whole events at the start of ``buffer`` and the rest, cut at the last ``},{``."""
     end = len(buffer)
-    attempts = 0
+    attempts = scanned = 0
     while attempts < MAX_CUT_ATTEMPTS and (brace := buffer.rfind(b"{", 0, end)) > 0:
+        scanned += 1
+        if scanned > MAX_BRACES_SCANNED:
+            return None  # read on: a cut comes after this run of braces
         end = brace
         comma = _previous_token(buffer, brace)
         if comma < 0 or buffer[comma] != _COMMA:
