@@ -19,18 +19,20 @@ from tests.conftest import REPO, read_run, start_forever, steps_written
 SCRIPTS = REPO / "tests" / "scripts"
 
 
-def _interrupt_when_running(proc: subprocess.Popen, run_file, steps: int) -> float:
+def _signal_when_running(
+    proc: subprocess.Popen, run_file, steps: int, signum: int = signal.SIGINT
+) -> tuple[float, int]:
     """Wait until the run file holds ``steps`` steps (0: until it exists, then 4 s more),
-    send SIGINT; return when it was sent."""
+    send ``signum``; return when it was sent and how many steps the file held then."""
     deadline = time.monotonic() + 60
-    while steps_written(run_file) < steps:
+    while (written := steps_written(run_file)) < steps:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never wrote its steps"
         time.sleep(0.1)
     if not steps:
         time.sleep(4)  # the first step opens the profiler: ~2 s on a slow machine
-    proc.send_signal(signal.SIGINT)
-    return time.monotonic()
+    proc.send_signal(signum)
+    return time.monotonic(), written
 
 
 @pytest.mark.parametrize(
@@ -42,7 +44,7 @@ def _interrupt_when_running(proc: subprocess.Popen, run_file, steps: int) -> flo
 def test_ctrl_c_under_perfkit_run_stops_at_once_and_saves_the_run(tmp_path, window, pause, steps):
     out = tmp_path / "run"
     proc = start_forever(out, window, pause, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    sent = _interrupt_when_running(proc, out / "run.json", steps)
+    sent, _ = _signal_when_running(proc, out / "run.json", steps)
     proc.wait(timeout=30)
     elapsed = time.monotonic() - sent
     assert proc.returncode == 130
@@ -64,7 +66,7 @@ def test_ctrl_c_in_a_decorated_script_is_the_users_interrupt(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    sent = _interrupt_when_running(proc, out / "run.json", 10)
+    sent, _ = _signal_when_running(proc, out / "run.json", 10)
     _, stderr = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 10
     assert proc.returncode in (-signal.SIGINT, 130, 1)  # as Python itself exits on Ctrl-C
@@ -121,24 +123,13 @@ def test_dataloader_workers_never_record_sample_or_write(tmp_path, context, laun
     assert run.complete and len(run.steps) == 16
 
 
-def _stop_when_running(proc: subprocess.Popen, run_file, steps: int, signum: int) -> int:
-    """Wait until the run file holds ``steps`` steps, send ``signum``; the steps it held."""
-    deadline = time.monotonic() + 60
-    while (written := steps_written(run_file)) < steps:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never wrote its steps"
-        time.sleep(0.1)
-    proc.send_signal(signum)
-    return written
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_stop_signal_saves_the_whole_run_and_ends_as_without_perfkit(tmp_path, signum):
     """What Slurm, Kubernetes and `timeout` send: the run is saved with every step and
     marked as stopped, and the process ends by the signal, as plain Python would."""
     out = tmp_path / "run"
     proc = start_forever(out, "off", "0.01", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    written = _stop_when_running(proc, out / "run.json", 10, signum)
+    _, written = _signal_when_running(proc, out / "run.json", 10, signum)
     proc.communicate(timeout=30)
     assert proc.returncode == -signum
     run = read_run(out)
@@ -149,12 +140,12 @@ def test_a_stop_signal_saves_the_whole_run_and_ends_as_without_perfkit(tmp_path,
 def test_a_stop_signal_still_reaches_the_scripts_own_handler(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "own_sigterm.py"), str(out)],
+        [sys.executable, str(SCRIPTS / "decorated_forever.py"), str(out), "own-sigterm"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    _stop_when_running(proc, out / "run.json", 10, signal.SIGTERM)
+    _signal_when_running(proc, out / "run.json", 10, signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 3, stderr
     assert "the script's own handler ran" in stdout

@@ -1,11 +1,26 @@
-"""A decorated training loop that runs until interrupted."""
+"""A decorated training loop that runs until interrupted.
 
+    python decorated_forever.py RUN_DIR [own-sigterm]
+
+With ``own-sigterm`` the script handles SIGTERM itself: it says so and exits with 3.
+"""
+
+import signal
 import sys
 import time
 
 import torch
 
 from perfkit import Session, profile_step
+
+
+def on_term(signum, frame):
+    print("the script's own handler ran", flush=True)
+    sys.exit(3)
+
+
+if "own-sigterm" in sys.argv[2:]:
+    signal.signal(signal.SIGTERM, on_term)
 
 model = torch.nn.Linear(2, 1)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
