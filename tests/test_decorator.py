@@ -189,3 +189,36 @@ def test_a_session_not_started_starts_at_its_first_step(tmp_path):
         torch.ones(2).sum()
     session.close()
     assert len(read_run(tmp_path / "run").steps) == 1
+
+
+def test_steps_come_from_one_thread_and_no_thread_keeps_perfkits_hooks(tmp_path, capsys):
+    """Four threads call one decorated step 50 times each: the first thread to mark a step
+    records its 50 steps, the others run unrecorded (said once), and no thread is left with
+    the probe step's profile hook or torch modes."""
+    import sys
+    import threading
+
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    left_behind = []
+
+    @profile_step
+    def step():
+        torch.ones(8, 8).mm(torch.ones(8, 8)).sum().item()
+
+    def train():
+        for _ in range(50):
+            step()
+        hooks = (sys.getprofile(), _get_current_dispatch_mode_stack())
+        left_behind.append(hooks[0] is not None or bool(hooks[1]))
+        left_behind.append(torch._C._len_torch_function_stack() > 0)
+
+    with Session(tmp_path / "run", **QUICK):
+        threads = [threading.Thread(target=train) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not any(left_behind)
+    assert len(read_run(tmp_path / "run").steps) == 50
+    assert capsys.readouterr().err.count("run unrecorded") == 1

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -116,6 +117,9 @@ class Session:
         self._first_start: float | None = None
         self._in_step = False
         self._nested = 0
+        # The thread whose calls mark steps (see begin_step), and whether others were told.
+        self._step_thread: int | None = None
+        self._told_other_threads = False
         self._step_start = 0.0
         self._outside_s = 0.0
         self._started = False
@@ -211,9 +215,13 @@ class Session:
 
     def begin_step(self) -> None:
         """Start of a decorated step. Nested decorated calls count as one step. A session
-        not started yet starts here."""
+        not started yet starts here. Steps come from one thread, the first to mark one: a
+        step is the training loop's iteration, and the probe step's hooks are per thread.
+        Calls from other threads run unrecorded (said once on stderr)."""
         if not self._started:
             self.start()
+        if not self._owns_steps():
+            return
         if self._in_step and self.source == "decorator":
             self._nested += 1
             return
@@ -223,11 +231,29 @@ class Session:
         self._open_step(self.clock())
 
     def end_step(self, error: BaseException | None = None) -> None:
+        if threading.get_ident() != self._step_thread:
+            return
         if self._nested:
             self._nested -= 1
             return
         if self._in_step:
             self._close_step(self.clock(), error)
+
+    def _owns_steps(self) -> bool:
+        """Whether this thread records steps: the first thread to mark one does."""
+        me = threading.get_ident()
+        if self._step_thread is None:
+            self._step_thread = me
+        if me == self._step_thread:
+            return True
+        if not self._told_other_threads:
+            self._told_other_threads = True
+            print(
+                f"perfkit: steps are recorded from one thread ({self._step_thread}); "
+                f"calls from thread {me} run unrecorded",
+                file=sys.stderr,
+            )
+        return False
 
     def _open_step(self, now: float, start: float | None = None) -> None:
         """Open a step at ``now`` (or at ``start``, an earlier boundary being re-cut)."""
