@@ -48,6 +48,9 @@ class Evidence:
     trace_error: str = ""
     # One rank of a job judged as a whole (set by the engine): job-wide rules skip it.
     in_job: bool = False
+    # Traces of the same folder that could not be read ("<path>: <problem>"), told on the
+    # first unit so that one bad file does not hide the others.
+    unreadable: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:

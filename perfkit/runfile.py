@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from perfkit.atomicfile import write_atomic
 from perfkit.errors import FileError
 from perfkit.jsonio import JsonFileError, read_json
 from perfkit.runmodel import SCHEMA, SCHEMA_NAME, SCHEMA_VERSION, FormatError, Run
@@ -86,30 +86,9 @@ def run_from_dict(data: Any, path: str | os.PathLike[str] = "<memory>") -> Run:
         raise RunFileError(path, str(e)) from None
 
 
-def _file_mode() -> int:
-    """What open() would give a new file: mkstemp's private 0600 is not what users expect."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_FILE_MODE = _file_mode()
-
-
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never a mix."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"), allow_nan=False, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(
+        path,
+        lambda f: json.dump(data, f, separators=(",", ":"), allow_nan=False, default=str),
+    )

@@ -105,14 +105,14 @@ def reference_run(tmp_path_factory):
 
 
 def perfkit_cli(*args: Any, timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess:
-    """Run ``python -m perfkit ARGS`` in a fresh process, as a user would."""
+    """Run ``python -m perfkit ARGS`` in a fresh process, as a user would (from the
+    repository, unless ``cwd`` says where)."""
     return subprocess.run(
         [PYTHON, "-m", "perfkit", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=REPO,
-        **kwargs,
+        **{"cwd": REPO, **kwargs},
     )
 
 

@@ -175,3 +175,32 @@ def test_sigkill_at_any_moment_never_leaves_a_corrupt_run(tmp_path, moment):
         run = read_run(out)
         assert run.complete is False and len(run.steps) >= (wanted or 0)
     # A kill in the middle of a write may leave a hidden temp file; run.json is always whole.
+
+
+AS_MAIN = """
+import os, pickle, sys, torch
+class Config:
+    pass
+print("argv", sys.argv, "file", __file__, "name", __name__, "pickled", bool(pickle.dumps(Config())))
+model = torch.nn.Linear(2, 1)
+opt = torch.optim.SGD(model.parameters(), 0.1)
+for _ in range(3):
+    model(torch.randn(2, 2)).sum().backward()
+    opt.step()
+    opt.zero_grad()
+pid = os.fork()
+if pid:
+    os.waitpid(pid, 0)
+"""
+
+
+def test_run_executes_the_script_as_python_would(tmp_path):
+    """argv[0] as typed, __file__ absolute, a picklable __main__; a forked child that runs
+    to the end says nothing of the run (its parent does)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "s.py").write_text(AS_MAIN)
+    result = perfkit("run", "--window", "off", "-o", "r", "sub/s.py", "x", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = f"argv ['sub/s.py', 'x'] file {tmp_path / 'sub' / 's.py'} name __main__ pickled True"
+    assert result.stdout.strip() == expected
+    assert result.stderr.count("perfkit report r") == 1

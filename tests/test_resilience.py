@@ -138,3 +138,30 @@ def test_a_full_disk_warns_once_and_training_goes_on(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert err.count(f"cannot write {run_dir / 'run.json'}") == 1
     assert "No space left on device; training goes on" in err
+
+
+def test_a_full_disk_under_tensorboard_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from tensorboard.summary.writer import record_writer
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(record_writer.RecordWriter, "write", full)
+    run = capture(tmp_path / "run", lambda: torch.ones(2).sum(), steps=4, flush_interval_s=0)
+    assert run.complete and len(run.steps) == 4
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Exception in thread" not in err
+    assert err.count("No space left on device") == 1
+
+
+def test_the_summary_says_the_run_file_could_not_be_written(tmp_path, capsys):
+    from perfkit.commands.summary import print_summary
+
+    capture(tmp_path / "run", lambda: None, steps=2)
+    print_summary(tmp_path / "run", "[Errno 28] No space left on device")
+    err = capsys.readouterr().err
+    assert "the run file could not be written ([Errno 28] No space left on device)" in err
+    print_summary(tmp_path / "nothing-written", "[Errno 28] No space left on device")
+    assert "could not be read back" in capsys.readouterr().err

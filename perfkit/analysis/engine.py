@@ -130,6 +130,7 @@ def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
     if not rules:
         out.append("no rule was selected: nothing was checked (see --select/--ignore)")
     for ev in units:
+        out += [f"{problem}; the report covers the other traces" for problem in ev.unreadable]
         run = ev.run
         if run is None:
             continue

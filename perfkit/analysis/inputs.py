@@ -8,8 +8,9 @@ TensorBoard log directory). Every failure is an InputError naming the file and t
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from perfkit.errors import InputError
 from perfkit.evidence import Evidence
@@ -32,8 +33,22 @@ def load_inputs(path: str | os.PathLike[str]) -> list[Evidence]:
         traces = sorted(q for q in p.rglob("*") if q.is_file() and looks_like_trace(q))
         if not traces:
             raise InputError(f"{p}: no run.json and no *.pt.trace.json[.gz] files in it")
-        return [Evidence(trace=_nonempty(load_trace(t))) for t in traces]
+        return _trace_units(traces)
     return [_file_unit(p)]
+
+
+def _trace_units(paths: list[Path]) -> list[Evidence]:
+    """Every trace of a folder that reads; the others are named, and fail only if all do."""
+    units, unreadable = [], []
+    for path in paths:
+        try:
+            units.append(Evidence(trace=_nonempty(load_trace(path))))
+        except InputError as e:
+            unreadable.append(str(e))
+    if not units:
+        raise InputError(unreadable[0] if len(paths) == 1 else "; ".join(unreadable[:3]))
+    units[0] = dataclasses.replace(units[0], unreadable=tuple(unreadable))
+    return units
 
 
 def _file_unit(path: Path) -> Evidence:
@@ -59,5 +74,12 @@ def _nonempty(trace: TraceSummary) -> TraceSummary:
 
 
 def _run_traces(run_dir: Path, run: Run) -> list[Path]:
-    listed = [run_dir / name for name in run.traces if (run_dir / name).is_file()]
+    """The run's traces, read only inside its directory: a listed name that is absolute or
+    climbs out (``/etc/...``, ``../../x``) is not the run's and is ignored."""
+    listed = [run_dir / name for name in run.traces if _inside(name) and (run_dir / name).is_file()]
     return listed or sorted((run_dir / "traces").glob("*.pt.trace.json*"))
+
+
+def _inside(name: str) -> bool:
+    relative = PurePath(name)
+    return not relative.is_absolute() and ".." not in relative.parts and bool(relative.parts)

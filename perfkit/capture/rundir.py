@@ -1,13 +1,23 @@
-"""Choose the run directory: never overwrite an existing run unless asked to."""
+"""Choose and claim the run directory: never overwrite an existing run unless asked to.
+
+The directory is made absolute once, when the session is created, so a script that
+changes directory (as Hydra apps do) still writes where the user asked. It is claimed by
+creating the run file exclusively, so two processes started together never share one.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
+from perfkit.capture import guard
+
 DEFAULT_ROOT = "perfkit-runs"
+# What a job id may contribute to a folder name: no separators, no leading dots.
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def launched_rank() -> int | None:
@@ -25,21 +35,48 @@ def default_run_dir(script_path: str | None = None) -> Path:
         script_path = sys.argv[0]
     script = Path(script_path).stem if script_path else "run"
     # Ranks of one torchrun job share its run id, so they share the default directory.
-    job = os.environ.get("TORCHELASTIC_RUN_ID")
+    job = safe_name(os.environ.get("TORCHELASTIC_RUN_ID", ""))
     suffix = job if job and job != "none" else time.strftime("%Y%m%d-%H%M%S")
-    return Path(DEFAULT_ROOT) / f"{script}-{suffix}"
+    return Path(DEFAULT_ROOT) / f"{safe_name(script) or 'run'}-{suffix}"
 
 
-def choose_run_dir(out: str | os.PathLike[str] | None, *, force: bool, file_name: str) -> Path:
-    """``out`` (or a default), or ``out-2``, ``out-3`` ... when ``out`` already holds this run
-    file (each rank checks its own file, so the ranks of a re-run move on together)."""
-    base = Path(out) if out is not None else default_run_dir()
-    if force or not (base / file_name).exists():
-        return base
-    n = 2
-    while (base.with_name(f"{base.name}-{n}") / file_name).exists():
-        n += 1
-    chosen = base.with_name(f"{base.name}-{n}")
-    # Always said, even in quiet mode: the run is not where the user asked for it.
-    print(f"perfkit: {base} already holds a run; writing to {chosen}", file=sys.stderr)
-    return chosen
+def safe_name(text: str) -> str:
+    """``text`` as one folder name that stays where it is put (``../x`` becomes ``x``)."""
+    return _UNSAFE_IN_NAME.sub("-", text).lstrip(".-")
+
+
+def shown(path: Path) -> str:
+    """A path as a user would type it from here: relative below the current directory."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
+
+
+def claim_run_dir(out: Path, *, force: bool, file_name: str) -> Path:
+    """``out``, or ``out-2``, ``out-3`` ... when ``out`` already holds this run file (each
+    rank claims its own file, so the ranks of a re-run move on together).
+
+    The run file is created empty here, exclusively; the first flush fills it. A folder
+    that cannot be created is returned as it is: the writer says so and training goes on.
+    """
+    base = Path(out).absolute()
+    candidate, n = base, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | (0 if force else os.O_EXCL)
+            os.close(os.open(candidate / file_name, flags, 0o644))
+        except FileExistsError:
+            n += 1
+            candidate = base.parent / f"{base.name or 'run'}-{n}"
+            continue
+        except OSError as e:  # the writer says so again at each write; training goes on
+            guard.internal_error(f"creating {candidate}", e)
+            return candidate
+        break
+    if candidate != base:
+        # Always said, even in quiet mode: the run is not where the user asked for it.
+        print(
+            f"perfkit: {shown(base)} already holds a run; writing to {shown(candidate)}",
+            file=sys.stderr,
+        )
+    return candidate

@@ -9,6 +9,7 @@ recorded and nothing else changes.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class ScalarWriter:
                 }
                 return None
             self.log_dir.mkdir(parents=True, exist_ok=True)
+            _quiet_tensorboard_thread_errors()
             self._writer = SummaryWriter(log_dir=str(self.log_dir))
             self.status = {"written": True, "reason": ""}
         return self._writer
@@ -71,3 +73,24 @@ class ScalarWriter:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+_hook_installed = False
+
+
+def _quiet_tensorboard_thread_errors() -> None:
+    """TensorBoard writes from a thread of its own, which dies with a traceback on stderr
+    when the disk is full. The next flush hears of it and perfkit says so in one line
+    (``guard``), so that thread's OSError is not printed; anything else is."""
+    global _hook_installed
+    if _hook_installed:
+        return
+    _hook_installed = True
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        from_tensorboard = type(args.thread).__module__.startswith("tensorboard.")
+        if not (from_tensorboard and issubclass(args.exc_type, OSError)):
+            previous(args)
+
+    threading.excepthook = hook

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,7 +32,7 @@ from perfkit.capture.evalwatch import EvalWatch
 from perfkit.capture.memory import MemoryReader
 from perfkit.capture.recorder import EventRecorder
 from perfkit.capture.records import Interval, SiteTable, StepRecord
-from perfkit.capture.rundir import choose_run_dir, launched_rank
+from perfkit.capture.rundir import claim_run_dir, default_run_dir, launched_rank, shown
 from perfkit.capture.sampler import Sampler
 from perfkit.capture.scheduler import SampledWork
 from perfkit.capture.signals import StopSignals
@@ -85,7 +86,10 @@ class Session:
         self.window_spec = WindowSpec.parse(window)
         self.rank = launched_rank()
         self.run_file_name = run_file_name(self.rank)
-        self.run_dir = choose_run_dir(out, force=force, file_name=self.run_file_name)
+        # Absolute now: the script may change directory before the first write.
+        self.run_dir = Path(out if out is not None else default_run_dir()).absolute()
+        self.force = force
+        self.shown_dir = shown(self.run_dir)
         self.sample_hz = float(sample_hz)
         self.graph_scan = graph_scan
         self.probe_step = probe_step
@@ -144,10 +148,9 @@ class Session:
         self._last_end = self.t0
         self.work.start(self.t0)
         self.env = env.snapshot()
-        try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:  # the writer says so at its first write; training goes on
-            guard.internal_error(f"creating {self.run_dir}", e)
+        self.use_run_dir(
+            claim_run_dir(self.run_dir, force=self.force, file_name=self.run_file_name)
+        )
         probes.acquire()
         state.session = self
         _forget_session_in_forked_children()
@@ -181,8 +184,16 @@ class Session:
         if error is not None:
             self.env["error"] = f"{type(error).__name__}: {error}"
         self.writer.flush(complete=True)
+        self.writer.drop_claim()
         if not self.quiet:
-            print(f"perfkit: run saved to {self.run_dir}", file=sys.stderr)
+            print(f"perfkit: run saved to {self.shown_dir}", file=sys.stderr)
+
+    def use_run_dir(self, run_dir: Path) -> None:
+        """Write this run to ``run_dir`` (the one claimed at start)."""
+        self.run_dir, self.shown_dir = run_dir, shown(run_dir)
+        if self.window is not None:
+            self.window.traces_dir = str(run_dir / "traces")
+        self.writer.use_run_dir(run_dir)
 
     def _stopped_by(self, signal_name: str) -> None:
         """SIGTERM or SIGHUP: save the run as it stands, marked as stopped by it."""

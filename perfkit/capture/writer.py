@@ -8,11 +8,13 @@ is reported once and training goes on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from perfkit.capture import env, guard
@@ -47,18 +49,28 @@ class RunWriter:
     def __init__(self, session: Session, interval_s: float) -> None:
         self.session = session
         self.interval_s = interval_s
-        self.path = session.run_dir / session.run_file_name
         # Re-entrant: a stop signal may save the run while this thread is writing it.
         self._lock = threading.RLock()
         self._last = 0.0
         self._cost = 0.0
         self._warned = False
+        # Why the last write failed ("" once one succeeds), and whether any ever did.
+        self.failure = ""
+        self.wrote = False
         # Steps converted once and reused by every flush, for the session's current list:
         # their records (for TensorBoard) and their JSON.
         self._steps: list[Step] = []
         self._steps_json: list[dict[str, Any]] = []
         self._steps_of: list | None = None
         self.scalars = ScalarWriter(session.run_dir / "traces", session.rank)
+
+    @property
+    def path(self) -> Path:
+        return self.session.run_dir / self.session.run_file_name
+
+    def use_run_dir(self, run_dir: Path) -> None:
+        """The session claimed its directory; nothing was written before."""
+        self.scalars.log_dir = run_dir / "traces"
 
     def _new_steps(self) -> None:
         """Convert the steps recorded since the last flush (all of them after a re-cut)."""
@@ -104,10 +116,18 @@ class RunWriter:
         try:
             data["steps"] = list(self._steps_json)  # the same to_json, done once per step
             write_json_atomic(self.path, data)
+            self.failure, self.wrote = "", True
         except (OSError, ValueError) as e:  # a full disk or a read-only directory
+            self.failure = str(e)
             if not self._warned:
                 self._warned = True
                 print(f"perfkit: cannot write {self.path}: {e}; training goes on", file=sys.stderr)
+
+    def drop_claim(self) -> None:
+        """Nothing was ever written: remove the empty run file that claimed the folder."""
+        with contextlib.suppress(OSError):
+            if not self.wrote and self.path.stat().st_size == 0:
+                self.path.unlink()
 
     def _write_scalars(self, complete: bool) -> None:
         self._new_steps()

@@ -6,7 +6,7 @@ import click
 
 from perfkit.errors import InputError
 
-__all__ = ["InputError", "capture_options", "printable", "window_option"]
+__all__ = ["InputError", "capture_options", "force_option", "printable", "window_option"]
 
 
 def window_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple | None:
@@ -57,6 +57,11 @@ def capture_options(f):
     ):
         f = decorator(f)
     return f
+
+
+force_option = click.option(
+    "--force", is_flag=True, help="Replace -o's file even if it is not a perfkit report."
+)
 
 
 def printable(text: str) -> str:

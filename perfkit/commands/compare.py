@@ -6,7 +6,8 @@ import json
 
 import click
 
-from perfkit.commands.report import write_output
+from perfkit.commands import force_option
+from perfkit.commands.output import write_output
 
 
 @click.command(short_help="Compare two runs: speedup and what changed.")
@@ -21,7 +22,8 @@ from perfkit.commands.report import write_output
     show_default=True,
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
-def compare(base, new, fmt, output) -> int:
+@force_option
+def compare(base, new, fmt, output, force) -> int:
     """Compare BASE and NEW (run directories, run files or traces).
 
     Prints the speedup of the median step (base / new), per-phase deltas (data wait,
@@ -60,5 +62,5 @@ def compare(base, new, fmt, output) -> int:
             title = f"{key}\n" if key and fmt == "terminal" else (f"## {key}\n\n" if key else "")
             parts.append(title + render(result, fmt))
         text = "\n".join(parts)
-    write_output(text, output)
+    write_output(text, output, inputs=[base, new], force=force)
     return 0

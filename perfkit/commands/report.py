@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from perfkit.commands import InputError, printable
+from perfkit.commands import InputError, force_option
+from perfkit.commands.output import write_output
 
 
 def split_keys(values: tuple[str, ...]) -> list[str]:
@@ -26,18 +26,6 @@ def load_report(path: str, select: list[str], ignore: list[str]):
     return analyze(load_inputs(path), select_rules(select or None, ignore or None))
 
 
-def write_output(text: str, output: str | None) -> None:
-    text = printable(text)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"{output}: cannot write ({e.strerror or e})") from None
-    click.echo(f"perfkit: report written to {output}", err=True)
-
-
 @click.command(short_help="Report the bottlenecks in a run or trace.")
 @click.argument("path", type=click.Path())
 @click.option(
@@ -48,6 +36,7 @@ def write_output(text: str, output: str | None) -> None:
     help="Output format (default: from -o's extension, else terminal).",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@force_option
 @click.option(
     "--fail-on",
     type=click.Choice(["info", "warning", "error"]),
@@ -66,7 +55,7 @@ def write_output(text: str, output: str | None) -> None:
     metavar="GIB",
     help="Largest file read whole, after gunzip (default 1; traces that stream have no limit).",
 )
-def report(path, fmt, output, fail_on, select, ignore, max_read) -> int:
+def report(path, fmt, output, force, fail_on, select, ignore, max_read) -> int:
     """Analyze PATH and name what slows the training loop, with the fix and its saving.
 
     PATH is a run directory or run.json written by perfkit, a Kineto trace
@@ -89,7 +78,7 @@ def report(path, fmt, output, fail_on, select, ignore, max_read) -> int:
         chosen = for_path(output) if output else None
         fmt = chosen.name if chosen else "terminal"
     color = fmt == "terminal" and output is None and sys.stdout.isatty()
-    write_output(render(the_report, fmt, color=color), output)
+    write_output(render(the_report, fmt, color=color), output, inputs=[path], force=force)
     worst = the_report.worst()
     if fail_on and worst is not None and worst >= Severity.parse(fail_on):
         return 1

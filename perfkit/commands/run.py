@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import runpy
 import sys
 import traceback
+import types
 
 import click
 
@@ -47,13 +47,14 @@ def run(out, window, sample_hz, force, script, script_args) -> int:
         quiet=True,
     )
     script_path = os.path.abspath(script)
-    saved_argv, saved_path0 = sys.argv, sys.path[0]
+    saved_argv, saved_path0, saved_cwd = sys.argv, sys.path[0], os.getcwd()
     sys.argv = [script, *script_args]
     sys.path[0] = os.path.dirname(script_path)
+    parent = os.getpid()
     session.start()
     code = 0
     try:
-        runpy.run_path(script_path, run_name="__main__")
+        _run_as_main(script_path)
     except SystemExit as e:
         code = _exit_code(e)
         session.close()
@@ -68,8 +69,27 @@ def run(out, window, sample_hz, force, script, script_args) -> int:
         session.close()
     finally:
         sys.argv, sys.path[0] = saved_argv, saved_path0
-    print_summary(session.run_dir)
+        os.chdir(saved_cwd)  # the summary's paths are the user's, if the script moved
+    if os.getpid() == parent:  # a child the script forked ends quietly, as it would alone
+        print_summary(session.run_dir, session.writer.failure)
     return code
+
+
+def _run_as_main(script_path: str) -> None:
+    """Run the script as ``python SCRIPT`` does: as ``__main__``, ``__file__`` absolute,
+    ``sys.argv[0]`` as typed (``runpy.run_path`` would make it the absolute path)."""
+    with open(script_path, "rb") as f:
+        code = compile(f.read(), script_path, "exec", dont_inherit=True)
+    main = types.ModuleType("__main__")
+    main.__dict__.update(
+        __file__=script_path, __cached__=None, __loader__=None, __package__=None, __spec__=None
+    )
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = main
+    try:
+        exec(code, main.__dict__)
+    finally:
+        sys.modules["__main__"] = saved
 
 
 def _exit_code(e: SystemExit) -> int:

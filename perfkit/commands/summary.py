@@ -7,16 +7,23 @@ from pathlib import Path
 
 import click
 
-from perfkit.capture.rundir import launched_rank
+from perfkit.capture.rundir import launched_rank, shown
 from perfkit.evidence import Evidence
 from perfkit.runfile import RunFileError, load_run, run_file_name
 
 
-def print_summary(run_dir: Path) -> None:
-    """Where this process's run file is; under torchrun only rank 0 says it."""
+def print_summary(run_dir: Path, write_failure: str = "") -> None:
+    """Where this process's run file is; under torchrun only rank 0 says it.
+    ``write_failure``: why the last write of the run file failed (a full disk)."""
     rank = launched_rank()
     if rank:
         return
+    if write_failure:
+        click.echo(
+            f"perfkit: the run file could not be written ({write_failure}); "
+            "what it holds is from its last good write, if any",
+            err=True,
+        )
     try:
         run = load_run(run_dir / run_file_name(rank))
     except RunFileError as e:
@@ -30,7 +37,8 @@ def print_summary(run_dir: Path) -> None:
         line = "no training steps were recognised (no optimizer step, backward or DataLoader batch)"
     out = sys.stderr
     click.echo(f"perfkit: {line}", file=out)
-    click.echo(f"perfkit: run file  {Path(run.path)}", file=out)
+    click.echo(f"perfkit: run file  {shown(Path(run.path))}", file=out)
     if run.traces:
-        click.echo(f"perfkit: traces    {run_dir / 'traces'} ({len(run.traces)} file(s))", file=out)
-    click.echo(f"perfkit: next      perfkit report {run_dir}", file=out)
+        traces = shown(run_dir / "traces")
+        click.echo(f"perfkit: traces    {traces} ({len(run.traces)} file(s))", file=out)
+    click.echo(f"perfkit: next      perfkit report {shown(run_dir)}", file=out)
