@@ -50,7 +50,7 @@ def rank_files(run_dir: str | os.PathLike[str]) -> list[Path]:
 
     def rank_of(p: Path) -> int:
         middle = p.name[len("run.rank") : -len(".json")]
-        return int(middle) if middle.isdigit() else 1 << 30
+        return int(middle) if middle.isdecimal() else 1 << 30
 
     return sorted(Path(run_dir).glob(RANK_FILE_PATTERN), key=rank_of)
 

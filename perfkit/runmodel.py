@@ -386,7 +386,7 @@ def _check_schema(schema: Any) -> None:
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_NAME + "/"):
         raise FormatError(f"not a perfkit run file (schema is {schema!r})")
     version = schema.split("/", 1)[1]
-    if not version.isdigit():
+    if not version.isdecimal():
         raise FormatError(f"unknown schema version {version!r}")
     if int(version) > SCHEMA_VERSION:
         raise FormatError(

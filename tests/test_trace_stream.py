@@ -205,7 +205,15 @@ ODD_EVENTS = st.lists(
             "dur": st.floats(-1e9, 1e18, allow_nan=False) | JSON_VALUES,
             "tid": JSON_VALUES,
             "args": st.fixed_dictionaries(
-                {}, optional={"Call stack": JSON_VALUES, "bytes": JSON_VALUES}
+                {},
+                optional={
+                    # Frames as Kineto writes them, with line numbers that are not numbers.
+                    "Call stack": st.sampled_from(
+                        ["train.py(\u00b2): step", "t.py(12): f;u.py(x): g", "a(", "(): "]
+                    )
+                    | JSON_VALUES,
+                    "bytes": JSON_VALUES,
+                },
             )
             | JSON_VALUES,
         },
@@ -222,13 +230,15 @@ ODD_EVENTS = st.lists(
     ),
 )
 def test_valid_but_odd_traces_summarize_and_report(events, header):
-    """Any field of any type: the summary is built and the report renders, never a crash."""
+    """Any field of any type: the summary is built, every rule judges it without an internal
+    error, and the report renders."""
     from perfkit.analysis.engine import analyze
     from perfkit.evidence import Evidence
     from perfkit.report import render
 
     summary = summarize({**header, "traceEvents": events}, "odd.pt.trace.json")
     report = analyze([Evidence(trace=summary)])
+    assert not [n for n in report.not_checked if "internal error" in n.reason]
     for fmt in ("terminal", "markdown", "json", "html"):
         assert render(report, fmt)
 
@@ -290,3 +300,31 @@ def test_kinetos_unescaped_quotes_in_names_are_repaired(tmp_path, capsys, gz):
     for target in (path, tmp_path):
         code, _, err = invoke(capsys, "report", str(target), "-f", "json")
         assert code == 0, err
+
+
+@pytest.mark.parametrize("line", ["\u00b2", "12a", "", "9" * 40])
+def test_a_call_stack_with_an_odd_line_number_is_still_judged(line):
+    """Kineto's frames read ``file(line): function``; a line that is not a number becomes 0
+    and the host-sync rule still names the site."""
+    from perfkit.analysis.engine import analyze
+    from perfkit.evidence import Evidence
+
+    frame = f"/home/u/train.py({line}): step"
+    events = [
+        {"ph": "X", "cat": "cpu_op", "name": "ProfilerStep#1", "ts": 0, "dur": 1000},
+        {"ph": "X", "cat": "kernel", "name": "gemm", "ts": 20, "dur": 100, "tid": 7},
+    ]
+    events += [
+        {
+            "ph": "X",
+            "cat": "cpu_op",
+            "name": "aten::_local_scalar_dense",
+            "ts": 10 + i,
+            "dur": 1,
+            "args": {"Call stack": frame},
+        }
+        for i in range(5)
+    ]
+    report = analyze([Evidence(trace=summarize({"traceEvents": events}, "odd.pt.trace.json"))])
+    (finding,) = [f for f in report.findings if f.code == "PK101"]
+    assert finding.locations[0].file == "/home/u/train.py"

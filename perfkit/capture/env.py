@@ -30,7 +30,7 @@ def distributed() -> dict[str, Any]:
         ("local_rank", "LOCAL_RANK"),
         ("local_world_size", "LOCAL_WORLD_SIZE"),
     ):
-        if key not in info and os.environ.get(env, "").isdigit():
+        if key not in info and os.environ.get(env, "").isdecimal():
             info[key] = int(os.environ[env])
     return info
 
@@ -49,7 +49,7 @@ def nvml_index(cuda_index: int | None) -> int | None:
     visible = [
         v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()
     ]
-    if visible and cuda_index < len(visible) and visible[cuda_index].isdigit():
+    if visible and cuda_index < len(visible) and visible[cuda_index].isdecimal():
         return int(visible[cuda_index])
     return cuda_index
 

@@ -24,7 +24,7 @@ def launched_rank() -> int | None:
     """This process's rank when a launcher (torchrun) started several; None otherwise."""
     world = os.environ.get("WORLD_SIZE", "")
     rank = os.environ.get("RANK", "")
-    if world.isdigit() and int(world) > 1 and rank.isdigit():
+    if world.isdecimal() and int(world) > 1 and rank.isdecimal():
         return int(rank)
     return None
 

@@ -16,7 +16,7 @@ def window_option(ctx: click.Context, param: click.Parameter, value: str | None)
     if value.lower() in ("off", "none", "0"):
         return None
     parts = value.split(",")
-    if len(parts) not in (3, 4) or not all(p.strip().isdigit() for p in parts):
+    if len(parts) not in (3, 4) or not all(p.strip().isdecimal() for p in parts):
         raise click.BadParameter("expected WAIT,WARMUP,ACTIVE[,REPEAT] (e.g. 5,1,3) or 'off'")
     numbers = tuple(int(p) for p in parts)
     if numbers[2] < 1:

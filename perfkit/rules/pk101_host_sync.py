@@ -257,9 +257,8 @@ def _from_trace(ev: Evidence) -> list[Finding]:
         file, _, rest = frame.partition("(")
         line = rest.split(")", 1)[0]
         function = rest.split(": ", 1)[-1] if ": " in rest else ""
-        locations.append(
-            Location(file=file, line=int(line) if line.isdigit() else 0, function=function, count=n)
-        )
+        number = int(line) if line.isdecimal() else 0
+        locations.append(Location(file=file, line=number, function=function, count=n))
     return [
         RULE.finding(
             ev,
