@@ -183,6 +183,63 @@ def test_an_async_step_is_timed_to_its_return(tmp_path):
     assert len(run.steps) == 4 and all(s["wall_ms"] >= 20 for s in run.steps)
 
 
+def test_a_generator_step_is_one_step_per_resumption(tmp_path):
+    """Each next() is one step, up to the next yield: the work, not the ~0 ms of creating
+    the generator. send(), throw() and close() reach the generator as with yield from."""
+    import time
+
+    @profile_step
+    def epoch(n):
+        received = []
+        for i in range(n):
+            time.sleep(0.02)
+            try:
+                received.append((yield i))
+            except KeyError:
+                received.append("thrown")
+        return received
+
+    with Session(tmp_path / "run", **QUICK):
+        assert list(epoch(3)) == [0, 1, 2]
+        gen = epoch(3)
+        assert next(gen) == 0 and gen.send("a") == 1 and gen.throw(KeyError) == 2
+        with pytest.raises(StopIteration) as stop:
+            gen.send("c")
+        assert stop.value.value == ["a", "thrown", "c"]
+        closed = epoch(5)
+        next(closed)
+        closed.close()
+    walls = [s["wall_ms"] for s in read_run(tmp_path / "run").steps]
+    # 3 yields + the end, twice; then one resumption of the closed generator.
+    assert len(walls) == 9
+    assert sum(w >= 20 for w in walls) == 7, walls
+
+
+def test_an_async_generator_is_refused_at_decoration():
+    async def batches():
+        yield 1
+
+    with pytest.raises(TypeError, match="async generator"):
+        profile_step(batches)
+
+
+def test_a_recursive_step_goes_as_deep_as_the_plain_function(tmp_path):
+    def plain(n):
+        return 0 if n == 0 else 1 + plain(n - 1)
+
+    deepest = sys.getrecursionlimit() - 60  # what the plain function reaches from here
+    assert plain(deepest) == deepest
+    limit = sys.getrecursionlimit()
+    with Session(tmp_path / "run", **QUICK):
+        decorated = profile_step(lambda n: 0 if n == 0 else 1 + decorated(n - 1))
+        assert decorated(deepest) == deepest
+        with pytest.raises(RecursionError):
+            decorated(limit + 10)
+    assert sys.getrecursionlimit() == limit
+    steps = read_run(tmp_path / "run").steps
+    assert len(steps) == 2 and steps[1]["error"] == "RecursionError"
+
+
 def test_a_session_not_started_starts_at_its_first_step(tmp_path):
     session = Session(tmp_path / "run", **QUICK)
     with session.step():

@@ -250,6 +250,11 @@ class Session:
         if self._in_step:
             self._close_step(self.clock(), error)
 
+    @property
+    def nesting(self) -> int:
+        """How many decorated calls this thread's open step holds inside its outermost one."""
+        return self._nested if threading.get_ident() == self._step_thread else 0
+
     def _owns_steps(self) -> bool:
         """Whether this thread records steps: the first thread to mark one does."""
         me = threading.get_ident()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any, TypeVar, overload
 
 from perfkit.capture import guard, probes, state
@@ -40,6 +41,51 @@ def _begin(options: dict[str, Any]) -> Session | None:
     return sess
 
 
+def _end(sess: Session, error: BaseException | None = None) -> None:
+    guard.call("ending a step", sess.end_step, error)
+
+
+def _each_resumption_a_step(gen: Generator[Any, Any, Any], options: dict[str, Any]) -> Any:
+    """Drive ``gen`` as ``yield from`` would, each resumption (from ``next``/``send``/
+    ``throw`` to its next ``yield`` or its end) timed as one step."""
+    resume: Callable[[], Any] = functools.partial(gen.send, None)
+    while True:
+        sess = _begin(options)
+        try:
+            item = resume()
+        except StopIteration as stop:
+            if sess is not None:
+                _end(sess)
+            return stop.value
+        except BaseException as e:
+            if sess is not None:
+                _end(sess, e)
+            raise
+        if sess is not None:
+            _end(sess)
+        try:
+            sent = yield item
+        except GeneratorExit:
+            gen.close()
+            raise
+        except BaseException as e:  # thrown in by the consumer: for gen, at its resumption
+            resume = functools.partial(gen.throw, e)
+        else:
+            resume = functools.partial(gen.send, sent)
+
+
+def _nested_call(sess: Session, step_fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """A decorated call inside another: part of the outer step. The recursion limit is
+    raised by the two frames perfkit adds (this one and the wrapper), for as long as the
+    call runs, so a recursive step goes as deep as the plain function."""
+    sys.setrecursionlimit(sys.getrecursionlimit() + 2)
+    try:
+        return step_fn(*args, **kwargs)
+    finally:
+        sys.setrecursionlimit(sys.getrecursionlimit() - 2)
+        _end(sess)
+
+
 def default_session() -> Session | None:
     return _default
 
@@ -57,7 +103,10 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     (``@profile_step(out="runs/exp1", window=(5, 2, 3))``). Without an explicit
     ``perfkit.Session`` the first call starts a default session, saved at exit. The step's
     return value is passed through and its exceptions propagate unchanged. An ``async def``
-    step is one step from its call to its return, awaits included.
+    step is one step from its call to its return, awaits included. A generator is one step
+    per resumption: each ``next()`` runs one step, up to its next ``yield`` (or its end).
+    A decorated call inside another (recursion) is part of the outer step, and may recurse
+    as deep as the plain function could.
     """
     # Fail at decoration time on a misspelt option, not at the first step.
     inspect.signature(Session).bind(**options)
@@ -65,6 +114,19 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     def decorate(step_fn: Callable[..., Any]) -> Callable[..., Any]:
         # Install probes now: DataLoaders are usually iterated before the first step runs.
         probes.acquire()
+
+        if inspect.isasyncgenfunction(step_fn):
+            raise TypeError(
+                f"@profile_step cannot time the async generator {step_fn.__qualname__}: "
+                "decorate the function that runs one step"
+            )
+        if inspect.isgeneratorfunction(step_fn):
+
+            @functools.wraps(step_fn)
+            def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return (yield from _each_resumption_a_step(step_fn(*args, **kwargs), options))
+
+            return generator_wrapper
 
         if inspect.iscoroutinefunction(step_fn):
 
@@ -76,9 +138,9 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
                 try:
                     result = await step_fn(*args, **kwargs)
                 except BaseException as e:
-                    guard.call("ending a step", sess.end_step, e)
+                    _end(sess, e)
                     raise
-                guard.call("ending a step", sess.end_step)
+                _end(sess)
                 return result
 
             return async_wrapper
@@ -88,12 +150,14 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
             sess = _begin(options)
             if sess is None:
                 return step_fn(*args, **kwargs)
+            if sess.nesting:  # this wrapper's frame is perfkit's: the user keeps the depth
+                return _nested_call(sess, step_fn, args, kwargs)
             try:
                 result = step_fn(*args, **kwargs)
             except BaseException as e:
-                guard.call("ending a step", sess.end_step, e)
+                _end(sess, e)
                 raise
-            guard.call("ending a step", sess.end_step)
+            _end(sess)
             return result
 
         return wrapper
