@@ -9,9 +9,10 @@ written, never as instructions to a terminal or a renderer:
 - Markdown (``md_text``, ``md_code``): one line, and nothing of it forms HTML, a link, an
   image, emphasis, a heading, a list or a table cell;
 - HTML (``html_text``): ``clean``, then every ``<>&"'`` escaped (no page has a script);
-- JSON (``json_text``): strict JSON, ASCII only (bidi controls are ``\\u`` escapes).
+- JSON (``json_text``): strict JSON, ASCII only (bidi controls are ``\\u`` escapes);
+- messages (``terminal_line``: errors, where a run was saved): ``clean`` on one line.
 
-Imports nothing of perfkit.
+Imports nothing of perfkit: capture, the renderers and the CLI all use it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 # reorder text on screen (U+202E shows "exe.txt" as "txt.exe"): made visible everywhere.
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
+_CONTROL_OR_SPACING = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
 
 
 def _shown(m: re.Match[str]) -> str:
@@ -36,6 +38,18 @@ def _shown(m: re.Match[str]) -> str:
 def clean(text: object) -> str:
     """The text with control and bidi characters shown escaped; tabs and line breaks kept."""
     return _CONTROL.sub(_shown, str(text))
+
+
+def printable(text: str) -> str:
+    """Text every UTF-8 stream accepts: bytes of a file name that are not UTF-8 (kept by
+    Python as surrogates) are shown as ``\\xNN`` instead of failing the write."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def terminal_line(text: object) -> str:
+    """One message line (an error, where a file went): ``clean``, line breaks and tabs
+    escaped too, so a file name can neither add a line nor move the cursor."""
+    return printable(_CONTROL_OR_SPACING.sub(_shown, str(text)))
 
 
 _LINE_BREAK = re.compile(r"\r\n|[\r\n]")

@@ -7,17 +7,19 @@ from __future__ import annotations
 import json
 import re
 import string
+import tempfile
 from html import unescape
 from html.parser import HTMLParser
+from pathlib import Path
 from unittest import mock
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from perfkit.analysis.compare import Comparison
 from perfkit.analysis.engine import analyze
-from perfkit.escape import md_code
+from perfkit.escape import md_code, printable
 from perfkit.evidence import Evidence
 from perfkit.findings import Finding, Location, NotChecked, Report, Severity
 from perfkit.report import compare as compare_report
@@ -273,8 +275,13 @@ def test_a_trace_named_like_an_image_tag_is_a_name_in_compare(capsys, tmp_path):
     events = [{"ph": "X", "cat": "cpu_op", "name": "ProfilerStep#1", "ts": 1, "dur": 100}]
     trace = tmp_path / "a`<img src=https:x.png>`\u202e.pt.trace.json"
     trace.write_text(json.dumps({"traceEvents": events}))
-    code, shown, _ = invoke(capsys, "compare", str(trace), str(trace), "-f", "markdown")
-    assert code == 0
+    out_file = tmp_path / "c\x1b]0;t\x07.md"
+    code, out, err = invoke(
+        capsys, "compare", *map(str, (trace, trace)), "-f", "markdown", "-o", str(out_file)
+    )
+    assert code == 0 and out == ""
+    assert err.count("\n") == 1 and not UNSAFE.search(err.rstrip("\n")), err
+    shown = out_file.read_text()
     check_markdown(shown, str(trace), headings=1, table_rows=5)
     assert md_code(str(trace)) in shown
 
@@ -291,3 +298,36 @@ def test_json_never_holds_infinity(capsys, tmp_path):
     assert code == 0
     check_json(out)
     assert json.loads(out)["summary"]["median_step_ms"] is None
+
+
+# -- error lines ------------------------------------------------------------------------
+
+file_name = (
+    st.lists(st.sampled_from([*PIECES, "\udcff"]), min_size=1, max_size=6)
+    .map(lambda parts: "".join(parts).replace("/", "-").replace("\x00", "0")[:60])
+    .filter(lambda n: n not in (".", ".."))
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=file_name, how=st.sampled_from(["missing", "malformed", "compare", "rule", "format"]))
+def test_an_error_about_a_hostile_name_is_one_escaped_line(capsys, name, how):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / name)
+        if how == "malformed":
+            Path(path).write_bytes(b"{")
+        args = {
+            "missing": ["report", path],
+            "malformed": ["report", path],
+            "compare": ["compare", path, path],
+            "rule": ["report", tmp, "--select", name],
+            "format": ["report", tmp, "-f", name],
+        }[how]
+        code, out, err = invoke(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert not UNSAFE.search(err.rstrip("\n")), err
+    if how in ("missing", "malformed", "compare"):
+        assert_shows(err, printable(path), between=re.compile(f"\\s|{UNSAFE.pattern}"))

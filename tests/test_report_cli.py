@@ -8,7 +8,7 @@ import json
 import pytest
 
 from perfkit.analysis.engine import analyze
-from perfkit.commands import printable
+from perfkit.escape import printable
 from perfkit.findings import Finding, Location, NotChecked, Report, Severity
 from perfkit.report import FORMATS, render
 from perfkit.rules import all_rules

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from perfkit.escape import terminal_line
+
 DEFAULT_ROOT = "perfkit-runs"
 
 
@@ -41,5 +43,6 @@ def choose_run_dir(out: str | os.PathLike[str] | None, *, force: bool, file_name
         n += 1
     chosen = base.with_name(f"{base.name}-{n}")
     # Always said, even in quiet mode: the run is not where the user asked for it.
-    print(f"perfkit: {base} already holds a run; writing to {chosen}", file=sys.stderr)
+    said = f"perfkit: {base} already holds a run; writing to {chosen}"
+    print(terminal_line(said), file=sys.stderr)
     return chosen

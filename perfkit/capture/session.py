@@ -37,6 +37,7 @@ from perfkit.capture.scheduler import SampledWork
 from perfkit.capture.signals import StopSignals
 from perfkit.capture.window import ProfilerWindow, WindowSpec
 from perfkit.capture.writer import RunWriter
+from perfkit.escape import terminal_line
 from perfkit.runfile import run_file_name
 
 
@@ -182,7 +183,7 @@ class Session:
             self.env["error"] = f"{type(error).__name__}: {error}"
         self.writer.flush(complete=True)
         if not self.quiet:
-            print(f"perfkit: run saved to {self.run_dir}", file=sys.stderr)
+            print(terminal_line(f"perfkit: run saved to {self.run_dir}"), file=sys.stderr)
 
     def _stopped_by(self, signal_name: str) -> None:
         """SIGTERM or SIGHUP: save the run as it stands, marked as stopped by it."""

@@ -19,6 +19,7 @@ from perfkit.capture import env, guard
 from perfkit.capture.memory import MemoryReader
 from perfkit.capture.records import interval_events, site_counts, step_record
 from perfkit.capture.scalars import ScalarWriter
+from perfkit.escape import terminal_line
 from perfkit.runfile import write_json_atomic
 from perfkit.runmodel import (
     Capture,
@@ -107,7 +108,10 @@ class RunWriter:
         except (OSError, ValueError) as e:  # a full disk or a read-only directory
             if not self._warned:
                 self._warned = True
-                print(f"perfkit: cannot write {self.path}: {e}; training goes on", file=sys.stderr)
+                print(
+                    terminal_line(f"perfkit: cannot write {self.path}: {e}; training goes on"),
+                    file=sys.stderr,
+                )
 
     def _write_scalars(self, complete: bool) -> None:
         self._new_steps()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from perfkit.commands import InputError, printable
+from perfkit.commands import InputError
+from perfkit.escape import printable, terminal_line
 
 
 def split_keys(values: tuple[str, ...]) -> list[str]:
@@ -35,7 +36,7 @@ def write_output(text: str, output: str | None) -> None:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as e:
         raise InputError(f"{output}: cannot write ({e.strerror or e})") from None
-    click.echo(f"perfkit: report written to {output}", err=True)
+    click.echo(terminal_line(f"perfkit: report written to {output}"), err=True)
 
 
 @click.command(short_help="Report the bottlenecks in a run or trace.")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from perfkit.capture.rundir import launched_rank
+from perfkit.escape import terminal_line
 from perfkit.evidence import Evidence
 from perfkit.runfile import RunFileError, load_run, run_file_name
 
@@ -20,7 +21,7 @@ def print_summary(run_dir: Path) -> None:
     try:
         run = load_run(run_dir / run_file_name(rank))
     except RunFileError as e:
-        click.echo(f"perfkit: the run could not be read back: {e}", err=True)
+        click.echo(terminal_line(f"perfkit: the run could not be read back: {e}"), err=True)
         return
     source = run.capture.step_source or "none found"
     median = Evidence(run=run).median_step_ms  # the report's definition of step time
@@ -28,9 +29,9 @@ def print_summary(run_dir: Path) -> None:
         line = f"{len(run.steps)} steps (boundaries: {source}), median step {median:.2f} ms"
     else:
         line = "no training steps were recognised (no optimizer step, backward or DataLoader batch)"
-    out = sys.stderr
-    click.echo(f"perfkit: {line}", file=out)
-    click.echo(f"perfkit: run file  {Path(run.path)}", file=out)
+    lines = [line, f"run file  {Path(run.path)}"]
     if run.traces:
-        click.echo(f"perfkit: traces    {run_dir / 'traces'} ({len(run.traces)} file(s))", file=out)
-    click.echo(f"perfkit: next      perfkit report {run_dir}", file=out)
+        lines.append(f"traces    {run_dir / 'traces'} ({len(run.traces)} file(s))")
+    lines.append(f"next      perfkit report {run_dir}")
+    for text in lines:
+        click.echo(terminal_line(f"perfkit: {text}"), file=sys.stderr)
