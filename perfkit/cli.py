@@ -14,8 +14,8 @@ from typing import Any
 import click
 
 from perfkit._version import __version__
-from perfkit.commands import printable
 from perfkit.errors import InputError
+from perfkit.escape import terminal_line
 
 # name -> (module, attribute, one-line help shown by `perfkit --help`)
 SUBCOMMANDS = {
@@ -78,13 +78,13 @@ def main(argv: list[str] | None = None) -> Any:
         code = cli.main(args=argv, prog_name="perfkit", standalone_mode=False)
     except click.UsageError as e:
         where = e.ctx.command_path if e.ctx is not None else "perfkit"
-        click.echo(printable(f"{where}: error: {e.format_message()}"), err=True)
+        click.echo(terminal_line(f"{where}: error: {e.format_message()}"), err=True)
         sys.exit(2)
     except InputError as e:
-        click.echo(printable(f"perfkit: error: {e}"), err=True)
+        click.echo(terminal_line(f"perfkit: error: {e}"), err=True)
         sys.exit(2)
     except click.ClickException as e:
-        click.echo(printable(f"perfkit: error: {e.format_message()}"), err=True)
+        click.echo(terminal_line(f"perfkit: error: {e.format_message()}"), err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("perfkit: interrupted", err=True)

@@ -32,6 +32,7 @@ def modules(under: str) -> list[Path]:
 FORBIDDEN = [
     ("findings.py", ("perfkit.",)),
     ("codec.py", ("perfkit.",)),
+    ("escape.py", ("perfkit.",)),
     ("runmodel.py", ("perfkit.capture", "perfkit.rules", "perfkit.analysis", "perfkit.trace")),
     ("evidence.py", ("perfkit.rules", "perfkit.analysis", "perfkit.report", "perfkit.commands")),
     ("rules", ("perfkit.analysis", "perfkit.report", "perfkit.commands", "perfkit.capture")),

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 
 import pytest
 
 from perfkit.analysis.engine import analyze
-from perfkit.commands import printable
+from perfkit.escape import printable
 from perfkit.findings import Finding, Location, NotChecked, Report, Severity
 from perfkit.report import FORMATS, render
 from perfkit.rules import all_rules
@@ -172,13 +171,11 @@ def test_compare_reports_the_speedup_and_fixed_findings(capsys, reference_run):
     assert "speedup" in out and "faster" in out
 
 
-# -- renderers over synthetic reports, including hostile strings -----------------------
-
-HOSTILE = '<script>alert("x")</script> | `tick` \x1b[31mred\x1b[0m *bold* [link](http://evil)'
+# -- renderers over synthetic reports (hostile strings: tests/test_escape.py) ------------
 
 
-def _report(n_findings: int, hostile: bool = False) -> Report:
-    text = HOSTILE if hostile else "plain"
+def _report(n_findings: int) -> Report:
+    text = "plain"
     findings = tuple(
         Finding(
             code="PK101",
@@ -222,21 +219,6 @@ def test_renderers_handle_empty_one_and_many(fmt, n):
         assert "No problems found." in out
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_hostile_strings_render_harmlessly(fmt):
-    out = render(_report(3, hostile=True), fmt)
-    assert "\x1b" not in out  # no raw ANSI escape reaches a terminal or a file
-    if fmt == "html":
-        assert "<script>" not in out and "&lt;script&gt;" in out
-    if fmt == "markdown":
-        # Code spans show text literally (CommonMark never interprets HTML inside them).
-        outside_code = re.sub(r"`[^`\n]*`", "", out)
-        assert "<script>" not in outside_code
-        assert not re.search(r"(?<!\\)\]\(http://evil", outside_code)  # no live link
-    if fmt == "json":
-        assert json.loads(out)["findings"][0]["fix"].startswith("fix <script>")
-
-
 def test_a_broken_rule_does_not_take_the_report_down(reference_run):
     from dataclasses import replace
 
@@ -267,11 +249,13 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped(capsys, tmp_path, fmt):
         assert "tr\\xff.pt.trace.json" in text
 
 
-def _run_with_syncs_at(function: str) -> dict:
+def run_with_syncs_at(**site: str) -> dict:
+    """A run file's JSON with a host sync each step at one line (``site`` overrides its
+    ``function``, ``file``, ``code``)."""
     from tests.test_judgement import cpu_run
 
     run = cpu_run()
-    run["sites"] = [dict(run["sites"][0], function=function, code="x.item()")]
+    run["sites"] = [{**run["sites"][0], "code": "x.item()", **site}]
     for step in run["steps"]:
         step["events"] = {"syncs": {"count": 1, "sites": [{"site": 0, "kind": "item", "count": 1}]}}
     return run
@@ -281,7 +265,7 @@ def test_a_dollar_in_a_users_name_is_drawn_as_written_not_as_mathtext():
     from perfkit.evidence import Evidence
     from perfkit.runfile import run_from_dict
 
-    run = _run_with_syncs_at("$\\foo{$")
+    run = run_with_syncs_at(function="$\\foo{$")
     run["samples"] = {"series": {"t": [0.1, 0.2, 0.3], "cpu_percent": [5, 6, 7, 8, 9]}}
     report = analyze([Evidence(run=run_from_dict(run))])
     assert report.summary["top_sync_sites"][0]["site"].endswith("$\\foo{$")
@@ -298,7 +282,7 @@ def test_a_plot_that_fails_costs_that_plot_only(monkeypatch):
         raise ValueError("bad series")
 
     monkeypatch.setattr(plots, "per_step", broken)
-    report = analyze([Evidence(run=run_from_dict(_run_with_syncs_at("train")))])
+    report = analyze([Evidence(run=run_from_dict(run_with_syncs_at(function="train")))])
     html = render(report, "html")
     assert "a plot could not be drawn (ValueError: bad series)" in html
     assert '<img alt="plot"' in html and "PK101" in html

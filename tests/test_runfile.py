@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from perfkit.runfile import SCHEMA, RunFileError, load_run, run_from_dict, write_json_atomic
@@ -217,3 +217,65 @@ def test_the_typed_run_writes_back_what_it_read():
     run = Run.from_json(_real_run(), "before")
     assert Run.from_json(run.to_json(), "before") == run
     assert run.steps[1].period_ms == run.steps[1].wall_ms + run.steps[1].outside_ms
+
+
+def _paths(node, prefix=()) -> list[tuple]:
+    """Every field of a decoded JSON document, containers included, as key paths."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    found = []
+    for key, child in items:
+        found.append((*prefix, key))
+        if isinstance(child, (dict, list)) and child:
+            found += _paths(child, (*prefix, key))
+    return found
+
+
+REAL_PATHS = _paths(_real_run())
+HOSTILE = [
+    None,
+    True,
+    0,
+    -1,
+    2**63,
+    -(10**30),
+    0.5,
+    -1e308,
+    1e308,
+    "",
+    "12",
+    "$\\foo{$",
+    [],
+    [1],
+    {},
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(
+        st.tuples(st.sampled_from(REAL_PATHS), st.sampled_from(HOSTILE)), min_size=1, max_size=3
+    )
+)
+def test_any_field_of_a_real_run_replaced_is_refused_or_reported(edits):
+    """A real run.json with fields replaced by values of every wrong type or range: either
+    a one-line RunFileError naming the file, or a report in every text format in which no rule
+    failed inside."""
+    from perfkit.analysis.engine import analyze
+    from perfkit.evidence import Evidence
+    from perfkit.report import render
+
+    data = _real_run()
+    for path, value in edits:
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    try:
+        run = run_from_dict(json.loads(json.dumps(data)), "run.json")
+    except RunFileError as e:
+        assert str(e).startswith("run.json: ") and "\n" not in str(e)
+        return
+    report = analyze([Evidence(run=run)])
+    assert not [n for n in report.not_checked if "internal error" in n.reason], edits
+    for fmt in ("terminal", "markdown", "json"):
+        assert render(report, fmt)

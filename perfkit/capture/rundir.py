@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from perfkit.capture import guard
+from perfkit.escape import terminal_line
 
 DEFAULT_ROOT = "perfkit-runs"
 # What a job id may contribute to a folder name: no separators, no leading dots.
@@ -75,8 +76,6 @@ def claim_run_dir(out: Path, *, force: bool, file_name: str) -> Path:
         break
     if candidate != base:
         # Always said, even in quiet mode: the run is not where the user asked for it.
-        print(
-            f"perfkit: {shown(base)} already holds a run; writing to {shown(candidate)}",
-            file=sys.stderr,
-        )
+        said = f"perfkit: {shown(base)} already holds a run; writing to {shown(candidate)}"
+        print(terminal_line(said), file=sys.stderr)
     return candidate

@@ -38,6 +38,7 @@ from perfkit.capture.scheduler import SampledWork
 from perfkit.capture.signals import StopSignals
 from perfkit.capture.window import ProfilerWindow, WindowSpec
 from perfkit.capture.writer import RunWriter
+from perfkit.escape import terminal_line
 from perfkit.runfile import run_file_name
 
 
@@ -186,7 +187,7 @@ class Session:
         self.writer.flush(complete=True)
         self.writer.drop_claim()
         if not self.quiet:
-            print(f"perfkit: run saved to {self.shown_dir}", file=sys.stderr)
+            print(terminal_line(f"perfkit: run saved to {self.shown_dir}"), file=sys.stderr)
 
     def use_run_dir(self, run_dir: Path) -> None:
         """Write this run to ``run_dir`` (the one claimed at start)."""

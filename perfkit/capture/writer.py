@@ -21,6 +21,7 @@ from perfkit.capture import env, guard
 from perfkit.capture.memory import MemoryReader
 from perfkit.capture.records import interval_events, site_counts, step_record
 from perfkit.capture.scalars import ScalarWriter
+from perfkit.escape import terminal_line
 from perfkit.runfile import write_json_atomic
 from perfkit.runmodel import (
     Capture,
@@ -121,7 +122,10 @@ class RunWriter:
             self.failure = str(e)
             if not self._warned:
                 self._warned = True
-                print(f"perfkit: cannot write {self.path}: {e}; training goes on", file=sys.stderr)
+                print(
+                    terminal_line(f"perfkit: cannot write {self.path}: {e}; training goes on"),
+                    file=sys.stderr,
+                )
 
     def drop_claim(self) -> None:
         """Nothing was ever written: remove the empty run file that claimed the folder."""

@@ -6,7 +6,7 @@ import click
 
 from perfkit.errors import InputError
 
-__all__ = ["InputError", "capture_options", "force_option", "printable", "window_option"]
+__all__ = ["InputError", "capture_options", "force_option", "window_option"]
 
 
 def window_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple | None:
@@ -62,9 +62,3 @@ def capture_options(f):
 force_option = click.option(
     "--force", is_flag=True, help="Replace -o's file even if it is not a perfkit report."
 )
-
-
-def printable(text: str) -> str:
-    """Text every UTF-8 stream accepts: bytes of a file name that are not UTF-8 (kept by
-    Python as surrogates) are shown as ``\\xNN`` instead of failing the write."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

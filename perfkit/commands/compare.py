@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from perfkit.commands import force_option
@@ -38,6 +36,7 @@ def compare(base, new, fmt, output, force) -> int:
     from perfkit.analysis.engine import analyze
     from perfkit.analysis.inputs import load_inputs
     from perfkit.analysis.ranks import representatives
+    from perfkit.escape import json_text
     from perfkit.report.compare import render
 
     before, after = representatives(load_inputs(base)), representatives(load_inputs(new))
@@ -55,7 +54,7 @@ def compare(base, new, fmt, output, force) -> int:
             if keys != [""]
             else comparison_to_json(results[""])
         )
-        text = json.dumps(data, indent=2) + "\n"
+        text = json_text(data)
     else:
         parts = []
         for key, result in results.items():

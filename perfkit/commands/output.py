@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from perfkit.atomicfile import write_text_atomic
-from perfkit.commands import InputError, printable
+from perfkit.commands import InputError
+from perfkit.escape import printable, terminal_line
 from perfkit.runfile import RANK_FILE_PATTERN, RUN_FILE_NAME
 from perfkit.trace.load import looks_like_trace
 
@@ -40,7 +41,7 @@ def write_output(text: str, output: str | None, *, inputs: Sequence[str], force:
         write_text_atomic(target, text)
     except OSError as e:
         raise InputError(f"{output}: cannot write ({e.strerror or e})") from None
-    click.echo(f"perfkit: report written to {output}", err=True)
+    click.echo(terminal_line(f"perfkit: report written to {output}"), err=True)
 
 
 def is_report(path: Path) -> bool:

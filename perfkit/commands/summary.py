@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from perfkit.capture.rundir import launched_rank, shown
+from perfkit.escape import terminal_line
 from perfkit.evidence import Evidence
 from perfkit.runfile import RunFileError, load_run, run_file_name
 
@@ -19,15 +20,15 @@ def print_summary(run_dir: Path, write_failure: str = "") -> None:
     if rank:
         return
     if write_failure:
-        click.echo(
+        said = (
             f"perfkit: the run file could not be written ({write_failure}); "
-            "what it holds is from its last good write, if any",
-            err=True,
+            "what it holds is from its last good write, if any"
         )
+        click.echo(terminal_line(said), err=True)
     try:
         run = load_run(run_dir / run_file_name(rank))
     except RunFileError as e:
-        click.echo(f"perfkit: the run could not be read back: {e}", err=True)
+        click.echo(terminal_line(f"perfkit: the run could not be read back: {e}"), err=True)
         return
     source = run.capture.step_source or "none found"
     median = Evidence(run=run).median_step_ms  # the report's definition of step time
@@ -35,10 +36,9 @@ def print_summary(run_dir: Path, write_failure: str = "") -> None:
         line = f"{len(run.steps)} steps (boundaries: {source}), median step {median:.2f} ms"
     else:
         line = "no training steps were recognised (no optimizer step, backward or DataLoader batch)"
-    out = sys.stderr
-    click.echo(f"perfkit: {line}", file=out)
-    click.echo(f"perfkit: run file  {shown(Path(run.path))}", file=out)
+    lines = [line, f"run file  {shown(Path(run.path))}"]
     if run.traces:
-        traces = shown(run_dir / "traces")
-        click.echo(f"perfkit: traces    {traces} ({len(run.traces)} file(s))", file=out)
-    click.echo(f"perfkit: next      perfkit report {shown(run_dir)}", file=out)
+        lines.append(f"traces    {shown(run_dir / 'traces')} ({len(run.traces)} file(s))")
+    lines.append(f"next      perfkit report {shown(run_dir)}")
+    for text in lines:
+        click.echo(terminal_line(f"perfkit: {text}"), file=sys.stderr)

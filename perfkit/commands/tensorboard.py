@@ -12,6 +12,7 @@ import click
 
 from perfkit.capture.signals import StopSignals
 from perfkit.commands import InputError
+from perfkit.escape import terminal_line
 
 NETWORK_NOTE = (
     "The Scalars dashboard works offline. The PyTorch Profiler tab (torch-tb-profiler) "
@@ -66,7 +67,8 @@ def tensorboard(path: str, port: int) -> int:
         "--port",
         str(port),
     ]
-    click.echo(f"perfkit: TensorBoard for {path} at http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+    where = f"{path} at http://127.0.0.1:{port}/"
+    click.echo(terminal_line(f"perfkit: TensorBoard for {where} (Ctrl-C stops it)"))
     click.echo(f"perfkit: {NETWORK_NOTE}")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # Stopped by SIGTERM or SIGHUP, TensorBoard stops too, then the signal takes its course.

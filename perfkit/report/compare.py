@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from perfkit.analysis.compare import Comparison, comparison_to_json
-from perfkit.report.markdown import md
-from perfkit.report.text import clean
+from perfkit.escape import clean, json_text, md_code, md_text
 
 _LABELS = {
     "step_ms": "median step (ms)",
@@ -54,10 +51,10 @@ def render_markdown(c: Comparison) -> str:
     lines = [
         "# perfkit compare",
         "",
-        f"**{md(_headline(c))}**",
+        f"**{md_text(_headline(c))}**",
         "",
-        f"- base: `{clean(c.base)}`",
-        f"- new: `{clean(c.new)}`",
+        f"- base: {md_code(c.base)}",
+        f"- new: {md_code(c.new)}",
         "",
         "| | base | new | delta |",
         "|---|---|---|---|",
@@ -65,14 +62,14 @@ def render_markdown(c: Comparison) -> str:
     lines += [f"| {name} | {b} | {n} | {d} |" for name, b, n, d in _rows(c)]
     lines.append("")
     for title, items in (("Fixed", c.fixed), ("New", c.new_findings), ("Remaining", c.remaining)):
-        lines.append(f"**{title}:** " + (", ".join(f"`{i}`" for i in items) if items else "none"))
+        lines.append(f"**{title}:** " + (", ".join(map(md_code, items)) if items else "none"))
         lines.append("")
     return "\n".join(lines)
 
 
 def render(c: Comparison, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(comparison_to_json(c), indent=2) + "\n"
+        return json_text(comparison_to_json(c))
     if fmt == "markdown":
         return render_markdown(c)
     return render_text(c)

@@ -1,21 +1,20 @@
 """One self-contained HTML page: summary, findings with fixes, plots, environment.
 
 No scripts and no network: styles inline, plots as PNG data URIs. Every string that comes
-from a run or a trace goes through html.escape.
+from a run or a trace goes through ``perfkit.escape.html_text``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from html import escape
 from typing import Any
 
+from perfkit.escape import html_text as _e
 from perfkit.findings import Finding, Report
 from perfkit.report import plots
 from perfkit.report.text import (
     RANK_COLUMNS,
-    clean,
     location_text,
     notices,
     rank_rows,
@@ -49,10 +48,6 @@ img{max-width:100%;background:#fff;border-radius:8px;margin:6px 0}
 .notice{background:#fdecea;border-left:4px solid #d62728;padding:10px 14px;margin:10px 0;
 font-weight:600}
 """
-
-
-def _e(x: object) -> str:
-    return escape(clean(x), quote=True)
 
 
 def _finding(f: Finding, rule_example: str, several_sources: bool) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
+from perfkit.escape import json_text
 from perfkit.findings import Finding, Report
 
 SCHEMA = "perfkit.report/1"
@@ -37,4 +37,4 @@ def report_to_json(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report, **_: Any) -> str:
-    return json.dumps(report_to_json(report), indent=2, default=str) + "\n"
+    return json_text(report_to_json(report))

@@ -11,10 +11,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from perfkit.escape import clean
 from perfkit.findings import Finding, Report, Severity
 from perfkit.report.text import (
     RANK_COLUMNS,
-    clean,
     header_facts,
     location_text,
     notices,
@@ -75,7 +75,7 @@ def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> s
     if rows:
         table = Table(*(title for _, title in RANK_COLUMNS), box=None, header_style="bold")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*map(Text, row))  # Text: "[red]" in data is not rich markup
         console.print(table)
         console.print(Text(slowest_text(report), style="dim"))
         console.print()

@@ -1,18 +1,9 @@
-"""Helpers shared by the text renderers: safe strings and the wording of savings."""
+"""Helpers shared by the text renderers: the wording of savings, locations and headers."""
 
 from __future__ import annotations
 
-import re
-
+from perfkit.escape import clean
 from perfkit.findings import Finding, Location, Report
-
-# C0/C1 control characters (ANSI escapes start with ESC) never reach a terminal or a file.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean(text: object) -> str:
-    """A string from a run or trace, with control characters (ANSI escapes) made visible."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 def verdict_text(report: Report) -> str:
