@@ -328,3 +328,25 @@ def test_a_call_stack_with_an_odd_line_number_is_still_judged(line):
     report = analyze([Evidence(trace=summarize({"traceEvents": events}, "odd.pt.trace.json"))])
     (finding,) = [f for f in report.findings if f.code == "PK101"]
     assert finding.locations[0].file == "/home/u/train.py"
+
+
+def test_infinite_times_and_sizes_are_left_out():
+    """JSON's 1e999 reads as infinity: an event at such a time, or of such a length or size,
+    counts for nothing instead of making every figure infinite."""
+    events = [
+        {"ph": "X", "cat": "cpu_op", "name": "ProfilerStep#1", "ts": 0, "dur": 100},
+        {"ph": "X", "cat": "cpu_op", "name": "ProfilerStep#2", "ts": 100, "dur": 1e999},
+        {"ph": "X", "cat": "kernel", "name": "k", "ts": 1e999, "dur": 5},
+        {"ph": "X", "cat": "kernel", "name": "k", "ts": 5, "dur": 5},
+        {
+            "ph": "X",
+            "cat": "gpu_memcpy",
+            "name": "Memcpy HtoD (Pageable -> Device)",
+            "ts": 20,
+            "dur": 5,
+            "args": {"bytes": 1e999},
+        },
+    ]
+    summary = summarize({"traceEvents": json.loads(json.dumps(events))}, "inf.pt.trace.json")
+    figures = json.dumps(dataclasses.asdict(summary), allow_nan=True)
+    assert "Infinity" not in figures and "NaN" not in figures

@@ -11,6 +11,7 @@ numpy. The summary is what rules read: they never see raw events.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from array import array
@@ -168,15 +169,17 @@ class _Collector:
     def add(self, events: list[Any]) -> None:
         self.events += len(events)
         threads = self.threads
+        finite = math.isfinite
         for e in events:
             if not isinstance(e, dict) or e.get("ph") != "X":
                 continue
             name = e.get("name")
             ts = e.get("ts")
-            if not isinstance(name, str) or not isinstance(ts, (int, float)):
+            # JSON's 1e999 reads as infinity: such an event has no place in time.
+            if not isinstance(name, str) or not isinstance(ts, (int, float)) or not finite(ts):
                 continue
             dur = e.get("dur")
-            dur = dur if isinstance(dur, (int, float)) and dur > 0 else 0
+            dur = dur if isinstance(dur, (int, float)) and 0 < dur < math.inf else 0
             cat = str(e.get("cat") or "").lower()
             tid = e.get("tid")
             tid = tid if isinstance(tid, (int, str)) else None
@@ -220,7 +223,8 @@ class _Collector:
         slot["count"] += 1
         slot["dur_us"] += dur
         nbytes = args.get("bytes") if isinstance(args, dict) else None
-        slot["bytes"] += nbytes if isinstance(nbytes, (int, float)) else 0
+        ok = isinstance(nbytes, (int, float)) and 0 < nbytes < math.inf
+        slot["bytes"] += nbytes if ok else 0
 
     def finish(self, header: dict[str, Any], path: str) -> TraceSummary:
         steps = self._steps()
