@@ -79,7 +79,7 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
         what = "decompresses to" if gzipped else "holds"
         raise JsonFileError(
             p,
-            f"{what} more than {_size(limit)} that must be read whole "
+            f"{what} more than {size_text(limit)} that must be read whole "
             "(raise the limit with --max-read GIB)",
         )
     if not raw.strip():
@@ -98,5 +98,5 @@ def parse_json(raw: bytes, path: str | os.PathLike[str]) -> Any:
             raise JsonFileError(p, f"not valid JSON ({e})") from None
 
 
-def _size(n: int) -> str:
+def size_text(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 1 << 30 else f"{n / 2**20:.0f} MiB"

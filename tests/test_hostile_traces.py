@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from perfkit import jsonio
 from perfkit.analysis.inputs import load_inputs
 from perfkit.errors import InputError
+from tests.conftest import TRACES
 from tests.test_cli import invoke
 
 # Seconds per MB of input: a linear reader takes ~0.05 here; 10x that allows a loaded VM.
@@ -70,6 +71,28 @@ def test_a_file_read_whole_is_capped_and_the_flag_raises_the_cap(tmp_path, capsy
     assert "more than 1 MiB" in err
     code, _, err = invoke(capsys, "report", str(path), "--max-read", "1")
     assert "decompresses to more than" not in err and "missing field 'complete'" in err
+
+
+def test_a_gzip_bomb_of_valid_events_stops_at_its_limit(tmp_path, capsys, monkeypatch):
+    """Valid events that inflate 1,000x stream until the limit, then stop with a clear error
+    (limit: --max-read or 100x the file's size, whichever is more); a real trace, 7-30x,
+    reads as before."""
+    event = b'{"ph":"X","cat":"cpu_op","name":"aten::add","ts":1,"dur":1},'
+    text = b'{"traceEvents":[' + event * ((8 << 20) // len(event)) + event[:-1] + b"]}"
+    path = tmp_path / "bomb.pt.trace.json.gz"
+    path.write_bytes(gzip.compress(text, 9))
+    assert len(text) > 100 * path.stat().st_size
+    monkeypatch.setattr(jsonio, "MAX_WHOLE_READ_BYTES", 1 << 20)
+    t0 = time.perf_counter()
+    code, _, err = invoke(capsys, "report", str(path))
+    assert code == 2 and "over 100x its size" in err and "--max-read" in err, err
+    assert time.perf_counter() - t0 < 5.0
+    code, _, err = invoke(capsys, "report", str(path), "--max-read", "1", "-f", "json")
+    assert code == 0, err
+    code, _, err = invoke(
+        capsys, "report", str(TRACES / "hta-v100-nccl-2rank-rank1-ddp.pt.trace.json.gz")
+    )
+    assert code == 0, err
 
 
 ADVERSARIAL = st.lists(

@@ -53,7 +53,8 @@ def load_report(path: str, select: list[str], ignore: list[str]):
     "--max-read",
     type=click.FloatRange(min=0, min_open=True),
     metavar="GIB",
-    help="Largest file read whole, after gunzip (default 1; traces that stream have no limit).",
+    help="Largest file read whole, after gunzip (default 1); a gzipped trace may also "
+    "inflate to 100x its size.",
 )
 def report(path, fmt, output, force, fail_on, select, ignore, max_read) -> int:
     """Analyze PATH and name what slows the training loop, with the fix and its saving.

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import orjson
 
+from perfkit import jsonio
 from perfkit.jsonio import JsonFileError, open_error, open_regular
 
 # Parsing a chunk's events costs ~15x its size in Python objects while they are folded in.
@@ -34,6 +35,9 @@ MAX_CUT_ATTEMPTS = 4
 MAX_BRACES_SCANNED = 4096
 # Ends of the event array tried from the end of the file (each parses the tail once).
 MAX_END_ATTEMPTS = 8
+# A gzipped trace may inflate to this many times its size (real ones: 7-30x) or to
+# jsonio.MAX_WHOLE_READ_BYTES (--max-read), whichever is more; past that it is a gzip bomb.
+MAX_GZIP_RATIO = 100
 _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 _WHITESPACE = b" \t\r\n"
 _COMMA, _CLOSE = ord(","), ord("}")
@@ -69,6 +73,8 @@ class TraceStream:
             yield self._finish(buffer, is_object)
 
     def _chunks(self, f: IO[bytes]) -> Iterator[bytes]:
+        limit = _inflation_limit(f)
+        read = 0
         while True:
             try:
                 chunk = f.read(CHUNK_BYTES)
@@ -76,6 +82,13 @@ class TraceStream:
                 raise JsonFileError(self.path, f"corrupt or truncated gzip ({e})") from None
             if not chunk:
                 return
+            read += len(chunk)
+            if read > limit:
+                raise JsonFileError(
+                    self.path,
+                    f"decompresses to more than {jsonio.size_text(limit)}, over {MAX_GZIP_RATIO}x "
+                    "its size: not a trace (raise the limit with --max-read GIB)",
+                )
             yield chunk
 
     def _start(self, chunks: Iterator[bytes]) -> tuple[bytes, bool]:
@@ -130,6 +143,14 @@ def _open(path: str | os.PathLike[str]) -> IO[bytes]:
     if magic == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
     return f
+
+
+def _inflation_limit(f: IO[bytes]) -> float:
+    """How much text a gzipped file may give before it counts as a bomb (no limit if plain)."""
+    if not isinstance(f, gzip.GzipFile) or f.fileobj is None:
+        return float("inf")
+    compressed = os.fstat(f.fileobj.fileno()).st_size
+    return max(jsonio.MAX_WHOLE_READ_BYTES, MAX_GZIP_RATIO * compressed)
 
 
 def _split(buffer: bytes) -> tuple[list[Any], bytes] | None:

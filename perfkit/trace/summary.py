@@ -223,8 +223,8 @@ class _Collector:
         slot["count"] += 1
         slot["dur_us"] += dur
         nbytes = args.get("bytes") if isinstance(args, dict) else None
-        ok = isinstance(nbytes, (int, float)) and 0 < nbytes < math.inf
-        slot["bytes"] += nbytes if ok else 0
+        if isinstance(nbytes, (int, float)) and 0 < nbytes < math.inf:
+            slot["bytes"] += nbytes
 
     def finish(self, header: dict[str, Any], path: str) -> TraceSummary:
         steps = self._steps()
