@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 
 from perfkit.analysis.compare import Comparison
 from perfkit.analysis.engine import analyze
-from perfkit.escape import md_code, printable
+from perfkit.escape import json_text, md_code, printable
 from perfkit.evidence import Evidence
 from perfkit.findings import Finding, Location, NotChecked, Report, Severity
 from perfkit.report import compare as compare_report
@@ -287,7 +287,8 @@ def test_a_trace_named_like_an_image_tag_is_a_name_in_compare(capsys, tmp_path):
 
 
 def test_json_never_holds_infinity(capsys, tmp_path):
-    """A duration too large for a float reads as infinity; the report writes null."""
+    """A duration too large for a float reads as infinity: the trace reader leaves it out,
+    and a non-finite figure that still reached the JSON writer would be written as null."""
     events = [
         {"ph": "X", "cat": "cpu_op", "name": "ProfilerStep#1", "ts": 1, "dur": 100},
         {"ph": "X", "cat": "cpu_op", "name": "ProfilerStep#2", "ts": 200, "dur": 1e999},
@@ -297,7 +298,11 @@ def test_json_never_holds_infinity(capsys, tmp_path):
     code, out, _ = invoke(capsys, "report", str(trace), "-f", "json")
     assert code == 0
     check_json(out)
-    assert json.loads(out)["summary"]["median_step_ms"] is None
+    assert json.loads(out)["summary"]["median_step_ms"] == 0.1  # the finite step alone
+    assert json.loads(json_text({"ms": float("inf"), "r": [float("nan")]})) == {
+        "ms": None,
+        "r": [None],
+    }
 
 
 # -- error lines ------------------------------------------------------------------------

@@ -268,8 +268,10 @@ class _Collector:
         )
 
     def _steps(self) -> list[TraceStep]:
-        if self.profiler_steps:
-            ordered = sorted(self.profiler_steps, key=lambda s: s[0])
+        # A step marker without a length (none, or an infinite one) times nothing.
+        timed = [s for s in self.profiler_steps if s[1] > 0]
+        if timed:
+            ordered = sorted(timed, key=lambda s: s[0])
             return [TraceStep(name, start, dur) for start, dur, name, _ in ordered]
         starts = [self.runtime_span[0]]
         ends = [self.runtime_span[1]]
