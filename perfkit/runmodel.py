@@ -212,6 +212,7 @@ class Env:
     platform: str = ""
     cpu_count: int | None = None
     cpu_available: int | None = None
+    cpu_model: str = ""
     python: str = ""
     torch: str | None = None
     cuda: str | None = None
@@ -229,6 +230,7 @@ class Env:
 @dataclass(frozen=True)
 class Capture:
     step_source: str | None = None
+    step_marker: str = ""  # for decorator steps: @profile_step, Session.step(), a callback
     step_boundaries: dict[str, Any] = field(default_factory=dict)
     dropped_steps: int = 0
     accelerator: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import statistics
 from collections import Counter
@@ -17,8 +18,15 @@ from perfkit.rules._common import sites_of
 from perfkit.runmodel import to_json
 
 
-def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> Report:
+def analyze(
+    units: Sequence[Evidence],
+    rules: Sequence[Rule] | None = None,
+    unselected: Sequence[Rule] = (),
+) -> Report:
+    """``unselected``: rules left out by --select/--ignore; they are run only to count the
+    findings the report does not show (``summary["filtered_out"]``)."""
     rules = all_rules() if rules is None else rules
+    filtered_out = 0
     findings: list[Finding] = []
     skipped: dict[str, tuple[Rule, str]] = {}
     checked: set[str] = set()
@@ -27,6 +35,10 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
         members = {id(r) for r in job.ranks or []}
         units = [dataclasses.replace(u, in_job=True) if id(u) in members else u for u in units]
     for ev in [*units, job] if job is not None else units:
+        for rule in unselected:
+            if judges(rule, ev) and not unmet_need(rule, ev):
+                with contextlib.suppress(Exception):  # counted only: a failure costs nothing
+                    filtered_out += len(rule.check(ev))
         for rule in rules:
             if not judges(rule, ev):
                 continue
@@ -51,6 +63,7 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
     summary = summarize_units(units)
     summary["notices"] = notices(units, rules)
     summary["rules_judged"] = len(checked)
+    summary["filtered_out"] = filtered_out
     if job is not None:
         rows = rank_table(job)
         summary["ranks"] = rows
@@ -157,7 +170,24 @@ def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
             )
         if not run.steps:
             out.append(f"{where}no training steps were recorded, so most rules cannot judge")
+        out += [where + line for line in _window_not_reached(run)]
     return out
+
+
+def _window_not_reached(run: Any) -> list[str]:
+    """The profiler window starts after WAIT+WARMUP steps: a shorter run has no trace."""
+    window = run.capture.window
+    if run.traces or not window or run.capture.window_error or not run.steps:
+        return []
+    wait, warmup, active = window[:3]
+    needed = wait + warmup + active
+    if len(run.steps) >= needed:
+        return []
+    spec = ",".join(map(str, window[:3]))
+    return [
+        f"no profiler trace was recorded: the window {spec} needs {needed} steps and the run "
+        f"had {len(run.steps)}; a shorter one (--window 0,1,1) records one"
+    ]
 
 
 def summarize_units(units: Sequence[Evidence]) -> dict[str, Any]:
@@ -191,6 +221,7 @@ def _run_summary(ev: Evidence) -> dict[str, Any]:
         "complete": run.complete,
         "steps": len(steps),
         "step_source": run.capture.step_source,
+        "step_marker": run.capture.step_marker,
         "median_data_wait_ms": round(wait, 3),
         "device": env["device"],
         "env": {
@@ -205,6 +236,10 @@ def _run_summary(ev: Evidence) -> dict[str, Any]:
                 "start_time",
                 "end_time",
                 "argv",
+                "cpu_model",
+                "cpu_available",
+                "cpu_count",
+                "cwd",
             )
         },
         "series": {

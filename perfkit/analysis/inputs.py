@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 from pathlib import Path, PurePath
 
 from perfkit.errors import InputError
@@ -24,6 +25,10 @@ def load_inputs(path: str | os.PathLike[str]) -> list[Evidence]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or directory")
+    if p.suffix == ".py":
+        raise InputError(
+            f"{p}: a Python script, not a run; to profile it: perfkit run {shlex.quote(str(p))}"
+        )
     if p.is_dir():
         if (p / RUN_FILE_NAME).exists():
             return [_file_unit(p / RUN_FILE_NAME)]

@@ -75,6 +75,7 @@ def snapshot() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "cpu_available": _cpus_available(),
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
@@ -85,6 +86,20 @@ def snapshot() -> dict[str, Any]:
         "perfkit": __version__,
         "start_time": now_iso(),
     }
+
+
+def cpu_model() -> str:
+    """The processor's marketing name ("AMD EPYC 7B13"): platform.processor() gives only
+    the architecture on Linux, so /proc/cpuinfo is read there."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Hardware", "Processor") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _cpus_available() -> int | None:

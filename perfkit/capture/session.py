@@ -126,6 +126,7 @@ class Session:
         self._step_thread: int | None = None
         self._told_other_threads = False
         self._step_start = 0.0
+        self.step_marker = ""  # what marks decorated steps: @profile_step, Session.step() ...
         self._outside_s = 0.0
         self._started = False
         self.closed = False
@@ -210,7 +211,7 @@ class Session:
     @contextlib.contextmanager
     def step(self) -> Iterator[None]:
         """Mark one training step: ``with session.step(): ...``."""
-        self.begin_step()
+        self.begin_step("Session.step()")
         try:
             yield
         except BaseException as e:
@@ -225,8 +226,9 @@ class Session:
         """What cuts steps: decorator, optimizer, backward or batch (see boundaries.py)."""
         return self.boundaries.source
 
-    def begin_step(self) -> None:
-        """Start of a decorated step. Nested decorated calls count as one step. A session
+    def begin_step(self, marker: str = "@profile_step") -> None:
+        """Start of a decorated step (``marker``: what marks it, for the report). Nested
+        decorated calls count as one step. A session
         not started yet starts here. Steps come from one thread, the first to mark one: a
         step is the training loop's iteration, and the probe step's hooks are per thread.
         Calls from other threads run unrecorded (said once on stderr)."""
@@ -240,6 +242,7 @@ class Session:
         if self.source != "decorator":
             self.boundaries.on_signal("decorator", self.clock())
             self._drop_automatic_steps()
+        self.step_marker = marker
         self._open_step(self.clock())
 
     def end_step(self, error: BaseException | None = None) -> None:
@@ -403,6 +406,7 @@ class Session:
     def capture_info(self) -> dict[str, Any]:
         return {
             "step_source": self.source,
+            "step_marker": self.step_marker if self.source == "decorator" else "",
             "step_boundaries": self.boundaries.to_json(),
             "dropped_steps": self.dropped_steps,
             "accelerator": self.accelerator,

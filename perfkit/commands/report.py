@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import click
@@ -18,12 +19,14 @@ def load_report(path: str, select: list[str], ignore: list[str]):
     """Read the input and analyze it; bad input raises a one-line InputError."""
     from perfkit.analysis.engine import analyze
     from perfkit.analysis.inputs import load_inputs
-    from perfkit.rules import select_rules, unknown_keys
+    from perfkit.rules import all_rules, select_rules, unknown_keys, unknown_rule_message
 
     unknown = unknown_keys(select + ignore)
     if unknown:
-        raise InputError(f"unknown rule {unknown[0]!r}; `perfkit rules` lists them")
-    return analyze(load_inputs(path), select_rules(select or None, ignore or None))
+        raise InputError(unknown_rule_message(unknown[0]))
+    chosen = select_rules(select or None, ignore or None)
+    left_out = [r for r in all_rules() if r not in chosen]
+    return analyze(load_inputs(path), chosen, unselected=left_out)
 
 
 @click.command(short_help="Report the bottlenecks in a run or trace.")
@@ -49,6 +52,7 @@ def load_report(path: str, select: list[str], ignore: list[str]):
     help="Only these rules (codes, PK1 prefixes, slugs).",
 )
 @click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules.")
+@click.option("-v", "--verbose", is_flag=True, help="List every rule not checked, one a line.")
 @click.option(
     "--max-read",
     type=click.FloatRange(min=0, min_open=True),
@@ -56,7 +60,7 @@ def load_report(path: str, select: list[str], ignore: list[str]):
     help="Largest file read whole, after gunzip (default 1); a gzipped trace may also "
     "inflate to 100x its size.",
 )
-def report(path, fmt, output, force, fail_on, select, ignore, max_read) -> int:
+def report(path, fmt, output, force, fail_on, select, ignore, verbose, max_read) -> int:
     """Analyze PATH and name what slows the training loop, with the fix and its saving.
 
     PATH is a run directory or run.json written by perfkit, a Kineto trace
@@ -78,8 +82,10 @@ def report(path, fmt, output, force, fail_on, select, ignore, max_read) -> int:
     if fmt is None:
         chosen = for_path(output) if output else None
         fmt = chosen.name if chosen else "terminal"
-    color = fmt == "terminal" and output is None and sys.stdout.isatty()
-    write_output(render(the_report, fmt, color=color), output, inputs=[path], force=force)
+    tty = fmt == "terminal" and output is None and sys.stdout.isatty()
+    width = shutil.get_terminal_size().columns if tty else 100
+    text = render(the_report, fmt, color=tty, width=width, verbose=verbose)
+    write_output(text, output, inputs=[path], force=force)
     worst = the_report.worst()
     if fail_on and worst is not None and worst >= Severity.parse(fail_on):
         return 1

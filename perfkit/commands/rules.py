@@ -34,12 +34,12 @@ def explain(rule: str) -> int:
     \b
     Example:  perfkit explain host-sync
     """
-    from perfkit.rules import find_rule
+    from perfkit.rules import find_rule, unknown_rule_message
     from perfkit.rules._base import SECTIONS
 
     found = find_rule(rule)
     if found is None:
-        raise InputError(f"unknown rule {rule!r}; `perfkit rules` lists them")
+        raise InputError(unknown_rule_message(rule))
     width = min(shutil.get_terminal_size().columns, 100) - 2
     click.echo(f"{found.code} {found.slug}: {found.title}")
     for name, attr in SECTIONS.items():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import runpy
 import sys
 import traceback
 import types
@@ -18,10 +20,13 @@ from perfkit.commands.summary import print_summary
     short_help="Profile an unmodified training script.",
 )
 @capture_options
-@click.argument("script", type=click.Path(dir_okay=False))
+@click.option(
+    "-m", "module", metavar="MODULE", help="Run library module MODULE as a script (python -m)."
+)
+@click.argument("script", required=False, type=click.Path(dir_okay=False))
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
-def run(out, window, sample_hz, force, script, script_args) -> int:
-    """Run SCRIPT with its arguments under perfkit and write a run directory.
+def run(out, window, sample_hz, force, module, script, script_args) -> int:
+    """Run SCRIPT (or -m MODULE) with its arguments under perfkit and write a run directory.
 
     Steps are found without any code change: optimizer.step() calls, or backward()
     calls when there is no optimizer, or DataLoader batches when there is neither. A
@@ -30,31 +35,43 @@ def run(out, window, sample_hz, force, script, script_args) -> int:
 
     \b
     Example:  perfkit run -o runs/exp1 train.py --epochs 1
+              perfkit run -m mypkg.train --epochs 1
     """
-    if not os.path.isfile(script):
-        raise InputError(f"{script}: no such file")
-    if not os.access(script, os.R_OK):
-        raise InputError(f"{script}: permission denied")
+    if module is not None:
+        script_args = (script, *script_args) if script is not None else script_args
+        script_path = _module_path(module)
+        argv0, path0 = script_path, os.getcwd()  # what python -m gives the module
+    elif script is None:
+        raise InputError("no script given: perfkit run [OPTIONS] SCRIPT [ARGS]... or -m MODULE")
+    else:
+        if not os.path.isfile(script):
+            raise InputError(f"{script}: no such file")
+        if not os.access(script, os.R_OK):
+            raise InputError(f"{script}: permission denied")
+        script_path = os.path.abspath(script)
+        argv0, path0 = script, os.path.dirname(script_path)
     from perfkit.capture.rundir import default_run_dir
     from perfkit.capture.session import Session
 
     session = Session(
-        out or default_run_dir(script),  # named after the script, not after perfkit
+        out or default_run_dir(module.rpartition(".")[2] if module else script),  # not "perfkit"
         window=window,
         sample_hz=sample_hz,
         auto_steps=True,
         force=force,
         quiet=True,
     )
-    script_path = os.path.abspath(script)
     saved_argv, saved_path0, saved_cwd = sys.argv, sys.path[0], os.getcwd()
-    sys.argv = [script, *script_args]
-    sys.path[0] = os.path.dirname(script_path)
+    sys.argv = [argv0, *script_args]
+    sys.path[0] = path0
     parent = os.getpid()
     session.start()
     code = 0
     try:
-        _run_as_main(script_path)
+        if module is not None:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        else:
+            _run_as_main(script_path)
     except SystemExit as e:
         code = _exit_code(e)
         session.close()
@@ -73,6 +90,22 @@ def run(out, window, sample_hz, force, script, script_args) -> int:
     if os.getpid() == parent:  # a child the script forked ends quietly, as it would alone
         print_summary(session.run_dir, session.writer.failure)
     return code
+
+
+def _module_path(module: str) -> str:
+    """The file ``python -m MODULE`` would run (a package's ``__main__``), found from here."""
+    sys.path.insert(0, os.getcwd())
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{module}.__main__")
+    except (ImportError, ValueError) as e:
+        raise InputError(f"-m {module}: {e}") from None
+    finally:
+        sys.path.pop(0)
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        raise InputError(f"-m {module}: no such module (from {os.getcwd()})")
+    return spec.origin
 
 
 def _run_as_main(script_path: str) -> None:

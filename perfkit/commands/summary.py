@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -39,6 +40,6 @@ def print_summary(run_dir: Path, write_failure: str = "") -> None:
     lines = [line, f"run file  {shown(Path(run.path))}"]
     if run.traces:
         lines.append(f"traces    {shown(run_dir / 'traces')} ({len(run.traces)} file(s))")
-    lines.append(f"next      perfkit report {shown(run_dir)}")
+    lines.append(f"next      perfkit report {shlex.quote(shown(run_dir))}")
     for text in lines:
         click.echo(terminal_line(f"perfkit: {text}"), file=sys.stderr)

@@ -11,7 +11,8 @@ from perfkit.capture.session import Session
 class StepMarker:
     """Starts a Session at train start (unless one is active), marks steps, closes it."""
 
-    def __init__(self, out: Any = None, **session_options: Any) -> None:
+    def __init__(self, label: str, out: Any = None, **session_options: Any) -> None:
+        self.label = label  # how the report names what marked the steps
         self.options = {"out": out, **session_options}
         self.session: Session | None = None
         self._owned = False
@@ -25,7 +26,7 @@ class StepMarker:
 
     def step_begin(self) -> None:
         if self.session is not None:
-            guard.call("starting a step", self.session.begin_step)
+            guard.call("starting a step", self.session.begin_step, self.label)
 
     def step_end(self, error: BaseException | None = None) -> None:
         if self.session is not None:

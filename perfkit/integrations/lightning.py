@@ -22,7 +22,7 @@ from perfkit.integrations._steps import StepMarker
 class PerfkitCallback(Callback):
     def __init__(self, out: Any = None, **session_options: Any) -> None:
         super().__init__()
-        self.marker = StepMarker(out, **session_options)
+        self.marker = StepMarker("Lightning callback", out, **session_options)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         self.marker.train_begin()

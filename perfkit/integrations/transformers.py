@@ -18,7 +18,7 @@ from perfkit.integrations._steps import StepMarker
 
 class PerfkitCallback(TrainerCallback):
     def __init__(self, out: Any = None, **session_options: Any) -> None:
-        self.marker = StepMarker(out, **session_options)
+        self.marker = StepMarker("Hugging Face Trainer callback", out, **session_options)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.marker.train_begin()

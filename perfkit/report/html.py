@@ -17,6 +17,7 @@ from perfkit.report.text import (
     RANK_COLUMNS,
     location_text,
     notices,
+    project_root,
     rank_rows,
     saving_text,
     slowest_text,
@@ -50,10 +51,10 @@ font-weight:600}
 """
 
 
-def _finding(f: Finding, rule_example: str, several_sources: bool) -> str:
+def _finding(f: Finding, rule_example: str, several_sources: bool, root: str) -> str:
     sev = str(f.severity)
     locs = "".join(
-        f'<div class="loc"><code>{_e(location_text(loc))}</code>'
+        f'<div class="loc"><code>{_e(location_text(loc, root))}</code>'
         + (f" &nbsp;<code>{_e(loc.code)}</code>" if loc.code else "")
         + "</div>"
         for loc in f.locations
@@ -195,7 +196,8 @@ def render(report: Report, **_: Any) -> str:
     several = len(report.sources) > 1
     findings = (
         "".join(
-            _finding(f, getattr(find_rule(f.code), "example", ""), several) for f in report.findings
+            _finding(f, getattr(find_rule(f.code), "example", ""), several, project_root(report))
+            for f in report.findings
         )
         or f'<div class="ok">{_e(verdict_text(report))}</div>'
     )

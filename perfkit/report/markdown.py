@@ -8,9 +8,12 @@ from perfkit.escape import md_code, md_text
 from perfkit.findings import Report
 from perfkit.report.text import (
     RANK_COLUMNS,
+    filtered_text,
     header_facts,
     location_text,
+    not_checked_lines,
     notices,
+    project_root,
     rank_rows,
     saving_text,
     slowest_text,
@@ -20,10 +23,13 @@ from perfkit.report.text import (
 _ICON = {"error": "🔴", "warning": "🟠", "info": "🔵"}
 
 
-def render(report: Report, **_: Any) -> str:
+def render(report: Report, verbose: bool = False, **_: Any) -> str:
     lines = ["# perfkit report", ""]
     lines.append(f"- **Source:** {', '.join(md_code(x) for x in report.sources)}")
-    lines += [f"- **{label}:** {md_text(value)}" for label, value in header_facts(report)]
+    lines += [
+        f"- **{label}:** {md_code(value) if label == 'Command' else md_text(value)}"
+        for label, value in header_facts(report)
+    ]
     lines += [f"- **Warning:** {md_text(n)}" for n in notices(report)]
     rows = rank_rows(report)
     if rows:
@@ -37,8 +43,11 @@ def render(report: Report, **_: Any) -> str:
         lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
         lines += ["", md_text(slowest_text(report))]
     lines += ["", f"## Findings ({len(report.findings)})", ""]
+    if filtered_text(report):
+        lines += [md_text(filtered_text(report).strip(" ()")), ""]
     if not report.findings:
         lines += [verdict_text(report), ""]
+    root = project_root(report)
     for f in report.findings:
         sev = str(f.severity)
         lines.append(f"### {_ICON[sev]} {f.code} {md_code(f.rule)} — {sev}")
@@ -49,7 +58,7 @@ def render(report: Report, **_: Any) -> str:
             lines += [f"In {md_code(f.source)}", ""]
         for loc in f.locations:
             code = f" — {md_code(loc.code)}" if loc.code else ""
-            lines.append(f"- {md_code(location_text(loc))}{code}")
+            lines.append(f"- {md_code(location_text(loc, root))}{code}")
         if f.locations:
             lines.append("")
         lines.append(f"**Fix:** {md_text(f.fix)}")
@@ -58,6 +67,9 @@ def render(report: Report, **_: Any) -> str:
         lines.append("")
     if report.not_checked:
         lines += ["## Not checked", ""]
-        lines += [f"- {n.code} {md_code(n.rule)}: {md_text(n.reason)}" for n in report.not_checked]
+        lines += [
+            f"- {md_text(rules)}: {md_text(reason)}"
+            for rules, reason in not_checked_lines(report, verbose)
+        ]
         lines.append("")
     return "\n".join(lines)

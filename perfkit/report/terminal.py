@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from rich.console import Console, Group
@@ -15,24 +16,29 @@ from perfkit.escape import clean
 from perfkit.findings import Finding, Report, Severity
 from perfkit.report.text import (
     RANK_COLUMNS,
+    filtered_text,
     header_facts,
     location_text,
+    not_checked_lines,
     notices,
+    project_root,
     rank_rows,
     saving_text,
     slowest_text,
     verdict_text,
 )
 
+# Spaces rich pads a line with, before the colour codes that may end it.
+_TRAILING_SPACES = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$", re.M)
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
 
-def _finding(f: Finding, several_sources: bool) -> Panel:
+def _finding(f: Finding, several_sources: bool, root: str) -> Panel:
     body = [Text(clean(f.message))]
     if several_sources:
         body.append(Text("  in ", style="dim").append(clean(f.source)))
     for loc in f.locations:
-        line = Text("  at ", style="dim").append(location_text(loc), style="bold")
+        line = Text("  at ", style="dim").append(location_text(loc, root), style="bold")
         if loc.code:
             line.append("  ").append(clean(loc.code), style="green")
         body.append(line)
@@ -50,13 +56,20 @@ def _finding(f: Finding, several_sources: bool) -> Panel:
 
 def _header(report: Report) -> Text:
     text = Text("perfkit report", style="bold").append("  " + ", ".join(map(clean, report.sources)))
-    facts = [f"{label.lower()} {clean(value)}" for label, value in header_facts(report)]
+    facts = dict(header_facts(report))
+    command = facts.pop("Command", None)
     if facts:
-        text.append("\n" + " · ".join(facts), style="dim")
+        text.append(
+            "\n" + " · ".join(f"{k.lower()} {clean(v)}" for k, v in facts.items()), style="dim"
+        )
+    if command:
+        text.append(f"\n$ {clean(command)}", style="dim")
     return text
 
 
-def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> str:
+def render(
+    report: Report, color: bool = False, width: int = 100, verbose: bool = False, **_: Any
+) -> str:
     out = io.StringIO()
     console = Console(
         file=out,
@@ -83,14 +96,12 @@ def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> s
         judged = report.summary.get("rules_judged", 1)
         console.print(Text(verdict_text(report), style="bold green" if judged else "bold"))
     for f in report.findings:
-        console.print(_finding(f, len(report.sources) > 1))
+        console.print(_finding(f, len(report.sources) > 1, project_root(report)))
     if report.not_checked:
         console.print(Text("Not checked:", style="bold"))
-        for n in report.not_checked:
+        for rules, reason in not_checked_lines(report, verbose):
             console.print(
-                Padding(
-                    Text(f"{n.code} {n.rule}: ", style="dim").append(clean(n.reason)), (0, 0, 0, 2)
-                )
+                Padding(Text(f"{rules}: ", style="dim").append(clean(reason)), (0, 0, 0, 2))
             )
     counts = {sev: sum(f.severity == sev for f in report.findings) for sev in Severity}
     console.print(
@@ -98,6 +109,6 @@ def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> s
             f"\n{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
             f"{counts[Severity.INFO]} info",
             style="bold",
-        )
+        ).append(filtered_text(report), style="dim")
     )
-    return out.getvalue()
+    return _TRAILING_SPACES.sub(r"\1", out.getvalue())

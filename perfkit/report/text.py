@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+
 from perfkit.escape import clean
 from perfkit.findings import Finding, Location, Report
 
@@ -25,8 +28,9 @@ def saving_text(f: Finding) -> str:
     return f"saves ~{f.saving_ms:.2f} ms/step{pct}"
 
 
-def location_text(loc: Location) -> str:
-    where = f"{loc.file}:{loc.line}" if loc.line else loc.file
+def location_text(loc: Location, root: str = "") -> str:
+    file = shown_path(loc.file, root)
+    where = f"{file}:{loc.line}" if loc.line else file
     if loc.function:
         where += f" in {loc.function}"
     if loc.count:
@@ -41,15 +45,98 @@ def header_facts(report: Report) -> list[tuple[str, str]]:
     s = report.summary
     facts = []
     if s.get("steps") is not None:
-        facts.append(("Steps", f"{s['steps']} (boundaries: {s.get('step_source')})"))
+        marked_by = s.get("step_marker") or s.get("step_source")
+        facts.append(("Steps", f"{s['steps']} (boundaries: {marked_by})"))
     if s.get("median_step_ms") is not None:
         # A trace alone times only the profiled steps, which run slower under the profiler.
         label = "Median step" if s.get("kind") == "run" else "Median profiled step"
         facts.append((label, f"{s['median_step_ms']:.2f} ms"))
-    device = s.get("device") or (s.get("trace") or {}).get("device") or {}
-    if device.get("name"):
-        facts.append(("Device", str(device["name"])))
+    machine = machine_text(s)
+    if machine:
+        facts.append(("Device", machine))
+    argv = (s.get("env") or {}).get("argv")
+    if argv:
+        facts.append(("Command", command_text([str(a) for a in argv])))
     return facts
+
+
+def command_text(argv: list[str]) -> str:
+    """argv as a shell command line; ``python -m pkg`` records pkg/__main__.py's full path."""
+    first = argv[0]
+    if os.path.basename(first) == "__main__.py":
+        first = f"python -m {os.path.basename(os.path.dirname(first))}"
+    else:
+        first = shlex.quote(shown_path(first))
+    return " ".join([first, *map(shlex.quote, argv[1:])])
+
+
+def machine_text(summary: dict) -> str:
+    """The accelerator, and the host CPU with the cores the process could use (runs
+    record them; a trace names only its GPU)."""
+    device = summary.get("device") or (summary.get("trace") or {}).get("device") or {}
+    env = summary.get("env") or {}
+    model, usable, total = env.get("cpu_model"), env.get("cpu_available"), env.get("cpu_count")
+    cores = (
+        ""
+        if not usable
+        else f"{usable} of {total} cores"
+        if total and total > usable
+        else (f"{usable} cores")
+    )
+    cpu = ", ".join(str(x) for x in (model, cores) if x)
+    if device.get("type") == "cpu":
+        return f"CPU ({cpu})" if cpu else f"CPU ({device.get('name')})"
+    name = str(device.get("name") or "")
+    return f"{name} · CPU ({cpu})" if name and cpu else name
+
+
+def project_root(report: Report) -> str:
+    """The directory the run was started from: its source lines are shown relative to it,
+    so a report reads the same on every machine (a trace records none)."""
+    return str((report.summary.get("env") or {}).get("cwd") or "")
+
+
+def shown_path(path: str, root: str = "") -> str:
+    """A recorded path as its reader would type it: relative to the project root (or to
+    the current directory) when under it, absolute otherwise (a library's file)."""
+    if not os.path.isabs(path):
+        return path
+    for base in (root, os.getcwd()):
+        if base and os.path.isabs(base):
+            relative = os.path.relpath(path, base)
+            if not relative.startswith(".."):
+                return relative
+    return path
+
+
+def filtered_text(report: Report) -> str:
+    """How many findings --select/--ignore kept out of the report ("" when none)."""
+    n = report.summary.get("filtered_out") or 0
+    return f" ({n} more left out by --select/--ignore)" if n else ""
+
+
+# Rules sharing one reason to be unchecked are told on one line from this many on.
+FOLD_FROM = 3
+
+
+def not_checked_lines(report: Report, verbose: bool = False) -> list[tuple[str, str]]:
+    """(rules, reason) per line of "Not checked": rules that lack the same data share one
+    line (a trace alone leaves most rules without a run file), unless ``verbose``."""
+    by_reason: dict[str, list[str]] = {}
+    for n in report.not_checked:
+        by_reason.setdefault(n.reason, []).append(f"{n.code} {n.rule}")
+    lines = []
+    for n in report.not_checked:
+        rules = by_reason.get(n.reason)
+        if rules is None:
+            continue  # its line was written with the first rule of its reason
+        if verbose or len(rules) < FOLD_FROM:
+            lines.append((f"{n.code} {n.rule}", n.reason))
+            continue
+        codes = ", ".join(r.split()[0] for r in rules)
+        lines.append((f"{codes} ({len(rules)} rules)", n.reason))
+        del by_reason[n.reason]
+    return lines
 
 
 RANK_COLUMNS = (

@@ -6,6 +6,7 @@ may be retired, never renumbered.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import pkgutil
 from functools import cache
@@ -53,3 +54,12 @@ def unknown_keys(keys: list[str]) -> list[str]:
         if k.strip()
         and not any(r.slug == k.lower() or r.code.startswith(k.upper()) for r in all_rules())
     ]
+
+
+def unknown_rule_message(key: str) -> str:
+    """ "unknown rule 'host-synk' (did you mean 'host-sync'?)": codes and slugs alike."""
+    names = [name for r in all_rules() for name in (r.code, r.slug)]
+    close = difflib.get_close_matches(key.strip(), names, n=1, cutoff=0.6)
+    close = close or difflib.get_close_matches(key.strip().upper(), names, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown rule {key!r}{hint}; `perfkit rules` lists them"
