@@ -21,6 +21,7 @@ from perfkit.report.text import (
     rank_rows,
     saving_text,
     slowest_text,
+    tally_text,
     verdict_text,
 )
 
@@ -92,12 +93,5 @@ def render(report: Report, color: bool = False, width: int = 100, **_: Any) -> s
                     Text(f"{n.code} {n.rule}: ", style="dim").append(clean(n.reason)), (0, 0, 0, 2)
                 )
             )
-    counts = {sev: sum(f.severity == sev for f in report.findings) for sev in Severity}
-    console.print(
-        Text(
-            f"\n{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
-            f"{counts[Severity.INFO]} info",
-            style="bold",
-        )
-    )
+    console.print(Text(f"\n{tally_text(report)}", style="bold"))
     return out.getvalue()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perfkit.escape import clean
-from perfkit.findings import Finding, Location, Report
+from perfkit.findings import Finding, Location, Report, Severity
 
 
 def verdict_text(report: Report) -> str:
@@ -23,6 +23,15 @@ def saving_text(f: Finding) -> str:
         return "saving: not measurable from this data"
     pct = f" ({f.saving_pct:.0f}% of the step)" if f.saving_pct is not None else ""
     return f"saves ~{f.saving_ms:.2f} ms/step{pct}"
+
+
+def tally_text(report: Report) -> str:
+    """The count of findings by severity that ends a report."""
+    counts = {sev: sum(f.severity == sev for f in report.findings) for sev in Severity}
+    return (
+        f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
+        f"{counts[Severity.INFO]} info"
+    )
 
 
 def location_text(loc: Location) -> str:
