@@ -215,7 +215,7 @@ def _report(n_findings: int) -> Report:
 def test_renderers_handle_empty_one_and_many(fmt, n):
     out = render(_report(n), fmt)
     assert out.strip()
-    if n == 0 and fmt in ("terminal", "markdown", "html"):
+    if n == 0 and fmt in ("terminal", "markdown", "html", "github"):
         assert "No problems found." in out
 
 

@@ -8,6 +8,7 @@ import click
 
 from perfkit.commands import InputError, force_option
 from perfkit.commands.output import write_output
+from perfkit.report import FORMATS
 
 
 def split_keys(values: tuple[str, ...]) -> list[str]:
@@ -32,8 +33,9 @@ def load_report(path: str, select: list[str], ignore: list[str]):
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["terminal", "markdown", "json", "html"]),
-    help="Output format (default: from -o's extension, else terminal).",
+    type=click.Choice(FORMATS),
+    help="Output format (default: from -o's extension, else terminal); github: workflow "
+    "annotations.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 @force_option

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path, PurePath
+
 from perfkit.escape import clean
 from perfkit.findings import Finding, Location, Report, Severity
 
@@ -25,6 +28,13 @@ def saving_text(f: Finding) -> str:
     return f"saves ~{f.saving_ms:.2f} ms/step{pct}"
 
 
+def finding_line(f: Finding, with_source: bool = False) -> str:
+    """A finding on one line, for formats with one message a finding (CI annotations);
+    ``with_source`` when the report has several runs or traces."""
+    line = f"{clean(f.message)} — fix: {clean(f.fix)} — {saving_text(f)}"
+    return f"{line} (in {clean(f.source)})" if with_source else line
+
+
 def tally_text(report: Report) -> str:
     """The count of findings by severity that ends a report."""
     counts = {sev: sum(f.severity == sev for f in report.findings) for sev in Severity}
@@ -32,6 +42,21 @@ def tally_text(report: Report) -> str:
         f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
         f"{counts[Severity.INFO]} info"
     )
+
+
+def workspace_path(file: str) -> str | None:
+    """``file`` relative to the working directory, with ``/``: CI runs perfkit at the
+    repository's root, and GitHub matches such paths to the repository's files. None for a
+    file outside it (a library, another checkout)."""
+    path = PurePath(os.path.normpath(file)) if file else PurePath()
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            return None
+    if not path.parts or path.parts[0] == "..":
+        return None
+    return path.as_posix()
 
 
 def location_text(loc: Location) -> str:
