@@ -1,15 +1,20 @@
 """CI formats (issue 15): ``--format github`` writes workflow annotations that GitHub's
-runner reads back as written."""
+runner reads back as written, and ``--format sarif`` is valid against the published SARIF
+2.1.0 schema and what code scanning accepts."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import replace
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonschema import FormatChecker
+from jsonschema.validators import validator_for
 
 from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
@@ -136,6 +141,87 @@ def check_github(out: str, report: Report) -> list[tuple[str, dict[str, str], st
     return read
 
 
+# -- SARIF ------------------------------------------------------------------------------
+
+SARIF_SCHEMA = json.loads((REPO / "tests/data/schemas/sarif-schema-2.1.0.json").read_text())
+# jsonschema checks "uri" and "uri-reference" only with extra packages: RFC 3986's
+# characters and scheme, checked here.
+URIS = FormatChecker()
+_URI_TEXT = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+@URIS.checks("uri-reference")
+def _uri_reference(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    before_path = re.split("[/?#]", value, maxsplit=1)[0]
+    return bool(_URI_TEXT.fullmatch(value)) and (
+        ":" not in before_path or bool(_SCHEME.match(value))
+    )
+
+
+@URIS.checks("uri")
+def _uri(value: object) -> bool:
+    return not isinstance(value, str) or (_uri_reference(value) and bool(_SCHEME.match(value)))
+
+
+SARIF = validator_for(SARIF_SCHEMA)(SARIF_SCHEMA, format_checker=URIS)
+LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def _strings(data: object):
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield key
+            yield from _strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _strings(value)
+
+
+def _file_of(artifact: dict) -> str:
+    """The absolute path an artifactLocation names."""
+    path = unquote(artifact["uri"], errors="surrogateescape")
+    if artifact.get("uriBaseId") == "%SRCROOT%":
+        return os.path.join(os.getcwd(), path)
+    assert path.startswith("file:///"), path
+    return path.removeprefix("file://")
+
+
+def check_sarif(out: str, report: Report) -> dict:
+    """Valid against the schema, strict ASCII JSON, no control or bidi character in any
+    text, and every result at a file, as code scanning requires (it rejects the whole file
+    otherwise)."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    data = json.loads(out, parse_constant=refuse)
+    assert out.isascii()
+    SARIF.validate(data)
+    assert not any(UNSAFE.search(s) for s in _strings(data))
+    [run] = data["runs"]
+    rules = run["tool"]["driver"]["rules"]
+    assert len(run["results"]) == len(report.findings)
+    for f, result in zip(report.findings, run["results"], strict=True):
+        assert result["ruleId"] == f.code == rules[result["ruleIndex"]]["id"]
+        assert result["level"] == LEVEL[f.severity]
+        assert_shows(result["message"]["text"], f.message, f.fix)
+        places = [loc["physicalLocation"] for loc in result["locations"]]
+        assert places and all(p["artifactLocation"]["uri"] for p in places)
+        files = [os.path.normpath(_file_of(p["artifactLocation"])) for p in places]
+        # At the lines found, else in the run or trace the finding comes from.
+        assert files == (
+            [os.path.abspath(loc.file) for loc in f.locations] or [os.path.abspath(f.source)]
+        )
+        lines = [p.get("region", {}).get("startLine") for p in places]
+        assert lines == ([loc.line if loc.line > 0 else None for loc in f.locations] or [None])
+    return data
+
+
 # -- real reports -----------------------------------------------------------------------
 
 
@@ -176,6 +262,53 @@ def test_a_real_trace_as_github_annotations(trace):
     assert len(read) == len(trace.findings) and all("file" not in r[1] for r in read)
 
 
+@pytest.mark.parametrize("workspace", ["/", "elsewhere"])
+def test_a_real_run_as_sarif(monkeypatch, tmp_path, before, workspace):
+    monkeypatch.chdir(workspace if workspace == "/" else tmp_path)
+    run = check_sarif(render(before, "sarif"), before)["runs"][0]
+    uris = [
+        loc["physicalLocation"]["artifactLocation"]
+        for result in run["results"]
+        for loc in result["locations"]
+    ]
+    if workspace == "/":
+        assert all(u["uriBaseId"] == "%SRCROOT%" and not u["uri"].startswith("/") for u in uris)
+    else:
+        assert all(u["uri"].startswith("file:///") and "uriBaseId" not in u for u in uris)
+    # Every rule of the catalogue, documented; what could not be checked, with why.
+    rules = run["tool"]["driver"]["rules"]
+    assert rules[0]["id"] == "PK101" and rules[0]["name"] == "host-sync"
+    assert all(r["fullDescription"]["text"] and r["help"]["text"] for r in rules)
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert [n["associatedRule"]["id"] for n in notes] == [n.code for n in before.not_checked]
+    assert run["results"][0]["partialFingerprints"]["perfkitFinding/v1"]
+
+
+def test_a_real_trace_as_sarif(monkeypatch, trace):
+    """Code scanning rejects a file with a result without a location, so trace findings are
+    placed in the trace (relative to the working directory, the repository here)."""
+    monkeypatch.chdir(REPO)
+    run = check_sarif(render(trace, "sarif"), trace)["runs"][0]
+    uri = "tests/data/traces/hta-a100-alexnet-pageable-htod-syncs.pt.trace.json.gz"
+    places = [r["locations"][0]["physicalLocation"] for r in run["results"]]
+    assert [p["artifactLocation"]["uri"] for p in places] == [uri] * 4
+    assert run["artifacts"] == [
+        {"location": {"uri": uri, "uriBaseId": "%SRCROOT%"}, "roles": ["analysisTarget"]}
+    ]
+
+
+def test_a_fingerprint_survives_lines_moving(before):
+    f = before.findings[0]
+    moved = replace(f, locations=tuple(replace(loc, line=loc.line + 7) for loc in f.locations))
+    other = replace(f, locations=tuple(replace(loc, function="elsewhere") for loc in f.locations))
+
+    def fingerprint(finding):
+        sarif = json.loads(render(replace(before, findings=(finding,)), "sarif"))
+        return sarif["runs"][0]["results"][0]["partialFingerprints"]["perfkitFinding/v1"]
+
+    assert fingerprint(f) == fingerprint(moved) != fingerprint(other)
+
+
 # -- hostile text -----------------------------------------------------------------------
 
 
@@ -193,12 +326,22 @@ def _hostile(text: str, name: str) -> Report:
 
 @settings(max_examples=80, deadline=None)
 @given(text=hostile, name=hostile)
-def test_hostile_text_stays_data(text, name):
+def test_hostile_text_stays_data_in_both_formats(text, name):
     report = _hostile(text, name)
     check_github(render(report, "github"), report)
+    data = check_sarif(render(report, "sarif"), report)
+    assert_shows("\n".join(_strings(data)), text, name)
 
 
 # -- the command ------------------------------------------------------------------------
+
+
+def test_dash_o_sarif_writes_sarif(capsys, tmp_path, trace):
+    out = tmp_path / "perfkit.sarif"
+    code, stdout, err = invoke(capsys, "report", str(TRACE), "-o", str(out))
+    assert code == 0 and stdout == "" and "written to" in err
+    check_sarif(out.read_text(), trace)
+    assert invoke(capsys, "report", str(TRACE), "-o", str(out))[0] == 0
 
 
 def test_a_long_github_report_is_known_by_its_last_line(tmp_path, before):
@@ -213,7 +356,7 @@ def test_a_long_github_report_is_known_by_its_last_line(tmp_path, before):
     assert is_report(out)
 
 
-@pytest.mark.parametrize("fmt", ["github"])
+@pytest.mark.parametrize("fmt", ["github", "sarif"])
 @pytest.mark.parametrize(
     ("args", "expected"),
     [(["--fail-on", "error"], 1), (["--fail-on", "error", "--select", "PK2"], 0), ([], 0)],

@@ -40,6 +40,10 @@ def test_a_crashed_and_incomplete_run_says_so_before_anything_else(fmt):
     assert notice in text and "incomplete run" in text
     if fmt == "json":
         assert json.loads(text)["summary"]["notices"][0].startswith("the training stopped")
+    elif fmt == "sarif":  # the rule catalogue comes first; the notices lead the invocation's
+        notes = json.loads(text)["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+        assert notes[0]["level"] == "warning"
+        assert notes[0]["message"]["text"].startswith("the training stopped")
     else:
         first_finding = min(
             (text.find(k) for k in ("PK", "No problems", "Nothing could") if k in text),

@@ -245,6 +245,9 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped(capsys, tmp_path, fmt):
     text = out_file.read_text(encoding="utf-8")
     if fmt == "json":  # a JSON escape: the exact file name comes back when decoded
         assert json.loads(text)["summary"]["sources"] == [str(path)]
+    elif fmt == "sarif":  # a URI: the byte percent-encoded
+        [artifact] = json.loads(text)["runs"][0]["artifacts"]
+        assert artifact["location"]["uri"].endswith("/tr%FF.pt.trace.json")
     else:
         assert "tr\\xff.pt.trace.json" in text
 

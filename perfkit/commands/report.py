@@ -35,7 +35,7 @@ def load_report(path: str, select: list[str], ignore: list[str]):
     "fmt",
     type=click.Choice(FORMATS),
     help="Output format (default: from -o's extension, else terminal); github: workflow "
-    "annotations.",
+    "annotations, sarif: for code scanning.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 @force_option
