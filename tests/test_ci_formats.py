@@ -25,7 +25,14 @@ from perfkit.report import render
 from perfkit.report.text import workspace_path
 from tests.conftest import REPO, TRACES
 from tests.test_cli import invoke
-from tests.test_escape import PIECES, UNSAFE, assert_shows, hostile_report
+from tests.test_escape import (
+    PIECES,
+    UNSAFE,
+    assert_shows,
+    check_json,
+    hostile_report,
+    json_strings,
+)
 
 BEFORE = REPO / "reports" / "runs" / "before"
 TRACE = TRACES / "hta-a100-alexnet-pageable-htod-syncs.pt.trace.json.gz"
@@ -170,18 +177,6 @@ SARIF = validator_for(SARIF_SCHEMA)(SARIF_SCHEMA, format_checker=URIS)
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
-def _strings(data: object):
-    if isinstance(data, str):
-        yield data
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            yield key
-            yield from _strings(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _strings(value)
-
-
 def _file_of(artifact: dict) -> str:
     """The absolute path an artifactLocation names."""
     path = unquote(artifact["uri"], errors="surrogateescape")
@@ -195,14 +190,9 @@ def check_sarif(out: str, report: Report) -> dict:
     """Valid against the schema, strict ASCII JSON, no control or bidi character in any
     text, and every result at a file, as code scanning requires (it rejects the whole file
     otherwise)."""
-
-    def refuse(constant):
-        raise ValueError(f"{constant} is not JSON")
-
-    data = json.loads(out, parse_constant=refuse)
-    assert out.isascii()
+    data = check_json(out)
     SARIF.validate(data)
-    assert not any(UNSAFE.search(s) for s in _strings(data))
+    assert not any(UNSAFE.search(s) for s in json_strings(data))
     [run] = data["runs"]
     rules = run["tool"]["driver"]["rules"]
     assert len(run["results"]) == len(report.findings)
@@ -330,7 +320,7 @@ def test_hostile_text_stays_data_in_both_formats(text, name):
     report = _hostile(text, name)
     check_github(render(report, "github"), report)
     data = check_sarif(render(report, "sarif"), report)
-    assert_shows("\n".join(_strings(data)), text, name)
+    assert_shows("\n".join(json_strings(data)), text, name)
 
 
 # -- the command ------------------------------------------------------------------------
