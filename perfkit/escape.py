@@ -10,6 +10,8 @@ written, never as instructions to a terminal or a renderer:
   image, emphasis, a heading, a list or a table cell;
 - HTML (``html_text``): ``clean``, then every ``<>&"'`` escaped (no page has a script);
 - JSON (``json_text``): strict JSON, ASCII only (bidi controls are ``\\u`` escapes);
+- GitHub workflow commands (``github_data``, ``github_property``): ``clean``, then what
+  would end the command or one of its values percent-encoded, as GitHub's runner decodes it;
 - messages (``terminal_line``: errors, where a run was saved): ``clean`` on one line.
 
 Imports nothing of perfkit: capture, the renderers and the CLI all use it.
@@ -90,6 +92,19 @@ def md_code(text: object) -> str:
 def html_text(text: object) -> str:
     """HTML text or an attribute value (quotes escaped too) that shows the text literally."""
     return html.escape(clean(text), quote=True)
+
+
+def github_data(text: object) -> str:
+    """A workflow command's data (an annotation's message): ``clean``, as the log shows ANSI
+    colours (CR too becomes ``\\x0d``), then ``%`` and LF as ``%25`` and ``%0A`` ("Workflow
+    commands for GitHub Actions"), so the text can neither end the command nor start another."""
+    return clean(text).replace("%", "%25").replace("\n", "%0A")
+
+
+def github_property(text: object) -> str:
+    """A workflow command's property value (``file=``, ``title=``): ``github_data``, and
+    ``:`` and ``,`` as ``%3A`` and ``%2C``, which would end the value or the properties."""
+    return github_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def _finite(data: Any) -> Any:

@@ -10,7 +10,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import torch
+
+# One intra-op thread, here and in every process the tests start: on a busy 2-core machine
+# torch's spinning worker threads make a 0.4 ms step take 100+ ms now and then, which no
+# timing assertion survives.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
 
 from perfkit import load_run
 from perfkit.capture import state

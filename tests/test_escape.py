@@ -8,9 +8,11 @@ import json
 import re
 import string
 import tempfile
+from collections.abc import Iterator
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
@@ -157,27 +159,31 @@ def check_terminal(render_with_color, *texts: str) -> None:
     assert_shows(re.sub("[\u2500-\u257f]", " ", plain), *texts)  # panel borders out
 
 
-def check_json(out: str, *texts: str) -> None:
+def json_strings(x: Any) -> Iterator[str]:
+    """Every string of decoded JSON, keys too."""
+    if isinstance(x, str):
+        yield x
+    elif isinstance(x, dict):
+        for k, v in x.items():
+            yield k
+            yield from json_strings(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from json_strings(v)
+
+
+def check_json(out: str, *texts: str) -> Any:
+    """Strict JSON in ASCII, holding each of ``texts``; returns it decoded."""
+
     def refuse(constant):
         raise ValueError(f"{constant} is not JSON")
 
     data = json.loads(out, parse_constant=refuse)
     assert out.isascii()  # bidi controls and the like are \u escapes
-
-    def strings(x):
-        if isinstance(x, str):
-            yield x
-        elif isinstance(x, dict):
-            for k, v in x.items():
-                yield k
-                yield from strings(v)
-        elif isinstance(x, list):
-            for v in x:
-                yield from strings(v)
-
-    found = list(strings(data))
+    found = list(json_strings(data))
     for text in texts:
         assert any(text in s for s in found), text
+    return data
 
 
 # -- reports ----------------------------------------------------------------------------

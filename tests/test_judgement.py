@@ -12,7 +12,7 @@ import pytest
 from perfkit.analysis.engine import analyze, cap_savings
 from perfkit.evidence import Evidence
 from perfkit.findings import Finding, Severity
-from perfkit.report import render
+from perfkit.report import FORMATS, render
 from perfkit.rules import find_rule
 from perfkit.runfile import run_from_dict
 from tests.test_gpu_rules import gpu_run
@@ -31,7 +31,7 @@ def report(run: dict, rules=None):
     return analyze([Evidence(run=run_from_dict(run))], rules)
 
 
-@pytest.mark.parametrize("fmt", ["terminal", "markdown", "html", "json"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_a_crashed_and_incomplete_run_says_so_before_anything_else(fmt):
     run = cpu_run(complete=False)
     run["env"]["error"] = "RuntimeError: CUDA out of memory"
@@ -40,6 +40,10 @@ def test_a_crashed_and_incomplete_run_says_so_before_anything_else(fmt):
     assert notice in text and "incomplete run" in text
     if fmt == "json":
         assert json.loads(text)["summary"]["notices"][0].startswith("the training stopped")
+    elif fmt == "sarif":  # the rule catalogue comes first; the notices lead the invocation's
+        notes = json.loads(text)["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+        assert notes[0]["level"] == "warning"
+        assert notes[0]["message"]["text"].startswith("the training stopped")
     else:
         first_finding = min(
             (text.find(k) for k in ("PK", "No problems", "Nothing could") if k in text),

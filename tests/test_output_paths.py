@@ -16,6 +16,7 @@ import pytest
 from perfkit.analysis.inputs import load_inputs
 from perfkit.atomicfile import write_atomic
 from perfkit.capture.rundir import DEFAULT_ROOT, claim_run_dir, default_run_dir
+from perfkit.report import FORMATS
 from tests.conftest import TRACES, capture, perfkit_cli, read_run
 
 CHDIR_SCRIPT = """
@@ -141,7 +142,7 @@ def test_report_never_overwrites_its_input(run_dir):
     assert (run_dir / "run.json").read_bytes() == before
 
 
-@pytest.mark.parametrize("fmt", ["terminal", "markdown", "json", "html"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_report_replaces_reports_only(run_dir, tmp_path, fmt):
     notes = tmp_path / "deep" / "er" / "notes.txt"
     out = perfkit_cli("report", run_dir, "-f", fmt, "-o", notes)

@@ -215,7 +215,7 @@ def _report(n_findings: int) -> Report:
 def test_renderers_handle_empty_one_and_many(fmt, n):
     out = render(_report(n), fmt)
     assert out.strip()
-    if n == 0 and fmt in ("terminal", "markdown", "html"):
+    if n == 0 and fmt in ("terminal", "markdown", "html", "github"):
         assert "No problems found." in out
 
 
@@ -245,6 +245,9 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped(capsys, tmp_path, fmt):
     text = out_file.read_text(encoding="utf-8")
     if fmt == "json":  # a JSON escape: the exact file name comes back when decoded
         assert json.loads(text)["summary"]["sources"] == [str(path)]
+    elif fmt == "sarif":  # a URI: the byte percent-encoded
+        [artifact] = json.loads(text)["runs"][0]["artifacts"]
+        assert artifact["location"]["uri"].endswith("/tr%FF.pt.trace.json")
     else:
         assert "tr\\xff.pt.trace.json" in text
 

@@ -267,9 +267,12 @@ def test_any_field_of_a_real_run_replaced_is_refused_or_reported(edits):
     data = _real_run()
     for path, value in edits:
         node = data
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        except (TypeError, KeyError, IndexError):
+            continue  # an earlier edit replaced a parent of this field
     try:
         run = run_from_dict(json.loads(json.dumps(data)), "run.json")
     except RunFileError as e:

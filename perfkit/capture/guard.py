@@ -15,6 +15,13 @@ _seen: set[str] = set()
 errors: list[str] = []
 
 
+def reset() -> None:
+    """Forget earlier failures: a new session starts with none."""
+    with _lock:
+        _seen.clear()
+        errors.clear()
+
+
 def internal_error(where: str, exc: BaseException) -> None:
     text = f"{where}: {type(exc).__name__}: {exc}"
     with _lock:

@@ -148,6 +148,7 @@ class Session:
         self._started = True
         self.t0 = self.clock()
         self._last_end = self.t0
+        guard.reset()  # a run lists its own failures, not an earlier session's
         self.work.start(self.t0)
         self.env = env.snapshot()
         self.use_run_dir(
@@ -253,11 +254,6 @@ class Session:
             return
         if self._in_step:
             self._close_step(self.clock(), error)
-
-    @property
-    def nesting(self) -> int:
-        """How many decorated calls this thread's open step holds inside its outermost one."""
-        return self._nested if threading.get_ident() == self._step_thread else 0
 
     def _owns_steps(self) -> bool:
         """Whether this thread records steps: the first thread to mark one does."""

@@ -74,16 +74,42 @@ def _each_resumption_a_step(gen: Generator[Any, Any, Any], options: dict[str, An
             resume = functools.partial(gen.send, sent)
 
 
-def _nested_call(sess: Session, step_fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    """A decorated call inside another: part of the outer step. The recursion limit is
-    raised by the two frames perfkit adds (this one and the wrapper), for as long as the
-    call runs, so a recursive step goes as deep as the plain function."""
-    sys.setrecursionlimit(sys.getrecursionlimit() + 2)
+class _Depth(threading.local):
+    """Decorated calls open on this thread (0: none), and the recursion limit found when
+    the outermost began."""
+
+    calls = 0
+    limit = 0
+
+
+_depth = _Depth()
+
+
+def _nested_call(step_fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """A decorated call inside another: part of the outer step, so the session is not told.
+    The recursion limit grows by the two frames perfkit adds at each level (this one and
+    the wrapper), before anything else runs, so a recursive step goes as deep as the plain
+    function; the outermost call restores it."""
+    _depth.calls += 1
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), _depth.limit + 2 * _depth.calls))
     try:
         return step_fn(*args, **kwargs)
     finally:
-        sys.setrecursionlimit(sys.getrecursionlimit() - 2)
-        _end(sess)
+        _depth.calls -= 1
+
+
+def _outermost_call(sess: Session, step_fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    _depth.calls, _depth.limit = 1, sys.getrecursionlimit()
+    try:
+        result = step_fn(*args, **kwargs)
+    except BaseException as e:
+        _end(sess, e)
+        raise
+    finally:
+        _depth.calls = 0
+        sys.setrecursionlimit(_depth.limit)  # shallow again: lowering it cannot fail here
+    _end(sess)
+    return result
 
 
 def default_session() -> Session | None:
@@ -147,18 +173,12 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
         @functools.wraps(step_fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if _depth.calls:  # inside a decorated step of this thread (recursion)
+                return _nested_call(step_fn, args, kwargs)
             sess = _begin(options)
             if sess is None:
                 return step_fn(*args, **kwargs)
-            if sess.nesting:  # this wrapper's frame is perfkit's: the user keeps the depth
-                return _nested_call(sess, step_fn, args, kwargs)
-            try:
-                result = step_fn(*args, **kwargs)
-            except BaseException as e:
-                _end(sess, e)
-                raise
-            _end(sess)
-            return result
+            return _outermost_call(sess, step_fn, args, kwargs)
 
         return wrapper
 

@@ -20,7 +20,8 @@ from perfkit.escape import printable, terminal_line
 from perfkit.runfile import RANK_FILE_PATTERN, RUN_FILE_NAME
 from perfkit.trace.load import looks_like_trace
 
-# What the first bytes of each report format perfkit writes contain.
+# What the first (or, for GitHub annotations, the last) bytes of each report format perfkit
+# writes contain.
 REPORT_MARKERS = ("perfkit report", "perfkit compare", "perfkit.report/", "perfkit.compare/")
 HEAD_BYTES = 4096
 
@@ -45,13 +46,17 @@ def write_output(text: str, output: str | None, *, inputs: Sequence[str], force:
 
 
 def is_report(path: Path) -> bool:
-    """Whether ``path`` holds a report perfkit wrote (any format), judged by its start."""
+    """Whether ``path`` holds a report perfkit wrote (any format), judged by its start and
+    its end (the summary line that ends GitHub annotations)."""
     try:
         with path.open("rb") as f:
-            head = f.read(HEAD_BYTES).decode("utf-8", "replace")
+            head = f.read(HEAD_BYTES)
+            f.seek(max(f.seek(0, os.SEEK_END) - HEAD_BYTES, 0))
+            tail = f.read()
     except OSError:
         return False
-    return any(marker in head for marker in REPORT_MARKERS)
+    ends = [part.decode("utf-8", "replace") for part in (head, tail)]
+    return any(marker in part for part in ends for marker in REPORT_MARKERS)
 
 
 def _overwrites_input(target: Path, source: Path) -> bool:

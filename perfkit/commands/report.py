@@ -9,6 +9,7 @@ import click
 
 from perfkit.commands import InputError, force_option
 from perfkit.commands.output import write_output
+from perfkit.report import FORMATS
 
 
 def split_keys(values: tuple[str, ...]) -> list[str]:
@@ -35,8 +36,9 @@ def load_report(path: str, select: list[str], ignore: list[str]):
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["terminal", "markdown", "json", "html"]),
-    help="Output format (default: from -o's extension, else terminal).",
+    type=click.Choice(FORMATS),
+    help="Output format (default: from -o's extension, else terminal); github: workflow "
+    "annotations, sarif: for code scanning.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 @force_option

@@ -20,7 +20,7 @@ class Renderer:
 
 
 def _load() -> dict[str, Renderer]:
-    from perfkit.report import html, jsonfmt, markdown, terminal
+    from perfkit.report import github, html, jsonfmt, markdown, sarif, terminal
 
     return {
         r.name: r
@@ -29,11 +29,13 @@ def _load() -> dict[str, Renderer]:
             Renderer("markdown", (".md", ".markdown"), markdown.render),
             Renderer("json", (".json",), jsonfmt.render),
             Renderer("html", (".html", ".htm"), html.render),
+            Renderer("github", (), github.render),
+            Renderer("sarif", (".sarif",), sarif.render),
         )
     }
 
 
-FORMATS = ("terminal", "markdown", "json", "html")
+FORMATS = ("terminal", "markdown", "json", "html", "github", "sarif")
 
 
 def renderer(name: str) -> Renderer:

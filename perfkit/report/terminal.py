@@ -25,6 +25,7 @@ from perfkit.report.text import (
     rank_rows,
     saving_text,
     slowest_text,
+    tally_text,
     verdict_text,
 )
 
@@ -103,12 +104,7 @@ def render(
             console.print(
                 Padding(Text(f"{rules}: ", style="dim").append(clean(reason)), (0, 0, 0, 2))
             )
-    counts = {sev: sum(f.severity == sev for f in report.findings) for sev in Severity}
     console.print(
-        Text(
-            f"\n{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
-            f"{counts[Severity.INFO]} info",
-            style="bold",
-        ).append(filtered_text(report), style="dim")
+        Text(f"\n{tally_text(report)}", style="bold").append(filtered_text(report), style="dim")
     )
     return _TRAILING_SPACES.sub(r"\1", out.getvalue())

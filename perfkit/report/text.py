@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path, PurePath
 
 from perfkit.escape import clean
-from perfkit.findings import Finding, Location, Report
+from perfkit.findings import Finding, Location, Report, Severity
 
 
 def verdict_text(report: Report) -> str:
@@ -26,6 +27,40 @@ def saving_text(f: Finding) -> str:
         return "saving: not measurable from this data"
     pct = f" ({f.saving_pct:.0f}% of the step)" if f.saving_pct is not None else ""
     return f"saves ~{f.saving_ms:.2f} ms/step{pct}"
+
+
+def finding_line(f: Finding, with_source: bool = False) -> str:
+    """A finding on one line, for formats with one message a finding (CI annotations);
+    ``with_source`` when the report has several runs or traces."""
+    line = f"{clean(f.message)} — fix: {clean(f.fix)} — {saving_text(f)}"
+    return f"{line} (in {clean(f.source)})" if with_source else line
+
+
+def tally_text(report: Report) -> str:
+    """The count of findings by severity that ends a report."""
+    counts = {sev: sum(f.severity == sev for f in report.findings) for sev in Severity}
+    return (
+        f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
+        f"{counts[Severity.INFO]} info"
+    )
+
+
+def workspace_path(file: str, root: str = "") -> str | None:
+    """``file`` relative to the working directory, with ``/``: CI runs perfkit at the
+    repository's root, and GitHub matches such paths to the repository's files. A run
+    captured in another checkout is placed by its own project root (``root``). None for a
+    file outside both (a library)."""
+    path = PurePath(os.path.normpath(file)) if file else PurePath()
+    if path.is_absolute():
+        for base in (Path.cwd(), PurePath(root) if root else None):
+            if base is not None and path.is_relative_to(base):
+                path = path.relative_to(base)
+                break
+        else:
+            return None
+    if not path.parts or path.parts[0] == "..":
+        return None
+    return path.as_posix()
 
 
 def location_text(loc: Location, root: str = "") -> str:
