@@ -20,6 +20,7 @@ __all__ = [
     "Session",
     "load_run",
     "analyze",
+    "compare",
     "Run",
     "RunFileError",
     "__version__",
@@ -36,6 +37,18 @@ def analyze(path: Any, select: list[str] | None = None, ignore: list[str] | None
     from perfkit.rules import select_rules
 
     return run_rules(load_inputs(path), select_rules(select, ignore))
+
+
+def compare(base: Any, new: Any):
+    """The Comparison of two inputs (each what ``analyze`` takes): the speedup of the median
+    step, its change with a 95% noise interval, the phases, the findings fixed, new and
+    remaining, and what differs in their setups. A job of several ranks is compared per
+    representative (``pairs["slowest rank"]``, ``pairs["median rank"]``), a run or a trace
+    as ``pairs[""]``; ``headline`` is the first. ``regressed(pct)`` is the CI gate.
+    """
+    from perfkit.analysis.compare import compare as compare_inputs
+
+    return compare_inputs(base, new)
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from perfkit.analysis.compare import Comparison
+from perfkit.analysis.compare import Comparison, Pair
 from perfkit.analysis.engine import analyze
 from perfkit.escape import json_text, md_code, printable
 from perfkit.evidence import Evidence
@@ -259,20 +259,23 @@ def test_a_run_with_hostile_names_reports_them_as_written(name, code, argv):
 @FAST
 @given(base=hostile, new=hostile)
 def test_compare_shows_hostile_names_as_written(base, new):
-    c = Comparison(
+    pair = Pair(
         base=base,
         new=new,
         speedup=float("inf"),
+        step=None,
         phases={"step_ms": (1.0, float("nan"))},
         fixed=("PK101 host-sync",),
         new_findings=(),
         remaining=(),
     )
+    c = Comparison(base=base, new=new, pairs={"": pair}, differences=(f"script: {base} -> {new}",))
     text = compare_report.render(c, "terminal")
     assert not UNSAFE.search(text.replace("\n", ""))
     assert_shows(text, base, new)
     check_markdown(compare_report.render(c, "markdown"), base, new, headings=1, table_rows=1)
     check_json(compare_report.render(c, "json"), base, new)
+    check_html(compare_report.render(c, "html"), base, new)
 
 
 def test_a_trace_named_like_an_image_tag_is_a_name_in_compare(capsys, tmp_path):
@@ -288,7 +291,7 @@ def test_a_trace_named_like_an_image_tag_is_a_name_in_compare(capsys, tmp_path):
     assert code == 0 and out == ""
     assert err.count("\n") == 1 and not UNSAFE.search(err.rstrip("\n")), err
     shown = out_file.read_text()
-    check_markdown(shown, str(trace), headings=1, table_rows=5)
+    check_markdown(shown, str(trace), headings=1, table_rows=6)
     assert md_code(str(trace)) in shown
 
 

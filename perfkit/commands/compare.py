@@ -15,51 +15,51 @@ from perfkit.commands.output import write_output
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["terminal", "markdown", "json"]),
-    default="terminal",
-    show_default=True,
+    type=click.Choice(["terminal", "markdown", "json", "html"]),
+    help="Output format (default: from -o's extension, else terminal).",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 @force_option
-def compare(base, new, fmt, output, force) -> int:
+@click.option(
+    "--fail-on-regression",
+    type=click.FloatRange(min=0),
+    metavar="PCT",
+    help="Exit 1 when the median step got slower by more than PCT percent, beyond noise.",
+)
+def compare(base, new, fmt, output, force, fail_on_regression) -> int:
     """Compare BASE and NEW (run directories, run files or traces).
 
-    Prints the speedup of the median step (base / new), per-phase deltas (data wait,
-    compute, syncs, transfers, memory) and which findings were fixed or are new. For jobs
-    of several ranks, the slowest ranks are compared, then the median ranks.
+    Prints the speedup of the median step (base / new) and its change with a 95%
+    bootstrap interval from the per-step times (beyond noise when the interval leaves out
+    zero), what the step is made of in each (data wait + rest of the step = median step),
+    counts, transfers and memory, which findings were fixed or are new, and a warning
+    when the inputs differ in script, preset, device, world size, DataLoaders or
+    optimizers. For jobs of several ranks, the slowest ranks are compared, then the
+    median ranks.
+
+    --fail-on-regression PCT: exit 1 when the median step of the slowest ranks got slower
+    by more than PCT percent and the interval's lower end is above zero too; an input of
+    one step has no interval, and the change alone decides.
 
     \b
-    Example:  perfkit compare runs/before runs/after
+    Exit codes: 0 done, 1 a regression beyond --fail-on-regression, 2 bad input.
+    \b
+    Example:  perfkit compare runs/before runs/after -o compare.html --fail-on-regression 5
     """
-    from perfkit.analysis.compare import compare as compare_runs
-    from perfkit.analysis.compare import comparison_to_json
-    from perfkit.analysis.engine import analyze
-    from perfkit.analysis.inputs import load_inputs
-    from perfkit.analysis.ranks import representatives
-    from perfkit.escape import json_text
-    from perfkit.report.compare import render
+    from perfkit import compare as compare_inputs
+    from perfkit.escape import terminal_line
+    from perfkit.report import for_path
+    from perfkit.report.compare import WARNING, render, step_text
 
-    before, after = representatives(load_inputs(base)), representatives(load_inputs(new))
-    keys = [k for k in before if k in after] or [""]
-    results = {}
-    for key in keys:
-        b, n = (
-            before.get(key, next(iter(before.values()))),
-            after.get(key, next(iter(after.values()))),
-        )
-        results[key] = compare_runs((b, analyze([b])), (n, analyze([n])))
-    if fmt == "json":
-        data = (
-            {k.replace(" ", "_"): comparison_to_json(c) for k, c in results.items()}
-            if keys != [""]
-            else comparison_to_json(results[""])
-        )
-        text = json_text(data)
-    else:
-        parts = []
-        for key, result in results.items():
-            title = f"{key}\n" if key and fmt == "terminal" else (f"## {key}\n\n" if key else "")
-            parts.append(title + render(result, fmt))
-        text = "\n".join(parts)
-    write_output(text, output, inputs=[base, new], force=force)
+    result = compare_inputs(base, new)
+    if fmt is None:
+        chosen = for_path(output) if output else None
+        fmt = chosen.name if chosen else "terminal"
+    for line in (WARNING, *result.differences) if result.differences else ():
+        click.echo(terminal_line(f"perfkit: warning: {line}"), err=True)
+    write_output(render(result, fmt), output, inputs=[base, new], force=force)
+    if fail_on_regression is not None and result.regressed(fail_on_regression):
+        why = f"{step_text(result.headline.step)}: more than {fail_on_regression:g}%"
+        click.echo(terminal_line(f"perfkit: regression: {why}"), err=True)
+        return 1
     return 0
