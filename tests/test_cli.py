@@ -31,6 +31,18 @@ def test_help_is_clear(capsys, args):
     assert "Example" in out or "Commands:" in out
 
 
+def test_shell_completion_script_and_choices(capsys, monkeypatch):
+    """The README's `_PERFKIT_COMPLETE=bash_source perfkit` works through perfkit's main."""
+    monkeypatch.setenv("_PERFKIT_COMPLETE", "bash_source")
+    code, out, _ = invoke(capsys)
+    assert code == 0 and "complete -o nosort -F _perfkit_completion perfkit" in out
+    monkeypatch.setenv("_PERFKIT_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", "perfkit report -f ")
+    monkeypatch.setenv("COMP_CWORD", "3")
+    code, out, _ = invoke(capsys)
+    assert out.split() == ["plain,terminal", "plain,markdown", "plain,json", "plain,html"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
