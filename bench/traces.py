@@ -1,6 +1,6 @@
 """Report speed and peak memory on big traces built from a real one.
 
-A shared trace's events are replicated (ids, correlations, flow ids and ProfilerStep
+A real trace's events are replicated (ids, correlations, flow ids and ProfilerStep
 numbers shifted, timestamps moved past the previous copy, so every copy is new steps of
 the same run) into ~50 MB, ~200 MB and ~1 GB uncompressed traces. Each reader then runs in
 a fresh process, timed end to end, its peak RSS read from wait4:
@@ -34,7 +34,7 @@ import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).with_name("results.json")
-SOURCE = REPO.parent / "shared" / "traces" / "hta-v100-nccl-2rank-rank1-ddp.pt.trace.json.gz"
+SOURCE = REPO / "tests" / "data" / "traces" / "hta-v100-nccl-2rank-rank1-ddp.pt.trace.json.gz"
 ID_ARGS = ("External id", "correlation", "Ev Idx")
 STEP = re.compile(r"^ProfilerStep#(\d+)$")
 # Time between copies, so no event of one copy overlaps the next.
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="per reader, seconds")
     args = parser.parse_args()
     if not args.source.is_file():
-        sys.exit(f"{args.source}: no such trace (the shared traces sit beside the repository)")
+        sys.exit(f"{args.source}: no such trace")
     hta = find_hta(args.hta_python)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"

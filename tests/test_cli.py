@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -32,14 +31,16 @@ def test_help_is_clear(capsys, args):
     assert "Example" in out or "Commands:" in out
 
 
-def test_help_does_not_import_torch():
-    code = (
-        "import sys; from perfkit.cli import main\n"
-        "try: main(['--help'])\nexcept SystemExit: pass\n"
-        "print('torch' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().endswith("False")
+def test_shell_completion_script_and_choices(capsys, monkeypatch):
+    """The README's `_PERFKIT_COMPLETE=bash_source perfkit` works through perfkit's main."""
+    monkeypatch.setenv("_PERFKIT_COMPLETE", "bash_source")
+    code, out, _ = invoke(capsys)
+    assert code == 0 and "complete -o nosort -F _perfkit_completion perfkit" in out
+    monkeypatch.setenv("_PERFKIT_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", "perfkit report -f ")
+    monkeypatch.setenv("COMP_CWORD", "3")
+    code, out, _ = invoke(capsys)
+    assert out.split() == ["plain,terminal", "plain,markdown", "plain,json", "plain,html"]
 
 
 @pytest.mark.parametrize(

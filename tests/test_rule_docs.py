@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from perfkit.rules import all_rules
+from perfkit.rules import all_rules, catalogue
 from perfkit.rules._base import SECTIONS, RuleDocError, parse_doc
-from tests.conftest import perfkit_cli
+from tests.conftest import REPO, perfkit_cli
 
 RULES = all_rules()
 
@@ -55,3 +55,9 @@ def test_explain_prints_every_section():
     for name in [*SECTIONS, "Reads"]:
         assert f"\n{name}\n" in out
     assert "per-op overhead" in out.lower()
+
+
+def test_docs_rules_md_is_the_catalogue_generated_from_the_docstrings():
+    published = (REPO / "docs" / "rules.md").read_text()
+    assert published == catalogue.markdown(), "docs/rules.md is stale: run `make docs`"
+    assert all(f"## {r.code} {r.slug}\n" in published for r in RULES)
