@@ -8,6 +8,7 @@ Subcommands load lazily, so ``perfkit --help`` does not import torch. Exit codes
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -89,4 +90,11 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("perfkit: interrupted", err=True)
         sys.exit(130)
+    except Exception as e:  # a bug: exit 3, so that CI tells it from a finding (1)
+        if os.environ.get("PERFKIT_DEBUG"):
+            raise
+        said = f"perfkit: internal error: {type(e).__name__}: {e}"
+        click.echo(terminal_line(said), err=True)
+        click.echo("perfkit: this is a bug; PERFKIT_DEBUG=1 shows the traceback", err=True)
+        sys.exit(3)
     sys.exit(code if isinstance(code, int) else 0)

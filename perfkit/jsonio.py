@@ -47,11 +47,14 @@ def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
     """The file, opened for reading; a device, a pipe or a socket is refused (``/dev/zero``
     never ends)."""
     try:
-        f = open(path, "rb")  # noqa: SIM115 - the caller closes it
+        # Before opening: open() itself blocks on a FIFO that nobody writes to.
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+        f = open(path, "rb") if regular else None  # noqa: SIM115 - the caller closes it
     except OSError as e:
         raise open_error(path, e) from None
-    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-        f.close()
+    if f is None or not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        if f is not None:
+            f.close()
         raise JsonFileError(path, "not a regular file (a device, pipe or socket); save it first")
     return f
 

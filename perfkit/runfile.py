@@ -62,9 +62,12 @@ class RunFileError(FileError):
 def resolve_run_path(path: str | os.PathLike[str]) -> Path:
     """Accept a run directory (its run.json, else its rank 0 file) or a run file."""
     p = Path(path)
-    if p.is_dir():
-        ranks = rank_files(p)
-        return ranks[0] if ranks and not (p / RUN_FILE_NAME).exists() else p / RUN_FILE_NAME
+    try:
+        if p.is_dir():
+            ranks = rank_files(p)
+            return ranks[0] if ranks and not (p / RUN_FILE_NAME).exists() else p / RUN_FILE_NAME
+    except OSError as e:  # a name too long, a folder without permission
+        raise RunFileError(p, e.strerror or str(e)) from None
     return p
 
 

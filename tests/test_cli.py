@@ -10,6 +10,7 @@ import time
 import pytest
 
 from perfkit.cli import SUBCOMMANDS, main
+from perfkit.report import FORMATS
 from tests.conftest import REPO, read_run, start_forever, steps_written
 from tests.conftest import perfkit_cli as perfkit
 
@@ -40,14 +41,14 @@ def test_shell_completion_script_and_choices(capsys, monkeypatch):
     monkeypatch.setenv("COMP_WORDS", "perfkit report -f ")
     monkeypatch.setenv("COMP_CWORD", "3")
     code, out, _ = invoke(capsys)
-    assert out.split() == ["plain,terminal", "plain,markdown", "plain,json", "plain,html"]
+    assert out.split() == [f"plain,{name}" for name in FORMATS]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["bogus"], "No such command 'bogus'"),
-        (["run"], "Missing argument 'SCRIPT'"),
+        (["run"], "no script given"),
         (["run", "missing.py"], "missing.py: no such file"),
         (["reference", "--preset", "huge"], "'huge' is not one of"),
         (["reference", "--inject", "nonsense"], "unknown anti-pattern 'nonsense'"),
@@ -205,3 +206,18 @@ def test_run_executes_the_script_as_python_would(tmp_path):
     expected = f"argv ['sub/s.py', 'x'] file {tmp_path / 'sub' / 's.py'} name __main__ pickled True"
     assert result.stdout.strip() == expected
     assert result.stderr.count("perfkit report r") == 1
+
+
+def test_a_bug_in_perfkit_exits_3_in_two_lines_not_1(capsys, monkeypatch):
+    """1 means a finding at --fail-on; a crash must not look like one to CI."""
+    import perfkit.analysis.engine as engine
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(engine, "analyze", broken)
+    code, _, err = invoke(
+        capsys, "report", str(SCRIPTS.parent.parent / "reports" / "runs" / "before")
+    )
+    assert code == 3 and "Traceback" not in err
+    assert err.splitlines()[0] == "perfkit: internal error: ZeroDivisionError: boom"

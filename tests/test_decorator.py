@@ -279,3 +279,25 @@ def test_steps_come_from_one_thread_and_no_thread_keeps_perfkits_hooks(tmp_path,
     assert not any(left_behind)
     assert len(read_run(tmp_path / "run").steps) == 50
     assert capsys.readouterr().err.count("run unrecorded") == 1
+
+
+def test_window_off_is_accepted_and_a_bad_window_fails_at_decoration(tmp_path):
+    step = profile_step(out=tmp_path / "run", window="off", sample_hz=0, quiet=True)(lambda: 1)
+    assert step() == 1
+    step_module.default_session().close()
+    assert len(read_run(tmp_path / "run").steps) == 1
+    with pytest.raises(ValueError, match="window"):
+        profile_step(window=(1, 2))(lambda: 1)
+
+
+def test_a_decorated_steps_folder_is_fixed_where_it_was_decorated(tmp_path, monkeypatch):
+    """Hydra changes directory after the script started: the run lands where `out` meant
+    when the step was decorated."""
+    monkeypatch.chdir(tmp_path)
+    step = profile_step(out="decorun", window=None, sample_hz=0, quiet=True)(lambda: 1)
+    (tmp_path / "outputs").mkdir()
+    monkeypatch.chdir(tmp_path / "outputs")
+    step()
+    step_module.default_session().close()
+    assert len(read_run(tmp_path / "decorun").steps) == 1
+    assert not (tmp_path / "outputs" / "decorun").exists()

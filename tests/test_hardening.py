@@ -163,3 +163,50 @@ def test_a_report_says_first_that_the_run_was_stopped(tmp_path):
     run["env"]["interrupted"] = "SIGTERM"
     notices = analyze([Evidence(run=run_from_dict(run))]).summary["notices"]
     assert notices[0].startswith("the process was stopped by SIGTERM after 12 steps")
+
+
+def test_without_sampling_the_run_file_is_still_written_as_it_goes(tmp_path):
+    """--sample-hz 0 turns off samples, not the periodic write: SIGKILL keeps the steps."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "perfkit", "run", "--sample-hz", "0", "--window", "off"]
+    proc = subprocess.Popen(
+        [*cmd, "-o", str(out), str(SCRIPTS / "forever.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _, written = _signal_when_running(proc, out / "run.json", 10, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    run = read_run(out)
+    assert not run.complete and len(run.steps) >= written >= 10
+
+
+IGNORES_SIGTERM = """
+import os, signal, sys, time
+from perfkit import profile_step
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+@profile_step(out=sys.argv[1], window=None, sample_hz=0)
+def step():
+    time.sleep(0.002)
+
+for i in range(60):
+    step()
+    if i == 20:
+        os.kill(os.getpid(), signal.SIGTERM)
+print("trained on")
+"""
+
+
+def test_a_signal_the_script_ignores_stops_neither_it_nor_the_run(tmp_path):
+    script = tmp_path / "ignores.py"
+    script.write_text(IGNORES_SIGTERM)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "trained on" in done.stdout, done.stderr
+    run = read_run(tmp_path / "run")
+    assert run.complete and len(run.steps) == 60 and "interrupted" not in run.env
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ignores.py", "run"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import multiprocessing
+import os
 import shutil
 from pathlib import Path
 
@@ -103,6 +104,13 @@ def test_run_file_traces_are_read_inside_the_run_directory_only(tmp_path):
     for listed in ("../outside.pt.trace.json.gz", str(tmp_path / "outside.pt.trace.json.gz")):
         (unit,) = load_inputs(_run_listing(tmp_path, listed))
         assert unit.trace is None, listed
+    # A link in traces/ that leads out of the run is not followed either.
+    (tmp_path / "run" / "traces").mkdir(exist_ok=True)
+    (tmp_path / "run" / "traces" / "x.pt.trace.json.gz").symlink_to(
+        tmp_path / "outside.pt.trace.json.gz"
+    )
+    (unit,) = load_inputs(_run_listing(tmp_path, "traces/x.pt.trace.json.gz"))
+    assert unit.trace is None
     shutil.copy(TRACE, tmp_path / "run" / "inside.pt.trace.json.gz")
     (unit,) = load_inputs(_run_listing(tmp_path, "inside.pt.trace.json.gz"))
     assert unit.trace is not None
@@ -169,3 +177,23 @@ def test_a_write_that_fails_halfway_leaves_the_old_file(tmp_path):
         write_atomic(target, disk_full_halfway)
     assert target.read_text() == "the old report\n"
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_report_o_refuses_what_is_not_a_regular_file(run_dir, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.md"
+    link.symlink_to(tmp_path / "target.md")
+    for target in (fifo, link, Path("/dev/null")):
+        out = perfkit_cli("report", run_dir, "-o", target, "--force", timeout=60)
+        assert out.returncode == 2 and "not a regular file" in out.stderr, target
+    assert not (tmp_path / "target.md").exists()
+    out = perfkit_cli("report", run_dir, "-o", "-", "-f", "json")
+    assert out.returncode == 0 and json.loads(out.stdout)["schema"] == "perfkit.report/1"
+
+
+def test_reading_a_fifo_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "x.pt.trace.json"
+    os.mkfifo(fifo)
+    out = perfkit_cli("report", fifo, timeout=60)
+    assert out.returncode == 2 and "not a regular file" in out.stderr

@@ -159,9 +159,10 @@ def test_a_full_disk_under_tensorboard_is_one_line_not_a_traceback(tmp_path, mon
 def test_the_summary_says_the_run_file_could_not_be_written(tmp_path, capsys):
     from perfkit.commands.summary import print_summary
 
-    capture(tmp_path / "run", lambda: None, steps=2)
-    print_summary(tmp_path / "run", "[Errno 28] No space left on device")
+    capture(tmp_path / "run", lambda: None, steps=2)  # the last write that got through
+    print_summary(tmp_path / "run", "[Errno 28] No space left on device", steps_recorded=150)
     err = capsys.readouterr().err
-    assert "the run file could not be written ([Errno 28] No space left on device)" in err
+    assert "150 steps were recorded, but the run file could not be written ([Errno 28]" in err
+    assert "holds its last good write: 2 steps" in err and "no training steps" not in err
     print_summary(tmp_path / "nothing-written", "[Errno 28] No space left on device")
     assert "could not be read back" in capsys.readouterr().err

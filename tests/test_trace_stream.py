@@ -331,13 +331,15 @@ def test_a_call_stack_with_an_odd_line_number_is_still_judged(line):
 
 
 def test_infinite_times_and_sizes_are_left_out():
-    """JSON's 1e999 reads as infinity: an event at such a time, or of such a length or size,
-    counts for nothing instead of making every figure infinite."""
+    """JSON's 1e999 reads as infinity and 1e308 overflows any sum: an event at such a time,
+    or of such a length or size, counts for nothing instead of making figures inf or nan."""
     events = [
         {"ph": "X", "cat": "cpu_op", "name": "ProfilerStep#1", "ts": 0, "dur": 100},
         {"ph": "X", "cat": "cpu_op", "name": "ProfilerStep#2", "ts": 100, "dur": 1e999},
         {"ph": "X", "cat": "kernel", "name": "k", "ts": 1e999, "dur": 5},
         {"ph": "X", "cat": "kernel", "name": "k", "ts": 5, "dur": 5},
+        {"ph": "X", "cat": "kernel", "name": "k", "ts": 1e300, "dur": 5},
+        {"ph": "X", "cat": "kernel", "name": "k", "ts": 30, "dur": 1.7e308},
         {
             "ph": "X",
             "cat": "gpu_memcpy",

@@ -80,9 +80,14 @@ def _nonempty(trace: TraceSummary) -> TraceSummary:
 
 def _run_traces(run_dir: Path, run: Run) -> list[Path]:
     """The run's traces, read only inside its directory: a listed name that is absolute or
-    climbs out (``/etc/...``, ``../../x``) is not the run's and is ignored."""
-    listed = [run_dir / name for name in run.traces if _inside(name) and (run_dir / name).is_file()]
-    return listed or sorted((run_dir / "traces").glob("*.pt.trace.json*"))
+    climbs out (``/etc/...``, ``../../x``), or a link that leads out, is not the run's."""
+    home = run_dir.resolve()
+
+    def ours(p: Path) -> bool:
+        return p.is_file() and p.resolve().is_relative_to(home)
+
+    listed = [run_dir / name for name in run.traces if _inside(name) and ours(run_dir / name)]
+    return listed or [p for p in sorted((run_dir / "traces").glob("*.pt.trace.json*")) if ours(p)]
 
 
 def _inside(name: str) -> bool:

@@ -41,9 +41,13 @@ def default_run_dir(script_path: str | None = None) -> Path:
     return Path(DEFAULT_ROOT) / f"{safe_name(script) or 'run'}-{suffix}"
 
 
+# Folder names stay well under the 255 bytes file systems allow.
+MAX_NAME_CHARS = 80
+
+
 def safe_name(text: str) -> str:
     """``text`` as one folder name that stays where it is put (``../x`` becomes ``x``)."""
-    return _UNSAFE_IN_NAME.sub("-", text).lstrip(".-")
+    return _UNSAFE_IN_NAME.sub("-", text).lstrip(".-")[:MAX_NAME_CHARS]
 
 
 def shown(path: Path) -> str:

@@ -38,6 +38,10 @@ def open_nvml(device_index: int | None) -> tuple[Any, Any, str]:
         return None, None, f"NVML unavailable: {e}"
 
 
+# With sampling off, how often the periodic write is offered a turn (it keeps its own pace).
+TICK_WITHOUT_SAMPLES_S = 0.5
+
+
 class Sampler:
     def __init__(
         self,
@@ -57,10 +61,13 @@ class Sampler:
 
     def start(self, t0: float) -> None:
         self._t0 = t0
+        run = self._run
         if self.interval_s <= 0:
             self.nvml = {"available": False, "reason": "sampling disabled"}
-            return
-        self._thread = threading.Thread(target=self._run, name="perfkit-sampler", daemon=True)
+            if self.on_tick is None:
+                return
+            run = self._tick_only  # no samples, but the run file is still written as it goes
+        self._thread = threading.Thread(target=run, name="perfkit-sampler", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -91,6 +98,10 @@ class Sampler:
                 nvml.nvmlShutdown()
             except Exception:
                 pass
+
+    def _tick_only(self) -> None:
+        while not self._stop.wait(TICK_WITHOUT_SAMPLES_S):
+            guard.call("the periodic write", self.on_tick)
 
     def _sample(self, nvml: Any, handle: Any) -> None:
         s = self.series

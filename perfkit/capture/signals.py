@@ -2,8 +2,10 @@
 ``timeout`` send) and SIGHUP (a closed terminal), as Ctrl-C already does.
 
 The handler saves, then does what would have happened without perfkit: it calls the
-script's own handler, ignores the signal if the script ignored it, and otherwise lets the
-default action end the process, so the exit status is the same as without perfkit.
+script's own handler, or lets the default action end the process, so the exit status is
+the same as without perfkit. A signal the script ignores is left alone: it stops nothing.
+If the script's handler lets training go on, the run was saved at the signal and later
+steps of a default session go unrecorded (never into a second run directory).
 Handlers can only be set from the main thread; a session started elsewhere goes without.
 """
 
@@ -31,6 +33,8 @@ class StopSignals:
         if threading.current_thread() is not threading.main_thread():
             return self
         for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) == signal.SIG_IGN:
+                continue  # the script ignores it: it does not stop the process, nor the run
             try:
                 self._previous[signum] = signal.signal(signum, self._handle)
             except (ValueError, OSError):  # an embedded interpreter may not allow it
@@ -54,6 +58,6 @@ class StopSignals:
         self.uninstall()
         if callable(previous):
             previous(signum, frame)
-        elif previous != signal.SIG_IGN:
+        else:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)  # the default action: the status is the signal's

@@ -7,10 +7,12 @@ import inspect
 import sys
 import threading
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from perfkit.capture import guard, probes, state
 from perfkit.capture.session import Session
+from perfkit.capture.window import WindowSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -18,22 +20,29 @@ _default_lock = threading.Lock()
 _default: Session | None = None
 
 
-def _session_for(options: dict[str, Any]) -> Session:
-    """The active session, or the default one, started on the first decorated call."""
+def _session_for(options: dict[str, Any]) -> Session | None:
+    """The active session, or the default one, started on the first decorated call. None
+    once a stop signal ended the default session: a script that ignores SIGTERM and trains
+    on does so unrecorded, rather than in a second run directory."""
     global _default
     sess = state.session
     if sess is not None:
         return sess
     with _default_lock:
+        if _default is not None and _default.closed and _default.env.get("interrupted"):
+            return None
         if _default is None or _default.closed:
             _default = Session(**options).start()
         return _default
 
 
 def _begin(options: dict[str, Any]) -> Session | None:
-    """Open a step in the session; None when that failed (the step runs, unrecorded)."""
+    """Open a step in the session; None when that failed or there is none (the step runs,
+    unrecorded)."""
     try:
         sess = _session_for(options)
+        if sess is None:
+            return None
         sess.begin_step()
     except Exception as e:
         guard.internal_error("starting a step", e)
@@ -134,8 +143,12 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     A decorated call inside another (recursion) is part of the outer step, and may recurse
     as deep as the plain function could.
     """
-    # Fail at decoration time on a misspelt option, not at the first step.
+    # Fail at decoration time on a misspelt option or a bad window, not at the first step.
     inspect.signature(Session).bind(**options)
+    if "window" in options:
+        WindowSpec.parse(options["window"])
+    if options.get("out") is not None:  # from here, before the script changes directory
+        options = {**options, "out": Path(options["out"]).absolute()}
 
     def decorate(step_fn: Callable[..., Any]) -> Callable[..., Any]:
         # Install probes now: DataLoaders are usually iterated before the first step runs.

@@ -72,8 +72,9 @@ class WindowSpec:
 
     @classmethod
     def parse(cls, value: object) -> WindowSpec | None:
-        """None/False (off), True (default), a WindowSpec, or (wait, warmup, active[, repeat])."""
-        if value is None or value is False:
+        """None/False/"off" (off), True (default), a WindowSpec, or (wait, warmup, active[,
+        repeat])."""
+        if value is None or value is False or (isinstance(value, str) and value.lower() == "off"):
             return None
         if value is True:
             return cls()

@@ -29,10 +29,13 @@ HEAD_BYTES = 4096
 def write_output(text: str, output: str | None, *, inputs: Sequence[str], force: bool) -> None:
     """Print ``text``, or write it to ``output`` when given."""
     text = printable(text)
-    if output is None:
+    if output is None or output == "-":
         click.echo(text, nl=False)
         return
     target = Path(output)
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # A FIFO would block, a device (/dev/full) or a link would be replaced by a file.
+        raise InputError(f"{output}: not a regular file; write the report to a file")
     if any(_overwrites_input(target, Path(p)) for p in inputs):
         raise InputError(f"{output}: is an input of this command; write the report elsewhere")
     if target.exists() and not force and not is_report(target):

@@ -40,7 +40,9 @@ def load_report(path: str, select: list[str], ignore: list[str]):
     help="Output format (default: from -o's extension, else terminal); github: workflow "
     "annotations, sarif: for code scanning.",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE ('-': standard output)."
+)
 @force_option
 @click.option(
     "--fail-on",
@@ -70,7 +72,7 @@ def report(path, fmt, output, force, fail_on, select, ignore, verbose, max_read)
     export_chrome_trace, recorded on any machine), or a directory of traces.
 
     \b
-    Exit codes: 0 done, 1 a finding reached --fail-on, 2 bad input.
+    Exit codes: 0 done, 1 a finding reached --fail-on, 2 bad input, 3 a bug in perfkit.
     \b
     Example:  perfkit report runs/exp1 -o report.html --fail-on error
     """
@@ -84,7 +86,7 @@ def report(path, fmt, output, force, fail_on, select, ignore, verbose, max_read)
     if fmt is None:
         chosen = for_path(output) if output else None
         fmt = chosen.name if chosen else "terminal"
-    tty = fmt == "terminal" and output is None and sys.stdout.isatty()
+    tty = fmt == "terminal" and output in (None, "-") and sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if tty else 100
     text = render(the_report, fmt, color=tty, width=width, verbose=verbose)
     write_output(text, output, inputs=[path], force=force)

@@ -14,16 +14,17 @@ from perfkit.evidence import Evidence
 from perfkit.runfile import RunFileError, load_run, run_file_name
 
 
-def print_summary(run_dir: Path, write_failure: str = "") -> None:
+def print_summary(run_dir: Path, write_failure: str = "", steps_recorded: int = 0) -> None:
     """Where this process's run file is; under torchrun only rank 0 says it.
-    ``write_failure``: why the last write of the run file failed (a full disk)."""
+    ``write_failure``: why the last write of the run file failed (a full disk): the file
+    then holds fewer than the ``steps_recorded``, and says so instead of its own count."""
     rank = launched_rank()
     if rank:
         return
     if write_failure:
         said = (
-            f"perfkit: the run file could not be written ({write_failure}); "
-            "what it holds is from its last good write, if any"
+            f"perfkit: {steps_recorded} steps were recorded, but the run file could not be "
+            f"written ({write_failure})"
         )
         click.echo(terminal_line(said), err=True)
     try:
@@ -33,7 +34,9 @@ def print_summary(run_dir: Path, write_failure: str = "") -> None:
         return
     source = run.capture.step_source or "none found"
     median = Evidence(run=run).median_step_ms  # the report's definition of step time
-    if run.steps and median is not None:
+    if write_failure:
+        line = f"the run file holds its last good write: {len(run.steps)} steps"
+    elif run.steps and median is not None:
         line = f"{len(run.steps)} steps (boundaries: {source}), median step {median:.2f} ms"
     else:
         line = "no training steps were recognised (no optimizer step, backward or DataLoader batch)"

@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from perfkit.escape import clean
+from perfkit.escape import terminal_line
 from perfkit.findings import Finding, Report, Severity
 from perfkit.report.text import (
     RANK_COLUMNS,
@@ -35,18 +35,18 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.
 
 
 def _finding(f: Finding, several_sources: bool, root: str) -> Panel:
-    body = [Text(clean(f.message))]
+    body = [Text(terminal_line(f.message))]
     if several_sources:
-        body.append(Text("  in ", style="dim").append(clean(f.source)))
+        body.append(Text("  in ", style="dim").append(terminal_line(f.source)))
     for loc in f.locations:
         line = Text("  at ", style="dim").append(location_text(loc, root), style="bold")
         if loc.code:
-            line.append("  ").append(clean(loc.code), style="green")
+            line.append("  ").append(terminal_line(loc.code), style="green")
         body.append(line)
-    body.append(Text("fix: ", style="bold").append(clean(f.fix)))
+    body.append(Text("fix: ", style="bold").append(terminal_line(f.fix)))
     body.append(
         Text(saving_text(f), style="magenta").append(
-            f" — {clean(f.saving_reason)}" if f.saving_reason else "", style="dim"
+            f" — {terminal_line(f.saving_reason)}" if f.saving_reason else "", style="dim"
         )
     )
     title = Text(f"{f.code} {f.rule}", style=_STYLE[f.severity]).append(
@@ -56,15 +56,18 @@ def _finding(f: Finding, several_sources: bool, root: str) -> Panel:
 
 
 def _header(report: Report) -> Text:
-    text = Text("perfkit report", style="bold").append("  " + ", ".join(map(clean, report.sources)))
+    text = Text("perfkit report", style="bold").append(
+        "  " + ", ".join(map(terminal_line, report.sources))
+    )
     facts = dict(header_facts(report))
     command = facts.pop("Command", None)
     if facts:
         text.append(
-            "\n" + " · ".join(f"{k.lower()} {clean(v)}" for k, v in facts.items()), style="dim"
+            "\n" + " · ".join(f"{k.lower()} {terminal_line(v)}" for k, v in facts.items()),
+            style="dim",
         )
     if command:
-        text.append(f"\n$ {clean(command)}", style="dim")
+        text.append(f"\n$ {terminal_line(command)}", style="dim")
     return text
 
 
@@ -102,7 +105,7 @@ def render(
         console.print(Text("Not checked:", style="bold"))
         for rules, reason in not_checked_lines(report, verbose):
             console.print(
-                Padding(Text(f"{rules}: ", style="dim").append(clean(reason)), (0, 0, 0, 2))
+                Padding(Text(f"{rules}: ", style="dim").append(terminal_line(reason)), (0, 0, 0, 2))
             )
     console.print(
         Text(f"\n{tally_text(report)}", style="bold").append(filtered_text(report), style="dim")

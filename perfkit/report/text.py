@@ -6,7 +6,7 @@ import os
 import shlex
 from pathlib import Path, PurePath
 
-from perfkit.escape import clean
+from perfkit.escape import clean, terminal_line
 from perfkit.findings import Finding, Location, Report, Severity
 
 
@@ -19,7 +19,7 @@ def verdict_text(report: Report) -> str:
 
 def notices(report: Report) -> list[str]:
     """Warnings to show before anything else (a crashed, interrupted or incomplete run)."""
-    return [clean(n) for n in report.summary.get("notices") or []]
+    return [terminal_line(n) for n in report.summary.get("notices") or []]
 
 
 def saving_text(f: Finding) -> str:
@@ -72,7 +72,7 @@ def location_text(loc: Location, root: str = "") -> str:
         where += f" (x{loc.count})"
     if loc.via:
         where += f", inside {loc.via}"
-    return clean(where)
+    return terminal_line(where)
 
 
 def header_facts(report: Report) -> list[tuple[str, str]]:
@@ -198,7 +198,7 @@ def rank_rows(report: Report) -> list[list[str]]:
             elif isinstance(value, float):
                 cells.append(f"{value:.2f}")
             else:
-                cells.append(clean(value))
+                cells.append(terminal_line(value))
         rows.append(cells)
     return rows
 

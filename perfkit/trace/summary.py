@@ -11,7 +11,6 @@ numpy. The summary is what rules read: they never see raw events.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from array import array
@@ -48,6 +47,11 @@ _RUNTIME = {"cuda_runtime", "runtime", "cuda_driver"}
 _GPU = {"kernel", "gpu_memcpy", "memcpy", "gpu_memset", "memset"}
 _MEMCPY = {"gpu_memcpy", "memcpy"}
 # How far back (in a thread's Python frames) to look for the frames enclosing a scalar read.
+# Bounds of a sane event: microseconds since the epoch are ~1.8e15; an event longer than
+# ~12 days or a copy of over a petabyte is a corrupt or hostile file, and is left out.
+MAX_TIME_US = 1e18
+MAX_EVENT_US = 1e12
+MAX_COPY_BYTES = 1e15
 ENCLOSING_FRAMES_WINDOW = 400
 # What a CPU op's name says it is; per-step figures sum these (first match wins).
 _OTHER, _DATA, _SCALAR, _OPTIM, _BACKWARD = range(5)
@@ -169,17 +173,19 @@ class _Collector:
     def add(self, events: list[Any]) -> None:
         self.events += len(events)
         threads = self.threads
-        finite = math.isfinite
         for e in events:
             if not isinstance(e, dict) or e.get("ph") != "X":
                 continue
             name = e.get("name")
             ts = e.get("ts")
-            # JSON's 1e999 reads as infinity: such an event has no place in time.
-            if not isinstance(name, str) or not isinstance(ts, (int, float)) or not finite(ts):
+            # JSON's 1e999 reads as infinity, 1e308 overflows any sum: no event of a
+            # profiled window sits that far in time, or lasts that long.
+            if not isinstance(name, str) or not isinstance(ts, (int, float)):
+                continue
+            if not -MAX_TIME_US < ts < MAX_TIME_US:
                 continue
             dur = e.get("dur")
-            dur = dur if isinstance(dur, (int, float)) and 0 < dur < math.inf else 0
+            dur = dur if isinstance(dur, (int, float)) and 0 < dur < MAX_EVENT_US else 0
             cat = str(e.get("cat") or "").lower()
             tid = e.get("tid")
             tid = tid if isinstance(tid, (int, str)) else None
@@ -223,7 +229,7 @@ class _Collector:
         slot["count"] += 1
         slot["dur_us"] += dur
         nbytes = args.get("bytes") if isinstance(args, dict) else None
-        if isinstance(nbytes, (int, float)) and 0 < nbytes < math.inf:
+        if isinstance(nbytes, (int, float)) and 0 < nbytes < MAX_COPY_BYTES:
             slot["bytes"] += nbytes
 
     def finish(self, header: dict[str, Any], path: str) -> TraceSummary:
