@@ -122,6 +122,8 @@ def test_paths_are_relative_to_the_working_directory(monkeypatch, tmp_path):
     assert workspace_path("/usr/lib/python3/x.py", "/ci/other") is None
 
 
+# A location is named on one line: its line breaks and tabs are shown escaped too.
+ONE_LINE = re.compile(UNSAFE.pattern[:-1] + "\t\n]")
 COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
 
@@ -147,7 +149,7 @@ def check_github(out: str, report: Report) -> list[tuple[str, dict[str, str], st
         assert props.get("line") == (str(loc.line) if path and loc and loc.line else None)
         assert_shows(message, f.message, f.fix)
         if loc and not path:  # the line is named in the message instead
-            assert_shows(message, loc.file)
+            assert_shows(message, loc.file, between=ONE_LINE)
     return read
 
 
@@ -180,11 +182,13 @@ SARIF = validator_for(SARIF_SCHEMA)(SARIF_SCHEMA, format_checker=URIS)
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
-def _file_of(artifact: dict) -> str:
-    """The absolute path an artifactLocation names."""
+def _file_of(artifact: dict, root: str) -> str:
+    """The absolute path an artifactLocation names: %SRCROOT% is the working directory, or
+    the run's own project root when the run was captured in another checkout."""
     path = unquote(artifact["uri"], errors="surrogateescape")
     if artifact.get("uriBaseId") == "%SRCROOT%":
-        return os.path.join(os.getcwd(), path)
+        here = os.path.join(os.getcwd(), path)
+        return here if os.path.exists(here) or not root else os.path.join(root, path)
     assert path.startswith("file:///"), path
     return path.removeprefix("file://")
 
@@ -205,7 +209,8 @@ def check_sarif(out: str, report: Report) -> dict:
         assert_shows(result["message"]["text"], f.message, f.fix)
         places = [loc["physicalLocation"] for loc in result["locations"]]
         assert places and all(p["artifactLocation"]["uri"] for p in places)
-        files = [os.path.normpath(_file_of(p["artifactLocation"])) for p in places]
+        root = project_root(report)
+        files = [os.path.normpath(_file_of(p["artifactLocation"], root)) for p in places]
         # At the lines found, else in the run or trace the finding comes from.
         assert files == (
             [os.path.abspath(loc.file) for loc in f.locations] or [os.path.abspath(f.source)]
