@@ -215,7 +215,10 @@ def hostile_report(text: str, name: str) -> Report:
             "device": {"name": name},
             "env": {"host": name, "argv": [name, text]},
             "ranks": [{"rank": name, "step_ms": float("nan")}],
-            "trace": {"top_ops": [[name, 1, 10.0]], "top_kernels": [["<b>\u202e", 1, 1.0]]},
+            "trace": {
+                "top_ops": [[name, 1, 10.0, 4.0, 0.4]],
+                "top_kernels": [["<b>\u202e", 1, 1.0]],
+            },
         },
         findings=findings,
         not_checked=(NotChecked("PK601", "rank-straggler", f"reason {text}"),),

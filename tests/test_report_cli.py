@@ -202,7 +202,7 @@ def _report(n_findings: int) -> Report:
             "step_source": text,
             "device": {"name": text},
             "env": {"host": text},
-            "trace": {"top_ops": [[text, 1, 10.0]], "top_kernels": [], "device": {}},
+            "trace": {"top_ops": [[text, 1, 10.0, 4.0, 0.4]], "top_kernels": [], "device": {}},
         },
         findings=findings,
         not_checked=(NotChecked("PK601", "rank-straggler", text),),

@@ -262,7 +262,11 @@ def _trace_summary(ev: Evidence) -> dict[str, Any]:
             "backward": [round(s.backward_us / 1e3, 3) for s in t.steps],
             "optimizer": [round(s.optimizer_us / 1e3, 3) for s in t.steps],
         },
-        "top_ops": [list(x) for x in t.top_ops],
+        # [name, calls, inclusive us, self us, share of all ops' self time]
+        "top_ops": [
+            [name, calls, total, own, round(own / t.op_self_us, 4) if t.op_self_us else None]
+            for name, calls, total, own in t.top_ops
+        ],
         "top_kernels": [list(x) for x in t.top_kernels],
         "memcpy": t.memcpy,
         "syncs": t.syncs,

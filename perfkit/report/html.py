@@ -148,12 +148,19 @@ def _trace_tables(report: Report) -> str:
     trace = report.summary.get("trace") or {}
     out = []
     if trace.get("top_ops"):
-        out.append("<h2>Top operators (trace, inclusive time)</h2>")
+        out.append("<h2>Top operators (trace, by self time)</h2>")
         out.append(
             _table(
-                [[n, c, f"{us / 1e3:.2f}"] for n, c, us in trace["top_ops"]],
-                ["operator", "calls", "total ms"],
+                [
+                    [n, c, f"{own / 1e3:.2f}", _share(share), f"{us / 1e3:.2f}"]
+                    for n, c, us, own, share in trace["top_ops"]
+                ],
+                ["operator", "calls", "self ms", "share of op time", "with children ms"],
             )
+        )
+        out.append(
+            '<div class="meta">Self time leaves out the operators an operator calls; time '
+            "with children counts them again at every level of the call chain.</div>"
         )
     if trace.get("top_kernels"):
         out.append("<h2>Top kernels (trace)</h2>")
@@ -164,6 +171,10 @@ def _trace_tables(report: Report) -> str:
             )
         )
     return "".join(out)
+
+
+def _share(share: float | None) -> str:
+    return f"{100 * share:.1f}%" if share is not None else "-"
 
 
 def _ranks(report: Report) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from perfkit.trace.intervals import Intervals
+from perfkit.trace.intervals import Intervals, nesting
 from perfkit.trace.stream import TraceStream
 
 # Kernels shorter than this are "tiny": launching them costs about as much as running them.
@@ -82,9 +82,12 @@ class TraceSummary:
     scalar_reads: int
     scalar_read_sites: list[tuple[str, int]]  # ("train.py:57 step", count)
     kernels: dict[str, float]
-    top_ops: list[tuple[str, int, float]] = field(default_factory=list)
+    # (name, calls, inclusive us, self us), the most self time first: inclusive time counts
+    # an op's children too, so it repeats down the call chain.
+    top_ops: list[tuple[str, int, float, float]] = field(default_factory=list)
     top_kernels: list[tuple[str, int, float]] = field(default_factory=list)
     events: int = 0
+    op_self_us: float = 0.0  # self time of every CPU op: what op shares are of
 
     @property
     def has_gpu_activity(self) -> bool:
@@ -247,8 +250,11 @@ class _Collector:
         window.add(steps, "syncs", sync_step)
         window.add(steps, "sync_us", sync_step, sync_dur)
         kernels, top_kernels = self._kernels(steps, window)
-        op_totals = np.bincount(cpu_name, weights=cpu_dur, minlength=len(self.cpu_names))
-        op_counts = np.bincount(cpu_name, minlength=len(self.cpu_names))
+        _, self_us = nesting(cpu_start, cpu_dur, cpu_thread)
+        n_names = len(self.cpu_names)
+        op_totals = np.bincount(cpu_name, weights=cpu_dur, minlength=n_names)
+        op_self = np.bincount(cpu_name, weights=self_us, minlength=n_names)
+        op_counts = np.bincount(cpu_name, minlength=n_names)
         is_comm = np.array([bool(CPU_COMM.match(n)) for n in self.cpu_names.names], dtype=bool)
         kernels.update(self._cpu_comm(cpu_start, cpu_dur, cpu_thread, is_comm[cpu_name]))
         return TraceSummary(
@@ -262,9 +268,10 @@ class _Collector:
             scalar_reads=len(self.scalar_stacks),
             scalar_read_sites=self._scalar_sites(),
             kernels=kernels,
-            top_ops=_top(self.cpu_names.names, op_counts, op_totals),
+            top_ops=_top_ops(self.cpu_names.names, op_counts, op_totals, op_self),
             top_kernels=top_kernels,
             events=self.events,
+            op_self_us=float(self_us.sum()),
         )
 
     def _steps(self) -> list[TraceStep]:
@@ -422,6 +429,13 @@ def _kernel_kind(name: str) -> tuple[bool, bool, bool]:
         bool(TENSOR_CORE.search(name)),
         bool(GEMM_OR_CONV.search(name)),
     )
+
+
+def _top_ops(
+    names: list[str], counts: np.ndarray, totals: np.ndarray, selfs: np.ndarray
+) -> list[tuple[str, int, float, float]]:
+    ranked = np.argsort(-selfs, kind="stable")[:15]
+    return [(names[i], int(counts[i]), float(totals[i]), float(selfs[i])) for i in ranked]
 
 
 def _top(names: list[str], counts: np.ndarray, totals: np.ndarray) -> list[tuple[str, int, float]]:

@@ -1,0 +1,69 @@
+"""What the trace summary keeps for the page (issue 15): operators' self time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perfkit.trace import summarize
+from perfkit.trace.intervals import Intervals, nesting
+from perfkit.trace.stream import TraceStream
+from perfkit.trace.summary import _Collector
+from tests.conftest import TRACES
+
+RESNET = TRACES / "kineto-resnet50-v100-dataloader-num-workers-0.pt.trace.json.gz"
+DDP = TRACES / "hta-v100-nccl-2rank-rank1-ddp.pt.trace.json.gz"
+
+
+def op(name: str, ts: float, dur: float, tid: int = 1, cat: str = "cpu_op") -> dict:
+    return {"ph": "X", "cat": cat, "name": name, "ts": ts, "dur": dur, "pid": 1, "tid": tid}
+
+
+def test_self_time_leaves_out_the_children():
+    """``a`` runs 100 us and calls ``b`` (30 us, which calls ``c``, 10 us) and ``d``."""
+    events = [
+        op("ProfilerStep#1", 0, 200),
+        op("a", 0, 100),
+        op("b", 10, 30),
+        op("c", 10, 10),
+        op("zero", 10, 0),
+        op("d", 50, 10),
+        op("d", 150, 5, tid=2),
+    ]
+    summary = summarize({"traceEvents": events})
+    found = {name: (calls, total, own) for name, calls, total, own in summary.top_ops}
+    assert found == {
+        "a": (1, 100.0, 60.0),
+        "b": (1, 30.0, 20.0),
+        "c": (1, 10.0, 10.0),
+        "zero": (1, 0.0, 0.0),
+        "d": (2, 15.0, 15.0),
+    }
+    assert [name for name, *_ in summary.top_ops][:2] == ["a", "b"]  # by self time
+    assert summary.op_self_us == 105.0  # the time each thread ran an op
+
+
+def test_nesting_gives_depths_on_one_thread_and_not_across_threads():
+    start = np.array([0.0, 10, 10, 50, 0])
+    dur = np.array([100.0, 30, 10, 10, 5])
+    depth, own = nesting(start, dur, np.array([0, 0, 0, 0, 1]))
+    assert depth.tolist() == [0, 1, 2, 1, 0]
+    assert own.tolist() == [60.0, 20.0, 10.0, 10.0, 5.0]
+
+
+@pytest.mark.parametrize("path", [RESNET, DDP], ids=["resnet50", "ddp"])
+def test_self_times_add_up_to_the_time_each_thread_ran_ops(path):
+    """On real traces: no op's self time exceeds its time with children, and their sum is
+    exactly the union of each thread's ops (an op's time is counted once, at its level)."""
+    stream, collector = TraceStream(path), _Collector()
+    for batch in stream.batches():
+        collector.add(batch)
+    start, dur, _, thread = collector.cpu.arrays()
+    busy = sum(
+        Intervals(start[thread == t], start[thread == t] + dur[thread == t]).total
+        for t in np.unique(thread)
+    )
+    summary = collector.finish(stream.header, str(path))
+    assert summary.op_self_us == pytest.approx(busy, rel=1e-9)
+    assert summary.op_self_us < dur.sum()
+    assert all(0 <= own <= total for _, _, total, own in summary.top_ops)
