@@ -85,6 +85,9 @@ class Report:
     findings: tuple[Finding, ...]
     not_checked: tuple[NotChecked, ...]
     sources: tuple[str, ...] = field(default_factory=tuple)
+    # The profiled window of the leading trace, event by event (bounded): drawn by the HTML
+    # page, left out of the JSON form (the trace itself is the full record).
+    timeline: dict[str, Any] | None = None
 
     def worst(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)

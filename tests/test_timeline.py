@@ -1,11 +1,12 @@
-"""What the trace summary keeps for the page (issue 15): operators' self time."""
+"""What the trace summary keeps for the page (issue 15): operators' self time, and the
+profiled window's timeline, bounded."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from perfkit.trace import summarize
+from perfkit.trace import load_trace, summarize, timeline
 from perfkit.trace.intervals import Intervals, nesting
 from perfkit.trace.stream import TraceStream
 from perfkit.trace.summary import _Collector
@@ -67,3 +68,49 @@ def test_self_times_add_up_to_the_time_each_thread_ran_ops(path):
     assert summary.op_self_us == pytest.approx(busy, rel=1e-9)
     assert summary.op_self_us < dur.sum()
     assert all(0 <= own <= total for _, _, total, own in summary.top_ops)
+
+
+def test_a_gpu_trace_has_lanes_for_threads_and_streams():
+    t = load_trace(DDP).timeline
+    assert t is not None
+    labels = [lane.label for lane in t.lanes]
+    assert labels == [
+        "thread 783658 (python3.8)",  # runs the ProfilerSteps: first
+        "thread 785244 (python3.8)",  # autograd's
+        "GPU 1 stream 7",
+        "GPU 1 stream 14",
+    ]
+    kinds = {t.names[n][0] for lane in t.lanes for n in lane.name}
+    assert {"op", "comm", "kernel", "memcpy"} <= kinds  # memsets: all short, left out
+    assert [name for name, _, _ in t.steps] == [f"ProfilerStep#{i}" for i in range(2, 7)]
+    assert t.steps[0][1] == 0.0 and t.span_us == pytest.approx(sum(d for *_, d in t.steps), 1e-3)
+    for lane in t.lanes:
+        assert lane.start_us == sorted(lane.start_us)
+        assert lane.device == ("gpu" if lane.label.startswith("GPU") else "cpu")
+
+
+def test_the_timeline_keeps_the_longest_events_up_to_the_cap(monkeypatch):
+    """The ResNet-50 window holds 32k events: the default cap keeps 20,000; with a cap of
+    500, the 500 longest, and an op is never kept without the ops that enclose it."""
+    full = load_trace(RESNET).timeline
+    assert full is not None and full.events > timeline.MAX_EVENTS
+    assert full.kept == sum(len(lane.start_us) for lane in full.lanes) == timeline.MAX_EVENTS
+    monkeypatch.setattr(timeline, "MAX_EVENTS", 500)
+    t = load_trace(RESNET).timeline
+    assert t is not None and t.kept == 500 and t.events == full.events
+    kept = [d for lane in t.lanes for d in lane.dur_us]
+    assert min(kept) >= t.longest_dropped_us > 0
+    assert t.dropped_us > 0
+    for lane in t.lanes:
+        open_at: list[tuple[float, int]] = []  # (end, depth) of the enclosing ops
+        for start, dur, depth in zip(lane.start_us, lane.dur_us, lane.depth, strict=True):
+            open_at = [(end, d) for end, d in open_at if end > start and d < depth]
+            assert [d for _, d in open_at] == list(range(depth)), (lane.label, start)
+            open_at.append((start + dur, depth))
+
+
+def test_a_trace_without_profiler_steps_is_one_window_without_markers():
+    events = [op("a", 10, 5), op("k", 12, 2, tid=7, cat="kernel")]
+    t = summarize({"traceEvents": events}).timeline
+    assert t is not None and t.steps == [] and t.span_us == 5.0
+    assert [lane.label for lane in t.lanes] == ["thread 1", "GPU 1 stream 7"]

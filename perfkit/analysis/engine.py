@@ -60,6 +60,7 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
         findings=tuple(findings),
         not_checked=tuple(not_checked),
         sources=tuple(ev.source for ev in units),
+        timeline=timeline_of(units),
     )
 
 
@@ -162,7 +163,7 @@ def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
 
 def summarize_units(units: Sequence[Evidence]) -> dict[str, Any]:
     """Figures for the report header and plots; the first unit with a run leads."""
-    lead = next((u for u in units if u.run is not None), units[0] if units else Evidence())
+    lead = _lead(units)
     summary: dict[str, Any] = {
         "sources": [u.source for u in units],
         "median_step_ms": _round(lead.median_step_ms),
@@ -172,6 +173,23 @@ def summarize_units(units: Sequence[Evidence]) -> dict[str, Any]:
     if lead.trace is not None:
         summary["trace"] = _trace_summary(lead)
     return summary
+
+
+def _lead(units: Sequence[Evidence]) -> Evidence:
+    """The unit the summary describes: the first with a run file, else the first."""
+    return next((u for u in units if u.run is not None), units[0] if units else Evidence())
+
+
+def timeline_of(units: Sequence[Evidence]) -> dict[str, Any] | None:
+    """The timeline of the trace the summary describes (the leading unit's)."""
+    lead = _lead(units)
+    if lead.trace is None or lead.trace.timeline is None:
+        return None
+    return {
+        "source": lead.trace.path,
+        "rank": lead.rank,
+        **dataclasses.asdict(lead.trace.timeline),
+    }
 
 
 def _round(x: float | None, digits: int = 3) -> float | None:
@@ -261,6 +279,7 @@ def _trace_summary(ev: Evidence) -> dict[str, Any]:
             "data": [round(s.dataloader_us / 1e3, 3) for s in t.steps],
             "backward": [round(s.backward_us / 1e3, 3) for s in t.steps],
             "optimizer": [round(s.optimizer_us / 1e3, 3) for s in t.steps],
+            "comm": [round(s.comm_us / 1e3, 3) for s in t.steps],
         },
         # [name, calls, inclusive us, self us, share of all ops' self time]
         "top_ops": [
