@@ -54,7 +54,7 @@ def test_output_file_format_follows_the_extension(capsys, bad_run, tmp_path):
     code, _, err = invoke(capsys, "report", bad_run, "-o", str(out))
     assert code == 0 and f"written to {out}" in err
     page = out.read_text()
-    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
+    assert page.startswith("<!doctype html>") and '<svg class="chart"' in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
 
 
@@ -261,7 +261,7 @@ def run_with_syncs_at(**site: str) -> dict:
     return run
 
 
-def test_a_dollar_in_a_users_name_is_drawn_as_written_not_as_mathtext():
+def test_a_dollar_in_a_users_name_is_shown_as_written():
     from perfkit.evidence import Evidence
     from perfkit.runfile import run_from_dict
 
@@ -270,7 +270,8 @@ def test_a_dollar_in_a_users_name_is_drawn_as_written_not_as_mathtext():
     report = analyze([Evidence(run=run_from_dict(run))])
     assert report.summary["top_sync_sites"][0]["site"].endswith("$\\foo{$")
     html = render(report, "html")
-    assert "could not be drawn" not in html and html.count('<img alt="plot"') >= 3
+    assert "could not be drawn" not in html and html.count('<svg class="chart"') >= 2
+    assert "$\\foo{$</code>" in html
 
 
 def test_a_plot_that_fails_costs_that_plot_only(monkeypatch):
@@ -285,4 +286,4 @@ def test_a_plot_that_fails_costs_that_plot_only(monkeypatch):
     report = analyze([Evidence(run=run_from_dict(run_with_syncs_at(function="train")))])
     html = render(report, "html")
     assert "a plot could not be drawn (ValueError: bad series)" in html
-    assert '<img alt="plot"' in html and "PK101" in html
+    assert '<svg class="chart"' in html and "PK101" in html
