@@ -1,11 +1,16 @@
-"""The HTML page (issue 15): charts as SVG with values on hover."""
+"""The HTML page (issue 15): charts as SVG with values on hover, every rank of a job."""
 
 from __future__ import annotations
 
 import re
 
+from perfkit.analysis.engine import analyze
+from perfkit.analysis.inputs import load_inputs
 from perfkit.findings import Report
 from perfkit.report import plots, render
+from tests.conftest import TRACES
+
+JOB = TRACES / "hta-sampled-128rank-job"
 
 
 def hovers(svg: str) -> list[str]:
@@ -55,3 +60,24 @@ def test_many_steps_are_drawn_in_a_bounded_size():
     assert svg is not None and len(hovers(svg)) == plots.MAX_COLUMNS
     assert hovers(svg)[0] == "steps 0-249 (their mean): 124 MiB"
     assert len(svg) < 100_000
+
+
+def test_a_job_shows_every_rank_and_the_slowest_stands_out():
+    report = analyze(load_inputs(JOB))
+    page = render(report, "html")
+    ranks = page[page.index("<h2>Ranks</h2>") : page.index("<h2>Findings</h2>")]
+    bars = ranks[: ranks.index("Step time of every rank")]
+    assert [t.split(":")[0] for t in hovers(bars)] == ["rank 0", "rank 1"]
+    assert hovers(bars)[1].startswith("rank 1: 619.27 ms a step (median)\nthe slowest rank")
+    assert "communication: 189.53 ms" in hovers(bars)[1]
+    assert bars.count('class="worst"') == 1 and ">rank 1</text>" in bars
+    spread = ranks[ranks.index("Step time of every rank") :]
+    assert "longest: 630.64 ms (rank 1)" in spread and "rank 1, the slowest: 630.64" in spread
+
+
+def test_a_job_of_many_ranks_draws_each_of_them():
+    rows = [{"rank": r, "step_ms": 100.0 + r, "data_wait_ms": 1.0} for r in range(256)]
+    svg = plots.rank_phases(rows, {"rank": 255, "step_ms": 355.0, "vs_median_pct": 50.0})
+    assert svg is not None
+    assert [t.split(":")[0] for t in hovers(svg)] == [f"rank {r}" for r in range(256)]
+    assert svg.count('class="worst"') == 1 and "+50.0% vs the median" in svg

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from perfkit.analysis.ranks import job_of, rank_table, slowest
+from perfkit.analysis.ranks import job_of, rank_table, slowest, step_spread
 from perfkit.evidence import Evidence, Need, NotApplicable
 from perfkit.findings import Finding, NotChecked, Report
 from perfkit.rules import all_rules
@@ -55,6 +55,8 @@ def analyze(units: Sequence[Evidence], rules: Sequence[Rule] | None = None) -> R
         rows = rank_table(job)
         summary["ranks"] = rows
         summary["slowest_rank"] = slowest(rows)
+        worst = summary["slowest_rank"]
+        summary["rank_steps"] = step_spread(job, worst["rank"] if worst else None)
     return Report(
         summary=summary,
         findings=tuple(findings),

@@ -89,3 +89,23 @@ def slowest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         "step_ms": worst["step_ms"],
         "vs_median_pct": round(100 * (worst["step_ms"] / typical - 1), 1) if typical else None,
     }
+
+
+def step_spread(job: Evidence, slowest_rank: Any) -> dict[str, Any] | None:
+    """Each step's shortest, median and longest time over the ranks, which ranks those were,
+    and the slowest rank's own steps: every rank in a size that does not grow with them.
+    Steps are aligned by index, over the steps every rank has."""
+    series = {ev.rank: phase_series(ev).get("step_ms") or [] for ev in job.ranks or []}
+    n = min((len(v) for v in series.values()), default=0)
+    if len(series) < 2 or n == 0:
+        return None
+    spread: dict[str, Any] = {k: [] for k in ("min", "median", "max", "min_rank", "max_rank")}
+    for i in range(n):
+        ordered = sorted((v[i], rank) for rank, v in series.items())
+        spread["min"].append(round(ordered[0][0], 3))
+        spread["min_rank"].append(ordered[0][1])
+        spread["median"].append(round(statistics.median(v for v, _ in ordered), 3))
+        spread["max"].append(round(ordered[-1][0], 3))
+        spread["max_rank"].append(ordered[-1][1])
+    spread["slowest"] = [round(v, 3) for v in series.get(slowest_rank, [])[:n]]
+    return spread

@@ -209,8 +209,12 @@ def _ranks(report: Report) -> str:
     rows = rank_rows(report)
     if not rows:
         return ""
+    s = report.summary
+    worst = s.get("slowest_rank")
     return (
         "<h2>Ranks</h2>"
+        + _drawn(lambda: plots.rank_phases(s.get("ranks") or [], worst))
+        + _drawn(lambda: plots.rank_spread(s.get("rank_steps") or {}, worst))
         + _table(rows, [t for _, t in RANK_COLUMNS])
         + f'<div class="meta">{_e(slowest_text(report))}</div>'
     )

@@ -306,3 +306,93 @@ def trace_phases(step_ms: list[float], phases: dict[str, list[float]]) -> str | 
         ],
         x_label="profiled step",
     )
+
+
+def rank_phases(rows: list[dict], slowest: dict | None) -> str | None:
+    """Each rank's median step, a bar a rank, split into data wait, communication (from
+    traces) and the rest; the slowest rank stands out."""
+    rows = [r for r in rows if isinstance(r.get("step_ms"), (int, float)) and r["step_ms"] >= 0]
+    if len(rows) < 2:
+        return None
+    worst, pct = (slowest or {}).get("rank"), (slowest or {}).get("vs_median_pct")
+    has_comm = any(r.get("comm_ms") for r in rows)
+    legend = [("data wait", COLORS["data"])]
+    legend += [("communication", COLORS["comm"])] if has_comm else []
+    legend += [("rest of the step", COLORS["compute"])]
+    row_h = max(4.0, min(18.0, 480 / len(rows)))
+    height = int(TOP + BOTTOM + row_h * len(rows))
+    ticks = _ticks(max(r["step_ms"] for r in rows), 6)
+    frame = _Frame("Median step of each rank", "ms", "", (0.0, ticks[-1]), 0.0, height, legend)
+    bottom = height - BOTTOM
+    body = [_head(frame.title, height, legend), _x_label("ms a step (median)", height)]
+    body += [
+        f'<line class="grid" x1="{frame.x(v):.1f}" x2="{frame.x(v):.1f}" y1="{TOP}" '
+        f'y2="{bottom}"/><text class="tick" x="{frame.x(v):.1f}" y="{bottom + 15}" '
+        f'text-anchor="middle">{_number(v)}</text>'
+        for v in ticks
+    ]
+    for i, r in enumerate(rows):
+        y, step = TOP + i * row_h, r["step_ms"]
+        data = min(r.get("data_wait_ms") or 0.0, step)
+        comm = min(r.get("comm_ms") or 0.0, step - data)
+        x = 0.0
+        for v, color in ((data, "data"), (comm, "comm"), (step - data - comm, "compute")):
+            if v > 0:
+                body.append(
+                    f'<rect x="{frame.x(x):.2f}" y="{y + 0.5:.2f}" height="{max(row_h - 1, 1):.2f}"'
+                    f' width="{frame.x(x + v) - frame.x(x):.2f}" fill="{COLORS[color]}"/>'
+                )
+            x += v
+        is_worst = r.get("rank") == worst
+        label = f"rank {r.get('rank')}"
+        lines = [f"{label}: {step:.2f} ms a step (median)", f"data wait: {data:.2f} ms"]
+        lines += [f"communication: {comm:.2f} ms"] if has_comm else []
+        lines += [f"rest of the step: {step - data - comm:.2f} ms"]
+        if is_worst:
+            lines.insert(1, "the slowest rank" + (f": {pct:+.1f}% vs the median" if pct else ""))
+            body.append(
+                f'<rect class="worst" x="{LEFT - 62}" y="{y:.2f}" height="{row_h:.2f}" '
+                f'width="{frame.x(step) - LEFT + 64:.2f}"/>'
+            )
+        if is_worst or row_h >= 9:
+            body.append(
+                f'<text class="tick{" worst-label" if is_worst else ""}" x="{LEFT - 6}" '
+                f'y="{y + row_h / 2 + 4:.2f}" text-anchor="end">{_e(label)}</text>'
+            )
+        body.append(
+            HOVER + f'<rect x="{LEFT}" y="{y:.2f}" width="{WIDTH - LEFT - RIGHT}" '
+            f'height="{row_h:.2f}"><title>{_e(chr(10).join(lines))}</title></rect></g>'
+        )
+    return "".join(body) + "</svg>"
+
+
+def rank_spread(spread: dict, slowest: dict | None) -> str | None:
+    """Each step's time on every rank: the band from the shortest to the longest, the
+    median, and the slowest rank."""
+    low, mid, high = spread.get("min") or [], spread.get("median") or [], spread.get("max") or []
+    n = len(mid)
+    if n < 2:
+        return None
+    worst, who = spread.get("slowest") or [], (slowest or {}).get("rank")
+    legend = [("every rank, shortest to longest", COLORS["band"]), ("median", COLORS["compute"])]
+    legend += [(f"rank {who}, the slowest", COLORS["data"])] if worst else []
+    frame = _Frame("Step time of every rank", "step", "ms", (-0.5, n - 0.5), max(high), 220, legend)
+    xs = [frame.x(i) for i in range(n)]
+    band = [f"{x:.1f},{frame.y(v):.1f}" for x, v in zip(xs, high, strict=True)]
+    band += [f"{x:.1f},{frame.y(v):.1f}" for x, v in reversed(list(zip(xs, low, strict=True)))]
+    body = [f'<polygon points="{" ".join(band)}" fill="{COLORS["band"]}"/>']
+    for values, color in ((mid, COLORS["compute"]), (worst, COLORS["data"])):
+        if values:
+            xy = " ".join(f"{x:.1f},{frame.y(v):.1f}" for x, v in zip(xs, values, strict=False))
+            body.append(f'<polyline points="{xy}" fill="none" stroke="{color}" stroke-width="2"/>')
+    body.append(HOVER)
+    for i in range(n):
+        lines = [
+            f"step {i}",
+            f"longest: {high[i]:.2f} ms (rank {spread['max_rank'][i]})",
+            f"median: {mid[i]:.2f} ms",
+            f"shortest: {low[i]:.2f} ms (rank {spread['min_rank'][i]})",
+        ]
+        lines += [f"rank {who}, the slowest: {worst[i]:.2f} ms"] if i < len(worst) else []
+        body.append(frame.hover(i - 0.5, i + 0.5, lines))
+    return frame.svg([*body, "</g>"], _step_ticks(n))
