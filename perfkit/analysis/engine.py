@@ -276,6 +276,7 @@ def _trace_summary(ev: Evidence) -> dict[str, Any]:
         "gpu_busy_share": round(sum(s.gpu_busy_us for s in t.steps) / window, 3),
         "dataloader_share": round(sum(s.dataloader_us for s in t.steps) / window, 3),
         "step_ms": [round(s.dur_us / 1e3, 3) for s in t.steps],
+        "step_names": [s.name for s in t.steps],
         # Per profiled step: where the time went, when the trace says it.
         "phases_ms": {
             "data": [round(s.dataloader_us / 1e3, 3) for s in t.steps],

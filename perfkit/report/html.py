@@ -133,7 +133,11 @@ def _plots(report: Report) -> str:
         lambda: plots.per_step(series.get("syncs", []), "Host syncs per step", "syncs"),
         lambda: plots.per_step(series.get("memory_bytes", []), "Memory per step", "MiB", 2**20),
         lambda: plots.samples(s.get("samples") or {}),
-        lambda: plots.trace_phases(trace.get("step_ms") or [], trace.get("phases_ms") or {}),
+        lambda: plots.trace_phases(
+            trace.get("step_ms") or [],
+            trace.get("phases_ms") or {},
+            [n for n in trace.get("step_names") or [] if n.startswith("ProfilerStep")],
+        ),
     ]
     return "".join(_drawn(draw) for draw in drawings)
 

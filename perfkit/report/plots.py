@@ -58,7 +58,8 @@ class _Frame:
         bottom, top = self.height - BOTTOM, self.ticks[-1]
         return bottom - min(max(v, 0.0), top) / top * (bottom - TOP)
 
-    def svg(self, body: Sequence[str], x_ticks: Sequence[float]) -> str:
+    def svg(self, body: Sequence[str], x_ticks: Sequence[float], x_names=()) -> str:
+        """The chart around ``body``; ``x_names`` label the x ticks (else their values)."""
         bottom = self.height - BOTTOM
         out = [_head(self.title, self.height, self.legend)]
         for v in self.ticks:
@@ -70,8 +71,8 @@ class _Frame:
             )
         out += [
             f'<text class="tick" x="{self.x(v):.1f}" y="{bottom + 15}" text-anchor="middle">'
-            f"{_number(v)}</text>"
-            for v in x_ticks
+            f"{_e(x_names[k]) if x_names else _number(v)}</text>"
+            for k, v in enumerate(x_ticks)
         ]
         out.append(
             f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{bottom}" y2="{bottom}"/>'
@@ -155,11 +156,12 @@ def stacked_steps(
     marked: Sequence[bool] = (),
     marked_as: str = "",
     notes: dict[int, str] | None = None,
+    names: Sequence[str] = (),
 ) -> str | None:
     """Stacked bars per step: ``layers`` are (label, colour, ms per step). Steps where
     ``marked`` is true are drawn pale (``marked_as`` says why); ``notes`` add a line to a
-    step's hover. A first step far above the rest (start-up) is cut at the top, its value
-    written beside it."""
+    step's hover; ``names`` name the steps (in place of their index). A first step far above
+    the rest (start-up) is cut at the top, its value written beside it."""
     n = min((len(v) for _, _, v in layers), default=0)
     if n < 2:
         return None
@@ -176,7 +178,8 @@ def stacked_steps(
     body, hover = [], []
     for c, total, faint in zip(columns, totals, pale, strict=True):
         x0, x1 = frame.x(c[0] - 0.5), frame.x(c[-1] + 0.5)
-        lines = [f"{_steps_text(c, x_label)}: {total:.2f} ms" + (f", {marked_as}" if faint else "")]
+        where = names[c[0]] if len(c) == 1 and len(names) == n else _steps_text(c, x_label)
+        lines = [f"{where}: {total:.2f} ms" + (f", {marked_as}" if faint else "")]
         base, opacity = 0.0, ' opacity="0.45"' if faint else ""
         for label, color, values in layers:
             v = _mean(values, c)
@@ -195,7 +198,9 @@ def stacked_steps(
             f'<text class="tick" x="{frame.x(0.6):.1f}" y="{TOP + 10}">'
             f"{x_label} 0: {totals[0]:,.0f} ms, cut</text>"
         )
-    return frame.svg([*body, HOVER, *hover, "</g>"], _step_ticks(n))
+    ticks = _step_ticks(n)
+    labels = [names[int(t)] for t in ticks] if len(names) == n else []
+    return frame.svg([*body, HOVER, *hover, "</g>"], ticks, labels)
 
 
 def step_phases(series: dict[str, list]) -> str | None:
@@ -284,8 +289,11 @@ def samples(series: dict[str, list]) -> list[str | None]:
     ]
 
 
-def trace_phases(step_ms: list[float], phases: dict[str, list[float]]) -> str | None:
-    """Profiled steps split into data wait, backward, optimizer and the rest (forward)."""
+def trace_phases(
+    step_ms: list[float], phases: dict[str, list[float]], names: Sequence[str] = ()
+) -> str | None:
+    """Profiled steps split into data wait, backward, optimizer and the rest (forward),
+    named as the trace names them (``ProfilerStep#5``: ``#5``)."""
     n = len(step_ms)
     data = phases.get("data") or [0.0] * n
     back = phases.get("backward") or [0.0] * n
@@ -304,7 +312,8 @@ def trace_phases(step_ms: list[float], phases: dict[str, list[float]]) -> str | 
             ("backward", COLORS["backward"], back),
             ("optimizer", COLORS["optimizer"], opt),
         ],
-        x_label="profiled step",
+        x_label="profiled step (ProfilerStep#)" if names else "profiled step",
+        names=[name.removeprefix("ProfilerStep") for name in names],
     )
 
 
