@@ -89,24 +89,70 @@ def test_a_gpu_trace_has_lanes_for_threads_and_streams():
         assert lane.device == ("gpu" if lane.label.startswith("GPU") else "cpu")
 
 
-def test_the_timeline_keeps_the_longest_events_up_to_the_cap(monkeypatch):
-    """The ResNet-50 window holds 32k events: the default cap keeps 20,000; with a cap of
-    500, the 500 longest, and an op is never kept without the ops that enclose it."""
-    full = load_trace(RESNET).timeline
-    assert full is not None and full.events > timeline.MAX_EVENTS
-    assert full.kept == sum(len(lane.start_us) for lane in full.lanes) == timeline.MAX_EVENTS
+def drawn(t) -> int:
+    return sum(len(lane.start_us) for lane in t.lanes)
+
+
+def test_the_timeline_keeps_the_longest_events_and_merges_the_rest_within_the_cap(monkeypatch):
+    """The ResNet-50 window holds 32k events: at most 20,000 things are drawn, the longest
+    events as they are and the others in blocks; with a cap of 2,000, the same. An op is
+    never drawn without the ops (or blocks of them) that enclose it."""
+    for cap in (timeline.MAX_EVENTS, 2000):
+        monkeypatch.setattr(timeline, "MAX_EVENTS", cap)
+        t = load_trace(RESNET).timeline
+        assert t is not None and t.events == 32166
+        assert drawn(t) == t.kept + t.blocks <= cap
+        assert t.kept + t.merged + t.dropped == t.events and t.merged > t.blocks > 0
+        kept = [d for lane in t.lanes for i, d in enumerate(lane.dur_us) if not _merged(lane, i)]
+        assert len(kept) == t.kept and max(kept) > t.short_us > 0
+        for lane in t.lanes:
+            assert all(busy <= n * t.short_us + 0.1 for _, n, busy in lane.merged)
+            open_at: list[tuple[float, int]] = []  # (end, depth) of the enclosing ops
+            for i, (start, dur, depth) in enumerate(
+                zip(lane.start_us, lane.dur_us, lane.depth, strict=True)
+            ):
+                open_at = [(end, d) for end, d in open_at if end > start]
+                if not _merged(lane, i):  # within ops, or blocks of them, at every level
+                    assert {d for _, d in open_at} >= set(range(depth)), (lane.label, start)
+                open_at.append((start + dur, depth))
+
+
+def test_what_cannot_fit_even_merged_is_left_out_and_counted(monkeypatch):
     monkeypatch.setattr(timeline, "MAX_EVENTS", 500)
     t = load_trace(RESNET).timeline
-    assert t is not None and t.kept == 500 and t.events == full.events
-    kept = [d for lane in t.lanes for d in lane.dur_us]
-    assert min(kept) >= t.longest_dropped_us > 0
-    assert t.dropped_us > 0
-    for lane in t.lanes:
-        open_at: list[tuple[float, int]] = []  # (end, depth) of the enclosing ops
-        for start, dur, depth in zip(lane.start_us, lane.dur_us, lane.depth, strict=True):
-            open_at = [(end, d) for end, d in open_at if end > start and d < depth]
-            assert [d for _, d in open_at] == list(range(depth)), (lane.label, start)
-            open_at.append((start + dur, depth))
+    assert t is not None and drawn(t) == 500
+    assert t.dropped > 0 and t.dropped_us > 0
+    assert t.kept + t.merged + t.dropped == t.events
+
+
+def _merged(lane, i: int) -> bool:
+    return any(position == i for position, _, _ in lane.merged)
+
+
+def test_a_stream_of_short_kernels_stays_busy_on_the_page():
+    """On the DDP trace 70k of 81k events are short: merged, the time each GPU stream ran
+    is still all there."""
+    stream, collector = TraceStream(DDP), _Collector()
+    for batch in stream.batches():
+        collector.add(batch)
+    summary = collector.finish(stream.header, str(DDP))
+    t = summary.timeline
+    assert t is not None and t.merged > 50_000 and t.dropped == 0
+    w0 = summary.steps[0].start_us
+    w1 = max(s.start_us + s.dur_us for s in summary.steps)
+    for key, index in collector.threads.items():
+        if not isinstance(key, tuple):
+            continue
+        ran = 0.0
+        for column in (collector.kernel, collector.copies):
+            start, dur, _, lane = column.arrays()
+            inside = (lane == index) & (start < w1) & (start + dur > w0)
+            ran += float(dur[inside].sum())
+        label = f"GPU {key[1]} stream {key[2]}"
+        shown = next(lane for lane in t.lanes if lane.label == label)
+        merged = {i: busy for i, _, busy in shown.merged}
+        busy = sum(merged.get(i, d) for i, d in enumerate(shown.dur_us))
+        assert busy == pytest.approx(ran, rel=1e-3), label
 
 
 def test_a_trace_without_profiler_steps_is_one_window_without_markers():
