@@ -8,8 +8,10 @@ written, never as instructions to a terminal or a renderer:
   ``\\u202e``; the terminal renderer passes data to rich as ``Text``, never as markup;
 - Markdown (``md_text``, ``md_code``): one line, and nothing of it forms HTML, a link, an
   image, emphasis, a heading, a list or a table cell;
-- HTML (``html_text``): ``clean``, then every ``<>&"'`` escaped (no page has a script);
+- HTML (``html_text``): ``clean``, then every ``<>&"'`` escaped;
 - JSON (``json_text``): strict JSON, ASCII only (bidi controls are ``\\u`` escapes);
+- JSON inside an HTML ``<script>`` (``script_json``): ``clean`` strings, and nothing that
+  could end the element or the line (``</script>``, ``<!--``, U+2028);
 - messages (``terminal_line``: errors, where a run was saved): ``clean`` on one line.
 
 Imports nothing of perfkit: capture, the renderers and the CLI all use it.
@@ -107,3 +109,22 @@ def json_text(data: Any) -> str:
     trace) is ``null``, never ``Infinity``; non-ASCII text is ``\\u`` escaped, so bidi
     controls cannot reorder what a viewer shows."""
     return json.dumps(_finite(data), indent=2, default=str, allow_nan=False) + "\n"
+
+
+def _cleaned(data: Any) -> Any:
+    if isinstance(data, str):
+        return clean(data)
+    if isinstance(data, dict):
+        return {k: _cleaned(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_cleaned(v) for v in data]
+    return data
+
+
+def script_json(data: Any) -> str:
+    """Compact JSON to put inside an HTML ``<script>`` element, read back with
+    ``JSON.parse``: strings ``clean``, ASCII only (U+2028 and U+2029 escaped), and ``<``,
+    ``>``, ``&`` as ``\\u`` escapes, so that no ``</script>`` or ``<!--`` in a name can end or
+    change the element. Numbers that are not finite are ``null``."""
+    text = json.dumps(_cleaned(_finite(data)), separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

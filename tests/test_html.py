@@ -1,16 +1,24 @@
-"""The HTML page (issue 15): charts as SVG with values on hover, every rank of a job."""
+"""The HTML page (issue 15): charts as SVG with values on hover, every rank of a job, the
+timeline of the profiled steps."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+
+import pytest
 
 from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
 from perfkit.findings import Report
 from perfkit.report import plots, render
-from tests.conftest import TRACES
+from perfkit.trace import timeline as trace_timeline
+from tests.conftest import CHROMIUM, TRACES
 
 JOB = TRACES / "hta-sampled-128rank-job"
+RESNET = TRACES / "kineto-resnet50-v100-dataloader-num-workers-0.pt.trace.json.gz"
+DDP = TRACES / "hta-v100-nccl-2rank-rank1-ddp.pt.trace.json.gz"
 
 
 def hovers(svg: str) -> list[str]:
@@ -81,3 +89,58 @@ def test_a_job_of_many_ranks_draws_each_of_them():
     assert svg is not None
     assert [t.split(":")[0] for t in hovers(svg)] == [f"rank {r}" for r in range(256)]
     assert svg.count('class="worst"') == 1 and "+50.0% vs the median" in svg
+
+
+def timeline_data(page: str) -> dict:
+    raw = page.split('<script type="application/json">', 1)[1].split("</script>", 1)[0]
+    return json.loads(raw)
+
+
+def test_the_page_draws_the_timeline_of_a_gpu_trace():
+    """Lanes for the threads and the stream, the step markers, within the cap."""
+    report = analyze(load_inputs(RESNET))
+    page = render(report, "html")
+    data = timeline_data(page)
+    assert [lane["label"] for lane in data["lanes"]] == [
+        "thread 25738 (python)",
+        "thread 25772 (python)",
+        "GPU 0 stream 7",
+    ]
+    assert [step[0] for step in data["steps"]] == [f"ProfilerStep#{i}" for i in range(5, 11)]
+    assert sum(len(lane["start"]) for lane in data["lanes"]) <= trace_timeline.MAX_EVENTS
+    assert {kind for kind, _ in data["names"]} >= {"op", "data", "kernel", "memcpy", "merged"}
+    assert "32,166 CPU ops, kernels and copies in the window" in page
+    assert page.count("<script>") == 1 and "http" not in page.split("<script>", 1)[1]
+
+
+def test_without_a_trace_the_timeline_says_why():
+    page = render(Report(summary={}, findings=(), not_checked=()), "html")
+    assert "No timeline: this report has no profiler trace" in page
+    assert "<script" not in page and "<canvas" not in page
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_the_timeline_script_draws_in_a_browser(tmp_path):
+    """The script runs without an error in headless Chromium (it marks the timeline ready,
+    or writes the error where the timeline would be)."""
+    page = tmp_path / "report.html"
+    page.write_text(render(analyze(load_inputs(DDP)), "html"))
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert 'data-pk-timeline="" data-ready="1"' in dom
+    assert '<p class="pk-status" style="display: none;"></p>' in dom

@@ -1,7 +1,7 @@
 """One self-contained HTML page: summary, findings with fixes, charts, environment.
 
-No network: styles inline, charts as inline SVG. Every string that comes from a run or a
-trace goes through ``perfkit.escape.html_text``.
+No network: styles inline, charts as inline SVG, the timeline drawn by an inline script.
+Every string that comes from a run or a trace goes through ``perfkit.escape``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from perfkit.escape import html_text as _e
 from perfkit.findings import Finding, Report
-from perfkit.report import plots
+from perfkit.report import plots, timeline
 from perfkit.report.text import (
     RANK_COLUMNS,
     location_text,
@@ -67,6 +67,18 @@ _CSS = """
 .perfkit-report svg .hover rect:hover{fill:#1d243314}
 .perfkit-report svg .worst{fill:none;stroke:#d62728;stroke-width:1.5}
 .perfkit-report svg .worst-label{fill:#d62728;font-weight:700}
+.perfkit-report .pk-timeline{position:relative;background:#fff;border-radius:8px;
+  box-shadow:0 1px 2px #0001;padding:8px 0;margin:10px 0}
+.perfkit-report .pk-bar,.perfkit-report .pk-legend,.perfkit-report .pk-status{padding:0 10px 6px;
+  font-size:12px;color:#5b6475}
+.perfkit-report .pk-bar button{font:inherit;margin-right:6px;padding:1px 10px;cursor:pointer;
+  border:1px solid #c3cad6;border-radius:4px;background:#f6f7f9;color:#1d2433}
+.perfkit-report .pk-legend span{margin-right:14px}
+.perfkit-report .pk-legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+.perfkit-report .pk-timeline canvas{display:block;cursor:grab}
+.perfkit-report .pk-tip{display:none;position:absolute;z-index:2;max-width:300px;
+  background:#1d2433;color:#fff;font-size:12px;padding:6px 8px;border-radius:4px;
+  white-space:pre-wrap;overflow-wrap:anywhere;pointer-events:none}
 """
 _PAGE_CSS = "body{margin:0;background:#f6f7f9}"
 
@@ -259,6 +271,7 @@ def render(report: Report, **_: Any) -> str:
         f'<main class="perfkit-report">'
         f"<h1>perfkit report</h1><div class=meta>{_e(', '.join(report.sources))}</div>{warnings}"
         f"{_cards(report)}{_ranks(report)}<h2>Findings</h2>{findings}"
-        f"<h2>Over the run</h2>{_plots(report)}{_sites(report)}"
+        f"<h2>Over the run</h2>{_plots(report)}{timeline.section(report.timeline)}"
+        f"{_sites(report)}"
         f"{_trace_tables(report)}{not_checked}{_environment(report)}</main></body></html>\n"
     )
