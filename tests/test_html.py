@@ -144,3 +144,20 @@ def test_the_timeline_script_draws_in_a_browser(tmp_path):
     ).stdout
     assert 'data-pk-timeline="" data-ready="1"' in dom
     assert '<p class="pk-status" style="display: none;"></p>' in dom
+
+
+def test_in_a_notebook_the_report_restyles_nothing_around_it():
+    """``Report._repr_html_``: the page's content in one element, every style rule under
+    its class (the page's own ``body`` rule stays in the page)."""
+    report = analyze(load_inputs(JOB))
+    shown = report._repr_html_()
+    assert shown.startswith('<div class="perfkit-report"><style>') and shown.endswith("</div>")
+    assert not re.search(r"<(html|head|body|main|meta)\b", shown)
+    assert "<title>perfkit report</title>" not in shown
+    css = "".join(re.findall(r"<style>(.*?)</style>", shown, re.S))
+    selectors = [s.strip() for rule in re.findall(r"([^{}]+)\{", css) for s in rule.split(",")]
+    assert len(selectors) > 30
+    assert all(s.startswith(".perfkit-report") for s in selectors), selectors
+    assert "<h2>Ranks</h2>" in shown and "rank 1" in shown and "data-pk-timeline" in shown
+    page = render(report, "html")
+    assert "body{" in page and "body{" not in shown

@@ -23,10 +23,13 @@ from perfkit.report.text import (
 )
 
 # Every rule is under the report's root class: in a notebook the report restyles nothing
-# around it. The page alone adds its body's margin and background.
+# around it (and sets what a notebook's own styles would change in it). The page alone adds
+# its body's margin and background.
 _CSS = """
 .perfkit-report{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
   color:#1d2433;max-width:1000px;margin:0 auto;padding:24px;box-sizing:border-box}
+.perfkit-report h1,.perfkit-report h2{color:inherit;font-style:normal;font-weight:700;
+  border:0;padding:0}
 .perfkit-report h1{font-size:24px;margin:0 0 4px}
 .perfkit-report h2{font-size:19px;margin:28px 0 10px}
 .perfkit-report .meta{color:#5b6475;font-size:14px}
@@ -49,8 +52,10 @@ _CSS = """
   margin:6px 0}
 .perfkit-report .loc{margin:2px 0}
 .perfkit-report .saving{color:#6b3fa0}
-.perfkit-report table{border-collapse:collapse;background:#fff;width:100%;font-size:13px}
-.perfkit-report td,.perfkit-report th{padding:4px 8px;border-bottom:1px solid #e6e8eb;
+.perfkit-report table{border-collapse:collapse;background:#fff;width:100%;font-size:13px;
+  border:0;margin:0}
+.perfkit-report tr{background:none}
+.perfkit-report td,.perfkit-report th{padding:4px 8px;border:0;border-bottom:1px solid #e6e8eb;
   text-align:left;vertical-align:top}
 .perfkit-report td.bar{width:40%}
 .perfkit-report td.bar span{display:block;height:10px;background:#8172b2;border-radius:2px}
@@ -249,6 +254,21 @@ def _environment(report: Report) -> str:
 
 
 def render(report: Report, **_: Any) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>perfkit report</title><style>{_PAGE_CSS}{_CSS}</style></head><body>"
+        f'<main class="perfkit-report">{_body(report)}</main></body></html>\n'
+    )
+
+
+def fragment(report: Report) -> str:
+    """The report without a page around it, for a notebook: its styles apply inside it
+    only, so it restyles nothing of the notebook."""
+    return f'<div class="perfkit-report"><style>{_CSS}</style>{_body(report)}</div>'
+
+
+def _body(report: Report) -> str:
     from perfkit.rules import find_rule
 
     several = len(report.sources) > 1
@@ -265,13 +285,8 @@ def render(report: Report, **_: Any) -> str:
             [[n.code, n.rule, n.reason] for n in report.not_checked], ["code", "rule", "why"]
         )
     return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>perfkit report</title><style>{_PAGE_CSS}{_CSS}</style></head><body>"
-        f'<main class="perfkit-report">'
         f"<h1>perfkit report</h1><div class=meta>{_e(', '.join(report.sources))}</div>{warnings}"
         f"{_cards(report)}{_ranks(report)}<h2>Findings</h2>{findings}"
         f"<h2>Over the run</h2>{_plots(report)}{timeline.section(report.timeline)}"
-        f"{_sites(report)}"
-        f"{_trace_tables(report)}{not_checked}{_environment(report)}</main></body></html>\n"
+        f"{_sites(report)}{_trace_tables(report)}{not_checked}{_environment(report)}"
     )
