@@ -23,6 +23,7 @@ import html
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 # C0/C1 controls (ANSI escapes start with ESC, or with CSI, U+009B) and the controls that
@@ -94,13 +95,16 @@ def html_text(text: object) -> str:
     return html.escape(clean(text), quote=True)
 
 
-def _finite(data: Any) -> Any:
+def _finite(data: Any, strings: Callable[[str], str] = str) -> Any:
+    """``data`` with numbers that are not finite as None, and ``strings`` applied to text."""
     if isinstance(data, float) and not math.isfinite(data):
         return None
+    if isinstance(data, str):
+        return strings(data)
     if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
+        return {k: _finite(v, strings) for k, v in data.items()}
     if isinstance(data, list | tuple):
-        return [_finite(v) for v in data]
+        return [_finite(v, strings) for v in data]
     return data
 
 
@@ -111,20 +115,10 @@ def json_text(data: Any) -> str:
     return json.dumps(_finite(data), indent=2, default=str, allow_nan=False) + "\n"
 
 
-def _cleaned(data: Any) -> Any:
-    if isinstance(data, str):
-        return clean(data)
-    if isinstance(data, dict):
-        return {k: _cleaned(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_cleaned(v) for v in data]
-    return data
-
-
 def script_json(data: Any) -> str:
     """Compact JSON to put inside an HTML ``<script>`` element, read back with
     ``JSON.parse``: strings ``clean``, ASCII only (U+2028 and U+2029 escaped), and ``<``,
     ``>``, ``&`` as ``\\u`` escapes, so that no ``</script>`` or ``<!--`` in a name can end or
     change the element. Numbers that are not finite are ``null``."""
-    text = json.dumps(_cleaned(_finite(data)), separators=(",", ":"), allow_nan=False)
+    text = json.dumps(_finite(data, clean), separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
