@@ -11,8 +11,10 @@ import pytest
 
 from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
+from perfkit.evidence import Evidence
 from perfkit.findings import Report
 from perfkit.report import plots, render
+from perfkit.trace import summarize
 from perfkit.trace import timeline as trace_timeline
 from tests.conftest import CHROMIUM, TRACES
 
@@ -111,6 +113,18 @@ def test_the_page_draws_the_timeline_of_a_gpu_trace():
     assert {kind for kind, _ in data["names"]} >= {"op", "data", "kernel", "memcpy", "merged"}
     assert "32,166 CPU ops, kernels and copies in the window" in page
     assert page.count("<script>") == 1 and "http" not in page.split("<script>", 1)[1]
+
+
+def test_a_trace_that_marks_no_steps_is_one_window():
+    events = [
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 10, "dur": 5, "tid": 1},
+        {"ph": "X", "cat": "kernel", "name": "gemm", "ts": 12, "dur": 2, "pid": 0, "tid": 7},
+    ]
+    report = analyze([Evidence(trace=summarize({"traceEvents": events}, "t.pt.trace.json"))])
+    page = render(report, "html")
+    assert "<h2>Timeline of the trace (it marks no steps)</h2>" in page
+    assert "all 2 CPU ops, kernels and copies of the window" in page
+    assert "click a step" not in page and timeline_data(page)["steps"] == []
 
 
 def test_without_a_trace_the_timeline_says_why():

@@ -49,15 +49,17 @@ def section(timeline: dict[str, Any] | None) -> str:
         "kinds": KINDS,
         "lanes": [_packed(lane) for lane in timeline["lanes"]],
     }
+    heading = "the profiled steps" if timeline["steps"] else "the trace (it marks no steps)"
     return (
-        "<h2>Timeline of the profiled steps</h2>"
+        f"<h2>Timeline of {heading}</h2>"
         f'<div class="meta">{_e(_what(timeline))}</div>'
         '<div class="pk-timeline" data-pk-timeline>'
         '<div class="pk-bar"><button type="button" data-act="in">+</button>'
         '<button type="button" data-act="out">&minus;</button>'
         '<button type="button" data-act="all">whole window</button>'
-        "<span>drag to pan, Ctrl+wheel or double-click to zoom (Shift: out), click a step to "
-        f'zoom to it</span></div><div class="pk-legend">{legend}</div><canvas></canvas>'
+        "<span>drag to pan, Ctrl+wheel or double-click to zoom (Shift: out)"
+        f"{', click a step to zoom to it' if timeline['steps'] else ''}</span></div>"
+        f'<div class="pk-legend">{legend}</div><canvas></canvas>'
         '<div class="pk-tip"></div>'
         '<p class="pk-status">The timeline needs JavaScript (in Jupyter: a trusted notebook).</p>'
         f'<script type="application/json">{script_json(data)}</script></div>'
@@ -104,7 +106,7 @@ def _packed(lane: dict[str, Any]) -> dict[str, Any]:
 SCRIPT = r"""
 (function () {
   "use strict";
-  var GUTTER = 200, AXIS = 24, STEPS = 20, ROW = 14, GPU_ROW = 18, GAP = 8;
+  var GUTTER = 200, AXIS = 24, ROW = 14, GPU_ROW = 18, GAP = 8;
 
   function nice(span) {
     var raw = span / 8, mag = Math.pow(10, Math.floor(Math.log10(raw)));
@@ -130,6 +132,7 @@ SCRIPT = r"""
     var data = JSON.parse(root.querySelector('script[type="application/json"]').textContent);
     var canvas = root.querySelector("canvas"), ctx = canvas.getContext("2d");
     var tip = root.querySelector(".pk-tip"), status = root.querySelector(".pk-status");
+    var STEPS = data.steps.length ? 20 : 0;  // a row of step markers, when there are some
     var colours = {}, y = AXIS + STEPS + GAP;
     var lanes = data.lanes.map(function (l) {
       var n = l.start.length, s = new Float64Array(n), d = new Float64Array(n);
@@ -233,7 +236,7 @@ SCRIPT = r"""
         fit(lane.label, 6, lane.top + Math.min(lane.height, 18) / 2, GUTTER - 18);
       });
       ctx.fillStyle = "#5b6475";
-      fit("steps", 6, AXIS + STEPS / 2, GUTTER - 18);
+      if (STEPS) fit("steps", 6, AXIS + STEPS / 2, GUTTER - 18);
     }
     function fit(text, x, y, room) {
       if (room < 12) return;
