@@ -83,6 +83,7 @@ def test_a_job_shows_every_rank_and_the_slowest_stands_out():
     assert bars.count('class="worst"') == 1 and ">rank 1</text>" in bars
     spread = ranks[ranks.index("Step time of every rank") :]
     assert "longest: 630.64 ms (rank 1)" in spread and "rank 1, the slowest: 630.64" in spread
+    assert "Profiled steps by phase (trace of rank 0)" in page  # the rank the summary reads
 
 
 def test_a_job_of_many_ranks_draws_each_of_them():

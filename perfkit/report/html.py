@@ -154,6 +154,8 @@ def _plots(report: Report) -> str:
             trace.get("step_ms") or [],
             trace.get("phases_ms") or {},
             [n for n in trace.get("step_names") or [] if n.startswith("ProfilerStep")],
+            # A job's summary describes one of its ranks.
+            f" of rank {(trace.get('distributed') or {}).get('rank')}" if s.get("ranks") else "",
         ),
     ]
     return "".join(_drawn(draw) for draw in drawings)

@@ -290,10 +290,10 @@ def samples(series: dict[str, list]) -> list[str | None]:
 
 
 def trace_phases(
-    step_ms: list[float], phases: dict[str, list[float]], names: Sequence[str] = ()
+    step_ms: list[float], phases: dict[str, list[float]], names: Sequence[str] = (), of: str = ""
 ) -> str | None:
     """Profiled steps split into data wait, backward, optimizer and the rest (forward),
-    named as the trace names them (``ProfilerStep#5``: ``#5``)."""
+    named as the trace names them (``ProfilerStep#5``: ``#5``); ``of`` says whose trace."""
     n = len(step_ms)
     data = phases.get("data") or [0.0] * n
     back = phases.get("backward") or [0.0] * n
@@ -305,7 +305,7 @@ def trace_phases(
             f"backward {back[0]:.2f}, optimizer {opt[0]:.2f}, the rest {rest[0]:.2f} ms).</p>"
         )
     return stacked_steps(
-        "Profiled steps by phase (trace)",
+        f"Profiled steps by phase (trace{of})",
         [
             ("DataLoader", COLORS["data"], data),
             ("forward and the rest", COLORS["compute"], rest),
