@@ -8,10 +8,12 @@ written, never as instructions to a terminal or a renderer:
   ``\\u202e``; the terminal renderer passes data to rich as ``Text``, never as markup;
 - Markdown (``md_text``, ``md_code``): one line, and nothing of it forms HTML, a link, an
   image, emphasis, a heading, a list or a table cell;
-- HTML (``html_text``): ``clean``, then every ``<>&"'`` escaped (no page has a script);
+- HTML (``html_text``): ``clean``, then every ``<>&"'`` escaped;
 - JSON (``json_text``): strict JSON, ASCII only (bidi controls are ``\\u`` escapes);
 - GitHub workflow commands (``github_data``, ``github_property``): ``clean``, then what
   would end the command or one of its values percent-encoded, as GitHub's runner decodes it;
+- JSON inside an HTML ``<script>`` (``script_json``): ``clean`` strings, and nothing that
+  could end the element or the line (``</script>``, ``<!--``, U+2028);
 - messages (``terminal_line``: errors, where a run was saved): ``clean`` on one line.
 
 Imports nothing of perfkit: capture, the renderers and the CLI all use it.
@@ -23,6 +25,7 @@ import html
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 # C0/C1 controls (ANSI escapes start with ESC, or with CSI, U+009B) and the controls that
@@ -107,13 +110,16 @@ def github_property(text: object) -> str:
     return github_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _finite(data: Any) -> Any:
+def _finite(data: Any, strings: Callable[[str], str] = str) -> Any:
+    """``data`` with numbers that are not finite as None, and ``strings`` applied to text."""
     if isinstance(data, float) and not math.isfinite(data):
         return None
+    if isinstance(data, str):
+        return strings(data)
     if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
+        return {k: _finite(v, strings) for k, v in data.items()}
     if isinstance(data, list | tuple):
-        return [_finite(v) for v in data]
+        return [_finite(v, strings) for v in data]
     return data
 
 
@@ -122,3 +128,12 @@ def json_text(data: Any) -> str:
     trace) is ``null``, never ``Infinity``; non-ASCII text is ``\\u`` escaped, so bidi
     controls cannot reorder what a viewer shows."""
     return json.dumps(_finite(data), indent=2, default=str, allow_nan=False) + "\n"
+
+
+def script_json(data: Any) -> str:
+    """Compact JSON to put inside an HTML ``<script>`` element, read back with
+    ``JSON.parse``: strings ``clean``, ASCII only (U+2028 and U+2029 escaped), and ``<``,
+    ``>``, ``&`` as ``\\u`` escapes, so that no ``</script>`` or ``<!--`` in a name can end or
+    change the element. Numbers that are not finite are ``null``."""
+    text = json.dumps(_finite(data, clean), separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

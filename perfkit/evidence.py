@@ -213,7 +213,8 @@ class Evidence:
 
 
 def phase_series(ev: Evidence) -> dict[str, list[float]]:
-    """Per-step phases of one rank, aligned by step index: step, data wait, rest."""
+    """Per-step phases of one rank, aligned by step index: step, data wait, rest, and from a
+    trace the time collectives ran."""
     if ev.run is not None and ev.timed_steps:
         timed = ev.timed_steps
         period = [s.period_ms for s in timed]
@@ -233,6 +234,7 @@ def phase_series(ev: Evidence) -> dict[str, list[float]]:
             "step_ms": period,
             "data_wait_ms": wait,
             "compute_ms": [s.gpu_busy_us / 1e3 for s in steps],
+            "comm_ms": [s.comm_us / 1e3 for s in steps],
             "syncs": [float(s.syncs) for s in steps],
         }
     return {}

@@ -1,7 +1,7 @@
 """The report's data: findings, rules that could not be checked, and the run summary.
 
 Plain frozen data. Rules build Findings; the engine sorts them into a Report; renderers
-format a Report and never compute anything.
+format a Report and never compute anything. In Jupyter a Report shows itself as HTML.
 """
 
 from __future__ import annotations
@@ -85,6 +85,15 @@ class Report:
     findings: tuple[Finding, ...]
     not_checked: tuple[NotChecked, ...]
     sources: tuple[str, ...] = field(default_factory=tuple)
+    # The profiled window of the leading trace, event by event (bounded): drawn by the HTML
+    # page, left out of the JSON form (the trace itself is the full record).
+    timeline: dict[str, Any] | None = field(default=None, repr=False)
 
     def worst(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a Report: the HTML page's content, its styles scoped to it."""
+        from perfkit.report.html import fragment  # the one upward import: a display hook
+
+        return fragment(self)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from perfkit.capture.step import profile_step
 REPO = Path(__file__).resolve().parent.parent
 # Real GPU traces recorded by others (provenance in PROVENANCE.md beside them).
 TRACES = REPO / "tests" / "data" / "traces"
+# Pages are checked in a real browser where one is installed.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PYTHON = sys.executable
 
 # Fast defaults for in-process captures: no profiler window, no sampler thread.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,14 +15,13 @@ from pathlib import Path
 import pytest
 
 from perfkit.commands.tensorboard import free_port
-from tests.conftest import REPO
+from tests.conftest import CHROMIUM, REPO
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("tensorboard", "torch_tb_profiler")),
     reason="install perfkit[tensorboard]",
 )
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def get(port: int, path: str):

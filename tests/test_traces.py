@@ -111,6 +111,8 @@ def test_multi_rank_folder_loads_every_rank():
     assert {f.source for f in report.findings if f.rule in job_wide} <= {"job of 2 ranks"}
     # Treated as one job: a per-rank table, and the straggler rule could judge it.
     assert [r["rank"] for r in report.summary["ranks"]] == [0, 1]
+    # Neither waits for data: the longer step (619 ms, not 615) is the slowest.
+    assert report.summary["slowest_rank"]["rank"] == 1
     assert "rank-straggler" not in {n.rule for n in report.not_checked}
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from perfkit.analysis.ranks import job_of, rank_table, slowest
+from perfkit.analysis.ranks import job_of, rank_table, slowest, step_spread
 from perfkit.evidence import Evidence, Need, NotApplicable
 from perfkit.findings import Finding, NotChecked, Report
 from perfkit.rules import all_rules
@@ -68,11 +68,14 @@ def analyze(
         rows = rank_table(job)
         summary["ranks"] = rows
         summary["slowest_rank"] = slowest(rows)
+        worst = summary["slowest_rank"]
+        summary["rank_steps"] = step_spread(job, worst["rank"] if worst else None)
     return Report(
         summary=summary,
         findings=tuple(findings),
         not_checked=tuple(not_checked),
         sources=tuple(ev.source for ev in units),
+        timeline=timeline_of(units),
     )
 
 
@@ -192,7 +195,7 @@ def _window_not_reached(run: Any) -> list[str]:
 
 def summarize_units(units: Sequence[Evidence]) -> dict[str, Any]:
     """Figures for the report header and plots; the first unit with a run leads."""
-    lead = next((u for u in units if u.run is not None), units[0] if units else Evidence())
+    lead = _lead(units)
     summary: dict[str, Any] = {
         "sources": [u.source for u in units],
         "median_step_ms": _round(lead.median_step_ms),
@@ -202,6 +205,23 @@ def summarize_units(units: Sequence[Evidence]) -> dict[str, Any]:
     if lead.trace is not None:
         summary["trace"] = _trace_summary(lead)
     return summary
+
+
+def _lead(units: Sequence[Evidence]) -> Evidence:
+    """The unit the summary describes: the first with a run file, else the first."""
+    return next((u for u in units if u.run is not None), units[0] if units else Evidence())
+
+
+def timeline_of(units: Sequence[Evidence]) -> dict[str, Any] | None:
+    """The timeline of the trace the summary describes (the leading unit's)."""
+    lead = _lead(units)
+    if lead.trace is None or lead.trace.timeline is None:
+        return None
+    return {
+        "source": lead.trace.path,
+        "rank": lead.rank,
+        **dataclasses.asdict(lead.trace.timeline),
+    }
 
 
 def _round(x: float | None, digits: int = 3) -> float | None:
@@ -291,13 +311,19 @@ def _trace_summary(ev: Evidence) -> dict[str, Any]:
         "gpu_busy_share": round(sum(s.gpu_busy_us for s in t.steps) / window, 3),
         "dataloader_share": round(sum(s.dataloader_us for s in t.steps) / window, 3),
         "step_ms": [round(s.dur_us / 1e3, 3) for s in t.steps],
+        "step_names": [s.name for s in t.steps],
         # Per profiled step: where the time went, when the trace says it.
         "phases_ms": {
             "data": [round(s.dataloader_us / 1e3, 3) for s in t.steps],
             "backward": [round(s.backward_us / 1e3, 3) for s in t.steps],
             "optimizer": [round(s.optimizer_us / 1e3, 3) for s in t.steps],
+            "comm": [round(s.comm_us / 1e3, 3) for s in t.steps],
         },
-        "top_ops": [list(x) for x in t.top_ops],
+        # [name, calls, inclusive us, self us, share of all ops' self time]
+        "top_ops": [
+            [name, calls, total, own, round(own / t.op_self_us, 4) if t.op_self_us else None]
+            for name, calls, total, own in t.top_ops
+        ],
         "top_kernels": [list(x) for x in t.top_kernels],
         "memcpy": t.memcpy,
         "syncs": t.syncs,

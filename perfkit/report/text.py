@@ -179,6 +179,7 @@ RANK_COLUMNS = (
     ("step_ms", "step ms"),
     ("data_wait_ms", "data wait ms"),
     ("compute_ms", "compute ms"),  # run files: step minus data wait; traces: GPU busy
+    ("comm_ms", "comm ms"),  # traces: time collectives ran
     ("syncs", "syncs/step"),
     ("memory_peak_bytes", "memory peak MiB"),
 )

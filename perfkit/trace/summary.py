@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from perfkit.trace.intervals import Intervals
+from perfkit.trace.intervals import Intervals, nesting
 from perfkit.trace.stream import TraceStream
+from perfkit.trace.timeline import Source, Timeline, build_timeline, gpu_kind, lane_labels
 
 # Kernels shorter than this are "tiny": launching them costs about as much as running them.
 TINY_KERNEL_US = 10.0
@@ -66,6 +67,7 @@ class TraceStep:
     backward_us: float = 0.0  # union of autograd engine work (nested ops counted once)
     optimizer_us: float = 0.0  # Optimizer.step / zero_grad
     sync_us: float = 0.0
+    comm_us: float = 0.0  # union of collectives: NCCL kernels, else the host's records
     syncs: int = 0
     scalar_reads: int = 0
     gpu_busy_us: float = 0.0
@@ -86,9 +88,13 @@ class TraceSummary:
     scalar_reads: int
     scalar_read_sites: list[tuple[str, int]]  # ("train.py:57 step", count)
     kernels: dict[str, float]
-    top_ops: list[tuple[str, int, float]] = field(default_factory=list)
+    # (name, calls, inclusive us, self us), the most self time first: inclusive time counts
+    # an op's children too, so it repeats down the call chain.
+    top_ops: list[tuple[str, int, float, float]] = field(default_factory=list)
     top_kernels: list[tuple[str, int, float]] = field(default_factory=list)
     events: int = 0
+    op_self_us: float = 0.0  # self time of every CPU op: what op shares are of
+    timeline: Timeline | None = None
 
     @property
     def has_gpu_activity(self) -> bool:
@@ -157,11 +163,13 @@ class _Collector:
     def __init__(self) -> None:
         self.events = 0
         self.profiler_steps: list[tuple[float, float, str, Any]] = []
+        # CPU threads by tid, GPU streams by ("gpu", pid, tid): one index each.
         self.threads: dict[Any, int] = {}
+        self.thread_names: dict[Any, str] = {}  # (pid, tid) -> the trace's own name
         self.cpu, self.cpu_names = _Column(), _Names()
         self.kernel, self.kernel_names = _Column(), _Names()
         self.python, self.python_names = _Column(), _Names()
-        self.copies = _Column()  # memcpy/memset: GPU busy, not kernels
+        self.copies, self.copy_names = _Column(), _Names()  # memcpy/memset: GPU busy
         self.scalar_stacks: list[tuple[float, int, Any]] = []
         self.memcpy: dict[str, dict[str, float]] = {}
         self.syncs: dict[str, dict[str, float]] = {}
@@ -175,6 +183,8 @@ class _Collector:
         threads = self.threads
         for e in events:
             if not isinstance(e, dict) or e.get("ph") != "X":
+                if isinstance(e, dict) and e.get("ph") == "M":
+                    self._metadata(e)
                 continue
             name = e.get("name")
             ts = e.get("ts")
@@ -189,6 +199,9 @@ class _Collector:
             cat = str(e.get("cat") or "").lower()
             tid = e.get("tid")
             tid = tid if isinstance(tid, (int, str)) else None
+            if cat in _GPU or cat == "kernel":
+                pid = e.get("pid")
+                tid = ("gpu", pid if isinstance(pid, (int, str)) else None, tid)
             thread = threads.get(tid)
             if thread is None:
                 thread = threads[tid] = len(threads)
@@ -206,11 +219,20 @@ class _Collector:
             elif cat == "kernel":
                 self.kernel.append(ts, dur, _intern(self.kernel_names, name), thread)
             elif cat in _GPU:
-                self.copies.append(ts, dur, 0, thread)
+                self.copies.append(ts, dur, _intern(self.copy_names, name), thread)
                 if cat in _MEMCPY:
                     self._memcpy(name, dur, e.get("args"))
             elif cat == "python_function":
                 self.python.append(ts, dur, _intern(self.python_names, name), thread)
+
+    def _metadata(self, e: dict[str, Any]) -> None:
+        args = e.get("args")
+        name = args.get("name") if isinstance(args, dict) else None
+        if e.get("name") == "thread_name" and isinstance(name, str):
+            pid, tid = e.get("pid"), e.get("tid")
+            known = len(self.thread_names) < 10_000  # a damaged trace may name millions
+            if isinstance(pid, (int, str)) and isinstance(tid, (int, str)) and known:
+                self.thread_names[(pid, tid)] = name.strip()
 
     def _runtime(self, name: str, ts: float, dur: float) -> None:
         if self.runtime < 2000 and name.startswith("hip"):
@@ -253,25 +275,58 @@ class _Collector:
         window.add(steps, "syncs", sync_step)
         window.add(steps, "sync_us", sync_step, sync_dur)
         kernels, top_kernels = self._kernels(steps, window)
-        op_totals = np.bincount(cpu_name, weights=cpu_dur, minlength=len(self.cpu_names))
-        op_counts = np.bincount(cpu_name, minlength=len(self.cpu_names))
+        depth, self_us = nesting(cpu_start, cpu_dur, cpu_thread)
+        n_names = len(self.cpu_names)
+        op_totals = np.bincount(cpu_name, weights=cpu_dur, minlength=n_names)
+        op_self = np.bincount(cpu_name, weights=self_us, minlength=n_names)
+        op_counts = np.bincount(cpu_name, minlength=n_names)
         is_comm = np.array([bool(CPU_COMM.match(n)) for n in self.cpu_names.names], dtype=bool)
         kernels.update(self._cpu_comm(cpu_start, cpu_dur, cpu_thread, is_comm[cpu_name]))
+        if not kernels["comm"]:  # no NCCL kernels: the host's records time the collectives
+            _comm_per_step(steps, cpu_start[is_comm[cpu_name]], cpu_end[is_comm[cpu_name]])
+        shown_as = [
+            "data" if kind == _DATA else "comm" if comm else "op"
+            for kind, comm in zip(kinds.tolist(), is_comm.tolist(), strict=True)
+        ]
+        cpu = Source(
+            cpu_start, cpu_dur, cpu_name, cpu_thread, depth, self.cpu_names.names, shown_as
+        )
+        # A step marker without a length (none, or an infinite one) times nothing.
+        steps_from = "ProfilerStep" if any(s[1] > 0 for s in self.profiler_steps) else None
         return TraceSummary(
             path=path,
             device=_device(header, self.runtime > 0, self.rocm),
             distributed=_mapping(header.get("distributedInfo")),
             steps=steps,
-            steps_from="ProfilerStep" if self.profiler_steps else "whole trace",
+            steps_from=steps_from or "whole trace",
             memcpy=self.memcpy,
             syncs=self.syncs,
             scalar_reads=len(self.scalar_stacks),
             scalar_read_sites=self._scalar_sites(),
             kernels=kernels,
-            top_ops=_top(self.cpu_names.names, op_counts, op_totals),
+            top_ops=_top_ops(self.cpu_names.names, op_counts, op_totals, op_self),
             top_kernels=top_kernels,
             events=self.events,
+            op_self_us=float(self_us.sum()),
+            timeline=self._timeline(steps, bool(steps_from), cpu),
         )
+
+    def _timeline(self, steps: list[TraceStep], marked: bool, cpu: Source) -> Timeline | None:
+        """The window of the steps (of the whole trace when no step is marked), bounded."""
+        if not steps:
+            return None
+        sources = [cpu]
+        for column, names in ((self.kernel, self.kernel_names), (self.copies, self.copy_names)):
+            start, dur, name, lane = column.arrays()
+            flat = np.zeros(len(start), np.int64)  # a stream runs one thing at a time
+            kinds = [gpu_kind(n, NCCL) for n in names.names]
+            sources.append(Source(start, dur, name, lane, flat, names.names, kinds))
+        end = max(s.start_us + s.dur_us for s in steps)
+        markers = [(s.name, s.start_us, s.dur_us) for s in steps] if marked else []
+        step_threads = Counter(str(tid) for _, _, _, tid in self.profiler_steps)
+        main = step_threads.most_common(1)[0][0] if step_threads else None
+        lanes = lane_labels(self.threads, self.thread_names, main)
+        return build_timeline((steps[0].start_us, end), markers, sources, lanes)
 
     def _steps(self) -> list[TraceStep]:
         # A step marker without a length (none, or an infinite one) times nothing.
@@ -309,6 +364,8 @@ class _Collector:
         )
         for s, busy_us in zip(steps, covered, strict=True):
             s.gpu_busy_us = float(busy_us)
+        if comm.any():
+            _comm_per_step(steps, start[comm], end[comm])
         compute = Intervals(start[~comm], end[~comm])
         kernels = {
             "count": len(dur),
@@ -428,6 +485,21 @@ def _kernel_kind(name: str) -> tuple[bool, bool, bool]:
         bool(TENSOR_CORE.search(name)),
         bool(GEMM_OR_CONV.search(name)),
     )
+
+
+def _comm_per_step(steps: list[TraceStep], start: np.ndarray, end: np.ndarray) -> None:
+    covered = Intervals(start, end).covered(
+        np.array([s.start_us for s in steps]), np.array([s.start_us + s.dur_us for s in steps])
+    )
+    for s, comm_us in zip(steps, covered, strict=True):
+        s.comm_us = float(comm_us)
+
+
+def _top_ops(
+    names: list[str], counts: np.ndarray, totals: np.ndarray, selfs: np.ndarray
+) -> list[tuple[str, int, float, float]]:
+    ranked = np.argsort(-selfs, kind="stable")[:15]
+    return [(names[i], int(counts[i]), float(totals[i]), float(selfs[i])) for i in ranked]
 
 
 def _top(names: list[str], counts: np.ndarray, totals: np.ndarray) -> list[tuple[str, int, float]]:
