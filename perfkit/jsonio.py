@@ -72,6 +72,8 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
             head = raw.lstrip(b" \t\r\n")
             if head and head[:1] not in (b"{", b"["):
                 raise JsonFileError(p, f"not valid JSON (it starts with {head[:8]!r})")
+            if not head and len(raw) == HEAD_BYTES:
+                raise JsonFileError(p, f"not valid JSON (it starts with {HEAD_BYTES} spaces)")
             if len(raw) <= limit:
                 raw += source.read(limit + 1 - len(raw))
         except (EOFError, zlib.error, gzip.BadGzipFile) as e:

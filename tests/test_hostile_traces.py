@@ -112,3 +112,23 @@ def test_time_per_byte_is_bounded_on_adversarial_layouts(tmp_path, pattern, repe
     path.write_bytes(PREFIX + b'{"name":"' + body)
     size_mb = path.stat().st_size / 2**20
     assert read_time(path) < 0.5 + SECONDS_PER_MB * size_mb
+
+
+LONG_LAYOUTS = {
+    # One event's name of a million candidate cuts: each would parse the whole pending text.
+    "cuts in a string": lambda n: PREFIX + b'{"ph":"X","name":"' + b"},{" * (n // 3) + b'"}]}',
+    # A name with no brace at all, then a header with no event array for a long stretch.
+    "no brace": lambda n: PREFIX + b'{"ph":"X","name":"' + b"a" * n + b'"}]}',
+    "long header": lambda n: b'{"pad":"' + b"a" * n + b'",' + PREFIX[1:] + b'{"ph":"X"}]}',
+    "leading spaces": lambda n: b" " * n + PREFIX + b'{"ph":"X"}]}',
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LONG_LAYOUTS))
+def test_a_long_stretch_without_a_cut_is_read_in_linear_time(tmp_path, layout):
+    """64 MB (gzipped to little) of one layout: each chunk used to search and copy all the
+    text pending before it (43 s for the cuts, 5 s for the brace-less name); now a search
+    that fails waits until the text has doubled, and text is appended in place."""
+    path = tmp_path / "long.pt.trace.json.gz"
+    path.write_bytes(gzip.compress(LONG_LAYOUTS[layout](64 << 20), 1))
+    assert read_time(path) < 0.15 * 64  # seconds; ~0.3 s on the development machine

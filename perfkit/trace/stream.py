@@ -39,6 +39,8 @@ MAX_END_ATTEMPTS = 8
 # jsonio.MAX_WHOLE_READ_BYTES (--max-read), whichever is more; past that it is a gzip bomb.
 MAX_GZIP_RATIO = 100
 _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
+# How far back a new search for the key starts: a key cut between two chunks is found.
+_KEY_SPAN = 256
 _WHITESPACE = b" \t\r\n"
 _COMMA, _CLOSE = ord(","), ord("}")
 
@@ -58,19 +60,26 @@ class TraceStream:
     def batches(self) -> Iterator[list[Any]]:
         with _open(self.path) as f:
             chunks = self._chunks(f)
-            buffer, is_object = self._start(chunks)
+            start, is_object = self._start(chunks)
+            buffer = bytearray(start)  # appended to in place: a long event costs no copies
+            # After a search for a cut fails, the next waits until the text has doubled: a
+            # long event (a name of a million '},{') is searched O(log n) times, not per chunk.
+            retry_at = 0
             while True:
-                split = _split(buffer)
+                split = _split(buffer) if len(buffer) >= retry_at else None
                 if split is not None:
-                    events, buffer = split
+                    events, rest = split
+                    buffer, retry_at = bytearray(rest), 0
                     yield events
-                elif len(buffer) > MAX_PENDING_BYTES:
-                    raise NotStreamable("no event boundary in a long stretch")
+                else:
+                    if len(buffer) > MAX_PENDING_BYTES:
+                        raise NotStreamable("no event boundary in a long stretch")
+                    retry_at = max(retry_at, 2 * len(buffer))
                 chunk = next(chunks, None)
                 if chunk is None:
                     break
                 buffer += chunk
-            yield self._finish(buffer, is_object)
+            yield self._finish(bytes(buffer), is_object)
 
     def _chunks(self, f: IO[bytes]) -> Iterator[bytes]:
         limit = _inflation_limit(f)
@@ -93,19 +102,24 @@ class TraceStream:
 
     def _start(self, chunks: Iterator[bytes]) -> tuple[bytes, bool]:
         """Consume text up to the opening '[' of the events; parse the keys before it."""
-        buffer = b""
+        buffer = bytearray()
         for chunk in chunks:
+            if not buffer:
+                chunk = chunk.lstrip(_WHITESPACE)  # leading whitespace is never kept
+                if not chunk:
+                    raise NotStreamable("a chunk of whitespace first")  # read whole: refused
+                if chunk[:1] == b"[":
+                    return chunk[1:], False
+                if chunk[:1] != b"{":
+                    raise NotStreamable("not a JSON object or array")
+            searched = len(buffer)
             buffer += chunk
-            head = buffer.lstrip(_WHITESPACE)
-            if head[:1] == b"[":
-                return head[1:], False
-            if head[:1] != b"{":
-                raise NotStreamable("not a JSON object or array")
-            match = _EVENTS_KEY.search(head)
+            # In the new text only (and a key's length before it): linear in the header.
+            match = _EVENTS_KEY.search(buffer, max(0, searched - _KEY_SPAN))
             if match:
-                self.header = _loads(head[: match.start()] + b'"traceEvents": null}')
+                self.header = _loads(bytes(buffer[: match.start()]) + b'"traceEvents": null}')
                 del self.header["traceEvents"]
-                return head[match.end() :], True
+                return bytes(buffer[match.end() :]), True
             if len(buffer) > MAX_PENDING_BYTES:
                 break
         raise NotStreamable("no 'traceEvents' array near the start")
@@ -153,7 +167,7 @@ def _inflation_limit(f: IO[bytes]) -> float:
     return max(jsonio.MAX_WHOLE_READ_BYTES, MAX_GZIP_RATIO * compressed)
 
 
-def _split(buffer: bytes) -> tuple[list[Any], bytes] | None:
+def _split(buffer: bytes | bytearray) -> tuple[list[Any], bytes | bytearray] | None:
     """The whole events at the start of ``buffer`` and the rest, cut at the last ``},{``."""
     end = len(buffer)
     attempts = scanned = 0
@@ -176,7 +190,7 @@ def _split(buffer: bytes) -> tuple[list[Any], bytes] | None:
     return None
 
 
-def _previous_token(buffer: bytes, i: int) -> int:
+def _previous_token(buffer: bytes | bytearray, i: int) -> int:
     """Index of the last non-whitespace byte before ``i`` (-1 if none)."""
     i -= 1
     while i >= 0 and buffer[i] in _WHITESPACE:
@@ -184,7 +198,7 @@ def _previous_token(buffer: bytes, i: int) -> int:
     return i
 
 
-def _parse_events(piece: bytes) -> list[Any]:
+def _parse_events(piece: bytes | bytearray) -> list[Any]:
     return _loads(b"[" + piece + b"]")
 
 
