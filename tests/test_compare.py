@@ -285,3 +285,21 @@ def test_perfkit_compare_returns_a_frozen_comparison(tmp_path, steady):
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.base = "x"  # type: ignore[misc]
     assert "compare" in perfkit.__all__
+
+
+@pytest.mark.parametrize("fmt", ["terminal", "markdown", "json", "html"])
+def test_compare_says_first_that_an_input_was_stopped(capsys, tmp_path, fmt):
+    """As every report does: a run stopped by SIGTERM is named before any figure."""
+    stopped = _run(STEADY)
+    stopped = dataclasses.replace(
+        stopped, complete=False, env=dataclasses.replace(stopped.env, interrupted="SIGTERM")
+    )
+    base, new = _save(_run(STEADY), tmp_path / "a"), _save(stopped, tmp_path / "b")
+    code, out, _ = invoke(capsys, "compare", base, new, "-f", fmt)
+    assert code == 0
+    said = "new: the process was stopped by SIGTERM after 31 steps"
+    if fmt == "json":
+        assert json.loads(out)["notices"][0].startswith(said)
+    else:
+        assert said in out and out.index(said) < out.index("speedup")
+    assert "base: the process" not in out

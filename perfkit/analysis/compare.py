@@ -14,12 +14,13 @@ import statistics
 from dataclasses import dataclass
 
 from perfkit.analysis.differences import differences
-from perfkit.analysis.engine import analyze
+from perfkit.analysis.engine import analyze, notices
 from perfkit.analysis.inputs import load_inputs
 from perfkit.analysis.noise import StepChange, step_change
 from perfkit.analysis.ranks import representatives
 from perfkit.evidence import Evidence, phase_series
 from perfkit.findings import Report
+from perfkit.rules import all_rules
 
 # The parts of the step; ``phases`` gives them at the median step, so they add up to it.
 STEP_PARTS = ("data_wait_ms", "compute_ms")
@@ -47,6 +48,8 @@ class Comparison:
     new: str
     pairs: dict[str, Pair]  # "" for a run or a trace; "slowest rank", "median rank" for jobs
     differences: tuple[str, ...]  # "preset: cnn -> iris": settings the two record differently
+    # What a reader must know first: an input cut short, crashed or stopped by a signal.
+    notices: tuple[str, ...] = ()
 
     @property
     def headline(self) -> Pair:
@@ -65,7 +68,8 @@ class Comparison:
 
 def compare(base: str | os.PathLike[str], new: str | os.PathLike[str]) -> Comparison:
     """Read, analyze and compare two inputs; bad input raises InputError."""
-    before, after = representatives(load_inputs(base)), representatives(load_inputs(new))
+    base_units, new_units = load_inputs(base), load_inputs(new)
+    before, after = representatives(base_units), representatives(new_units)
     keys = [k for k in before if k in after] or [""]
     units = {
         key: (
@@ -80,6 +84,11 @@ def compare(base: str | os.PathLike[str], new: str | os.PathLike[str]) -> Compar
         new=str(new),
         pairs={key: _pair(b, n) for key, (b, n) in units.items()},
         differences=differences(first_base, first_new),
+        notices=tuple(
+            f"{side}: {line}"
+            for side, units in (("base", base_units), ("new", new_units))
+            for line in notices(units, all_rules())
+        ),
     )
 
 

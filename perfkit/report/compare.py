@@ -108,6 +108,7 @@ _FINDINGS = (("fixed", "fixed"), ("new_findings", "new"), ("remaining", "remaini
 
 def render_text(c: Comparison) -> str:
     lines = ["perfkit compare"]
+    lines += [f"! {clean(n)}" for n in c.notices]
     if len(c.pairs) > 1:
         lines += [f"base: {clean(c.base)}", f"new:  {clean(c.new)}"]
     if c.differences:
@@ -132,6 +133,7 @@ def render_text(c: Comparison) -> str:
 
 def render_markdown(c: Comparison) -> str:
     lines = ["# perfkit compare", ""]
+    lines += [f"> **{md_text(n)}**\n" for n in c.notices]
     if len(c.pairs) > 1:
         lines += [f"- base: {md_code(c.base)}", f"- new: {md_code(c.new)}", ""]
     if c.differences:
@@ -205,9 +207,21 @@ def comparison_to_json(c: Comparison) -> dict[str, Any]:
     or a trace; for jobs the inputs, then one object per pair."""
     head: dict[str, Any] = {"schema": "perfkit.compare/2"}
     if len(c.pairs) == 1:
-        return {**head, **pair_to_json(c.headline), "differences": list(c.differences)}
+        return {
+            **head,
+            "notices": list(c.notices),
+            **pair_to_json(c.headline),
+            "differences": list(c.differences),
+        }
     pairs = {title.replace(" ", "_"): pair_to_json(p) for title, p in c.pairs.items()}
-    return {**head, "base": c.base, "new": c.new, "differences": list(c.differences), **pairs}
+    return {
+        **head,
+        "notices": list(c.notices),
+        "base": c.base,
+        "new": c.new,
+        "differences": list(c.differences),
+        **pairs,
+    }
 
 
 def render_json(c: Comparison) -> str:
@@ -265,10 +279,10 @@ def _html_pair(p: Pair) -> str:
 
 def render_html(c: Comparison) -> str:
     inputs = f"{html_text(c.base)} &rarr; {html_text(c.new)}"
-    warning = ""
+    warning = "".join(f'<div class="notice"><b>{html_text(n)}</b></div>' for n in c.notices)
     if c.differences:
         items = "".join(f"<div><code>{html_text(d)}</code></div>" for d in c.differences)
-        warning = f'<div class="notice"><b>Warning:</b> {html_text(WARNING)}{items}</div>'
+        warning += f'<div class="notice"><b>Warning:</b> {html_text(WARNING)}{items}</div>'
     sections = "".join(
         (f"<h2>{html_text(title)}</h2>" if title else "") + _html_pair(p)
         for title, p in c.pairs.items()
