@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from perfkit.capture import guard
+from perfkit.config import load_config
+from perfkit.errors import InputError
 from perfkit.escape import terminal_line
 
 DEFAULT_ROOT = "perfkit-runs"
@@ -38,7 +40,17 @@ def default_run_dir(script_path: str | None = None) -> Path:
     # Ranks of one torchrun job share its run id, so they share the default directory.
     job = safe_name(os.environ.get("TORCHELASTIC_RUN_ID", ""))
     suffix = job if job and job != "none" else time.strftime("%Y%m%d-%H%M%S")
-    return Path(DEFAULT_ROOT) / f"{safe_name(script) or 'run'}-{suffix}"
+    return Path(default_root()) / f"{safe_name(script) or 'run'}-{suffix}"
+
+
+def default_root() -> str:
+    """Where default run directories go: [tool.perfkit] output, else perfkit-runs. A bad
+    table costs the training nothing: it is said, and perfkit-runs is used."""
+    try:
+        return load_config().output or DEFAULT_ROOT
+    except InputError as e:
+        print(terminal_line(f"perfkit: {e}; runs go to {DEFAULT_ROOT}/"), file=sys.stderr)
+        return DEFAULT_ROOT
 
 
 # Folder names stay well under the 255 bytes file systems allow.

@@ -51,6 +51,9 @@ def run(out, window, sample_hz, force, module, script, script_args) -> int:
         script_path = os.path.abspath(script)
         argv0, path0 = script, os.path.dirname(script_path)
     from perfkit.capture.rundir import default_run_dir
+    from perfkit.config import load_config
+
+    load_config()  # a bad [tool.perfkit] is exit 2 now, not a surprise after training
     from perfkit.capture.session import Session
 
     session = Session(

@@ -1,0 +1,83 @@
+"""``[tool.perfkit]`` in pyproject.toml: a project's defaults, found as ruff and pytest find
+theirs, in the nearest pyproject.toml (from the current directory up) that has the table.
+
+    [tool.perfkit]
+    select = ["PK1", "PK3"]      # rules, as --select takes them
+    ignore = ["empty-cache"]
+    fail-on = "error"            # report's --fail-on
+    output = "runs"              # the folder default run directories go in (perfkit-runs)
+
+Options given on the command line win. A bad table is an error naming the file and the
+key (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perfkit.errors import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SEVERITIES = ("info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Config:
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    fail_on: str | None = None
+    output: str | None = None
+    path: str = ""  # the pyproject.toml it came from ("" when none)
+
+
+def load_config(start: str | Path | None = None) -> Config:
+    """The ``[tool.perfkit]`` table of the nearest pyproject.toml that has one."""
+    here = Path(start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            table = _table(candidate)
+            if table is not None:
+                return _config(table, candidate)
+    return Config()
+
+
+def _table(path: Path) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise InputError(f"{path}: cannot read it ({e})") from None
+    table = data.get("tool", {}).get("perfkit") if isinstance(data.get("tool"), dict) else None
+    if table is not None and not isinstance(table, dict):
+        raise InputError(f"{path}: [tool.perfkit] should be a table")
+    return table
+
+
+def _config(table: dict[str, Any], path: Path) -> Config:
+    def fail(key: str, why: str) -> InputError:
+        return InputError(f"{path}: [tool.perfkit] {key} {why}")
+
+    unknown = sorted(set(table) - {"select", "ignore", "fail-on", "output"})
+    if unknown:
+        raise fail(unknown[0], "is not a setting (select, ignore, fail-on, output)")
+    lists = {}
+    for key in ("select", "ignore"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail(key, 'should be a list of rule codes or slugs, e.g. ["PK101"]')
+        lists[key] = tuple(value)
+    fail_on = table.get("fail-on")
+    if fail_on is not None and fail_on not in SEVERITIES:
+        raise fail("fail-on", f"should be one of {', '.join(SEVERITIES)}")
+    output = table.get("output")
+    if output is not None and (not isinstance(output, str) or not output):
+        raise fail("output", "should be a folder name")
+    return Config(lists["select"], lists["ignore"], fail_on, output, str(path))
