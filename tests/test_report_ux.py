@@ -15,6 +15,7 @@ from perfkit.evidence import Evidence
 from perfkit.findings import Location
 from perfkit.report import render
 from perfkit.report.text import command_text, location_text, machine_text, not_checked_lines
+from perfkit.trace import load_trace
 from tests.conftest import REPO, TRACES, perfkit_cli, read_run
 from tests.test_cli import invoke
 
@@ -51,9 +52,7 @@ def test_paths_under_the_current_directory_read_relative(monkeypatch, tmp_path):
 
 
 def test_a_trace_alone_folds_its_unchecked_rules_into_one_line(capsys):
-    report = analyze(
-        [Evidence(trace=__import__("perfkit.trace", fromlist=["x"]).load_trace(TRACE))]
-    )
+    report = analyze([Evidence(trace=load_trace(TRACE))])
     folded = not_checked_lines(report)
     every = not_checked_lines(report, verbose=True)
     assert len(every) == len(report.not_checked) and len(folded) < len(every) - 5
@@ -137,3 +136,28 @@ def test_a_window_longer_than_the_run_says_no_trace_was_recorded(tmp_path):
     assert perfkit_cli("run", "-o", tmp_path / "r", script).returncode == 0
     out = perfkit_cli("report", tmp_path / "r")
     assert "no profiler trace was recorded: the window 5,1,3 needs 9 steps" in out.stdout
+
+
+def test_big_traces_are_read_with_a_progress_bar_on_a_terminal(monkeypatch):
+    """The stream tells how far it has read; the bar listens only while a command reads,
+    and only on a terminal (here forced, with the size threshold lowered)."""
+    from perfkit import progress
+    from perfkit.trace import stream
+
+    heard = []
+    stream.observers.append(lambda path, done, total: heard.append((done, total)))
+    try:
+        load_trace(TRACE)
+    finally:
+        stream.observers.clear()
+    size = TRACE.stat().st_size
+    assert heard and all(t == size for _, t in heard) and heard[-1][0] == size
+    assert [d for d, _ in heard] == sorted(d for d, _ in heard)
+
+    monkeypatch.setattr(progress, "MIN_BYTES", 0)
+    with progress.reading(True):
+        assert len(stream.observers) == 1
+        load_trace(TRACE)
+    assert stream.observers == []
+    with progress.reading(False):
+        assert stream.observers == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from perfkit.commands import force_option
@@ -48,10 +50,12 @@ def compare(base, new, fmt, output, force, fail_on_regression) -> int:
     """
     from perfkit import compare as compare_inputs
     from perfkit.escape import terminal_line
+    from perfkit.progress import reading
     from perfkit.report import for_path
     from perfkit.report.compare import WARNING, render, step_text
 
-    result = compare_inputs(base, new)
+    with reading(sys.stderr.isatty()):
+        result = compare_inputs(base, new)
     if fmt is None:
         chosen = for_path(output) if output else None
         fmt = chosen.name if chosen else "terminal"

@@ -13,6 +13,7 @@ import click
 from perfkit.commands import InputError, force_option
 from perfkit.commands.output import write_output
 from perfkit.config import load_config
+from perfkit.progress import reading
 from perfkit.report import FORMATS
 
 
@@ -101,7 +102,8 @@ def report(path, fmt, output, force, fail_on, select, ignore, verbose, open_page
         raise InputError(f"--open shows the HTML report, not {fmt}: drop -f or use -f html")
     if open_page and output in (None, "-"):
         output = str(Path(tempfile.mkdtemp(prefix="perfkit-")) / "report.html")
-    the_report = load_report(path, select, ignore)
+    with reading(sys.stderr.isatty()):
+        the_report = load_report(path, select, ignore)
     tty = fmt == "terminal" and output in (None, "-") and sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if tty else 100
     text = render(the_report, fmt, color=tty, width=width, verbose=verbose)

@@ -16,7 +16,7 @@ import gzip
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import orjson
@@ -43,6 +43,11 @@ _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 _KEY_SPAN = 256
 _WHITESPACE = b" \t\r\n"
 _COMMA, _CLOSE = ord(","), ord("}")
+
+
+# Told, before each chunk, of the file, its bytes read so far and its size: the command
+# line's progress bar (perfkit.progress) listens while it reads.
+observers: list[Callable[[str, int, int], None]] = []
 
 
 class NotStreamable(Exception):
@@ -84,7 +89,11 @@ class TraceStream:
     def _chunks(self, f: IO[bytes]) -> Iterator[bytes]:
         limit = _inflation_limit(f)
         read = 0
+        raw: Any = f.fileobj if isinstance(f, gzip.GzipFile) else f  # the bytes on disk
+        size = os.fstat(raw.fileno()).st_size
         while True:
+            for observer in observers:
+                observer(str(self.path), raw.tell(), size)
             try:
                 chunk = f.read(CHUNK_BYTES)
             except (OSError, EOFError, zlib.error) as e:
