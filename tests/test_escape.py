@@ -33,6 +33,8 @@ from tests.test_report_cli import run_with_syncs_at
 # What a reader must never receive raw: C0/C1 controls (ESC, BEL, CSI U+009B) and the
 # controls that reorder text on screen.
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What a one-line rendering (the terminal, a location) shows escaped: line breaks and tabs too.
+ONE_LINE = re.compile(UNSAFE.pattern[:-1] + "\t\n]")
 PIECES = [
     "\n",
     "\n\n",
@@ -82,9 +84,10 @@ hostile = st.lists(
 FAST = settings(max_examples=80, deadline=None)
 
 
-def fragments(text: str, between: re.Pattern[str] = UNSAFE) -> list[str]:
-    """The printable runs of ``text``, whitespace collapsed: what a reader must see as
-    written (controls are shown escaped, line breaks may become spaces)."""
+def fragments(text: str, between: re.Pattern[str] = ONE_LINE) -> list[str]:
+    """The printable runs of ``text``: what a reader must see as written (controls are
+    shown escaped; a line break may become a space, or be shown escaped where the text
+    must keep to one line)."""
     return [" ".join(f.split()) for f in between.split(text) if f.strip()]
 
 
@@ -92,7 +95,7 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def assert_shows(shown: str, *texts: str, between: re.Pattern[str] = UNSAFE) -> None:
+def assert_shows(shown: str, *texts: str, between: re.Pattern[str] = ONE_LINE) -> None:
     flat = _flat(shown)
     for text in texts:
         for fragment in fragments(text, between):
@@ -202,7 +205,8 @@ def check_terminal(render_with_color, *texts: str) -> None:
     assert not UNSAFE.search(plain.replace("\n", ""))
     coloured = render_with_color(True)
     assert not UNSAFE.search(re.sub(r"\x1b\[[0-9;]*m", "", coloured).replace("\n", ""))
-    assert_shows(re.sub("[\u2500-\u257f]", " ", plain), *texts)  # panel borders out
+    # Panel borders out; each piece of data is on its line, its breaks shown escaped.
+    assert_shows(re.sub("[\u2500-\u257f]", " ", plain), *texts)
 
 
 def json_strings(x: Any) -> Iterator[str]:

@@ -29,8 +29,21 @@ from perfkit.report.text import (
     verdict_text,
 )
 
-# Spaces rich pads a line with, before the colour codes that may end it.
-_TRAILING_SPACES = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$", re.M)
+# The colour codes that may end a line, after the spaces rich pads it with.
+_CLOSING_CODES = re.compile(r"(?:\x1b\[[0-9;]*m)*$")
+
+
+def _without_trailing_spaces(text: str) -> str:
+    """Each line without the padding at its end (linear: a regex of spaces then codes would
+    backtrack over every space of a wide line)."""
+    lines = []
+    for line in text.split("\n"):
+        codes = _CLOSING_CODES.search(line)
+        cut = codes.start() if codes else len(line)
+        lines.append(line[:cut].rstrip(" ") + line[cut:])
+    return "\n".join(lines)
+
+
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
 
@@ -110,4 +123,4 @@ def render(
     console.print(
         Text(f"\n{tally_text(report)}", style="bold").append(filtered_text(report), style="dim")
     )
-    return _TRAILING_SPACES.sub(r"\1", out.getvalue())
+    return _without_trailing_spaces(out.getvalue())
