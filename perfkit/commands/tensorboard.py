@@ -89,12 +89,12 @@ def tensorboard(path: str, port: int) -> int:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """TensorBoard stops at once on SIGINT (Ctrl-C) but takes ~10 s over SIGTERM: it gets
-    SIGINT first, then SIGTERM, then SIGKILL, a few seconds apart."""
+    """TensorBoard may take ~10 s over SIGTERM and holds nothing worth saving: it gets
+    SIGINT, then SIGTERM, then SIGKILL, a second apart, so perfkit ends within seconds."""
     for stop in (lambda: proc.send_signal(signal.SIGINT), proc.terminate, proc.kill):
         stop()
         try:
-            proc.wait(timeout=3)
+            proc.wait(timeout=1)
             return
         except subprocess.TimeoutExpired:
             continue
