@@ -14,6 +14,7 @@ from perfkit.findings import Finding, Report
 from perfkit.report import plots, timeline
 from perfkit.report.text import (
     RANK_COLUMNS,
+    command_text,
     location_text,
     notices,
     project_root,
@@ -246,7 +247,11 @@ def _ranks(report: Report) -> str:
 
 def _environment(report: Report) -> str:
     s = report.summary
-    rows = [[k, v] for k, v in (s.get("env") or {}).items() if v is not None]
+    # The command as a shell line; the folder it ran in is the root paths are shown from.
+    env = {k: v for k, v in (s.get("env") or {}).items() if v is not None and k != "cwd"}
+    if env.get("argv"):
+        env["argv"] = command_text([str(a) for a in env["argv"]])
+    rows = [[k, v] for k, v in env.items()]
     device = s.get("device") or (s.get("trace") or {}).get("device") or {}
     rows += [[f"device {k}", v] for k, v in device.items() if v is not None]
     rows += [
