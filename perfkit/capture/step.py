@@ -116,7 +116,8 @@ def _outermost_call(sess: Session, step_fn: Callable[..., Any], args: Any, kwarg
         raise
     finally:
         _depth.calls = 0
-        sys.setrecursionlimit(_depth.limit)  # shallow again: lowering it cannot fail here
+        if sys.getrecursionlimit() != _depth.limit:  # only a recursive step raised it
+            sys.setrecursionlimit(_depth.limit)  # shallow again: lowering it cannot fail
     _end(sess)
     return result
 
