@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import enum
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
+from perfkit import sketch
 from perfkit.findings import Location
-from perfkit.runmodel import HeapScan, Probe, Run, Step
+from perfkit.runmodel import HeapScan, Probe, Run, Step, StepBlock
 from perfkit.trace.summary import TraceSummary
 
 
@@ -132,11 +134,28 @@ class Evidence:
         if self.ranks:
             medians = [r.median_step_ms for r in self.ranks if r.median_step_ms is not None]
             return statistics.median(medians) if medians else None
+        if self.run is not None and self.run.step_blocks:
+            return self.step_quantile(0.5)
         if self.timed_steps:
             return statistics.median(s.period_ms for s in self.timed_steps)
         if self.trace is not None and self.trace.steps:
             return statistics.median(s.dur_us for s in self.trace.steps) / 1e3
         return None
+
+    def step_quantile(self, q: float) -> float | None:
+        """A quantile of the step time over the whole run: the timed steps kept whole and
+        the blocks of folded steps (within 1%, sketch.py), or exactly without blocks."""
+        counts: Counter[int] = Counter()
+        zeros = sketch.add_values(counts, (s.period_ms for s in self.timed_steps))
+        for block in self.run.step_blocks if self.run is not None else ():
+            counts.update(block.period_ms.sketch())
+            zeros += block.period_ms.zeros
+        return sketch.quantile(counts, zeros, q)
+
+    @property
+    def step_count(self) -> int:
+        """Every step of the run, folded ones included (0 without a run file)."""
+        return self.run.step_count if self.run is not None else 0
 
     @property
     def accelerator(self) -> bool | None:
@@ -169,6 +188,7 @@ class Evidence:
         if self.run is None:
             return None
         readings = [s.memory.peak_or_rss_bytes for s in self.run.steps if s.memory is not None]
+        readings += [b.memory_peak_bytes for b in self.run.step_blocks]
         known = [r for r in readings if r is not None]
         return max(known) if known else None
 
@@ -182,8 +202,9 @@ class Evidence:
         probe = self.run.probe
         return frozenset(probe.host_read_sites if probe is not None else ())
 
-    def step_syncs(self, step: Step) -> int:
-        """The step's syncs that would wait for a device (reads of host data left out)."""
+    def step_syncs(self, step: Step | StepBlock) -> int:
+        """The syncs of a step (or all of a block's) that would wait for a device (reads of
+        host data left out)."""
         if step.events is None:
             return 0
         syncs = step.events.syncs

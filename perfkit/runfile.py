@@ -1,6 +1,6 @@
 """The run file: the only thing that crosses from capture to analysis.
 
-A run directory holds ``run.json`` (schema ``perfkit.run/1``, documented in
+A run directory holds ``run.json`` (schema ``perfkit.run/2``, documented in
 ``docs/run-format.md``) and ``traces/``. Capture writes it atomically (temp file +
 rename) so a reader never sees half a file, and rewrites it periodically so a killed
 process still leaves a readable run marked ``"complete": false``.

@@ -23,7 +23,7 @@ from perfkit.codec import FormatError, decode, omitted, to_json
 __all__ = ["FormatError", "Run", "decode", "to_json"]  # and the record types below
 
 SCHEMA_NAME = "perfkit.run"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: step_blocks (steps folded on long runs); 1 still reads
 SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
 
 # -- call sites and events ------------------------------------------------------------------
@@ -132,6 +132,43 @@ class Step:
     def period_ms(self) -> float:
         """The step's share of the loop: its own time plus the gap before it."""
         return self.wall_ms + self.outside_ms
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One quantity over the steps of a block: exact sum, min and max, and its quantile
+    sketch (sketch.py): ``zeros``, then ``counts[k]`` values in bucket ``buckets[k]``."""
+
+    sum: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    zeros: int = 0
+    buckets: tuple[int, ...] = ()
+    counts: tuple[int, ...] = ()
+
+    def sketch(self) -> dict[int, int]:
+        return dict(zip(self.buckets, self.counts, strict=False))
+
+
+@dataclass(frozen=True)
+class StepBlock:
+    """Consecutive steps of a long run folded into one record: every step from ``first`` to
+    ``last`` not kept in ``steps`` (those are the first ones, the profiled and probed ones,
+    the last ones), with exact totals and sketches, so rules still judge the whole run."""
+
+    first: int
+    last: int
+    count: int
+    t: float = 0.0  # when the block's first step started, seconds since the session started
+    wall_ms: Spread = Spread()
+    outside_ms: Spread = Spread()
+    data_wait_ms: Spread = Spread()
+    period_ms: Spread = Spread()
+    batches: int = 0
+    errors: int = 0  # steps that raised (the first ones are kept in ``steps``)
+    memory: Memory | None = omitted()  # the block's last reading
+    memory_peak_bytes: int | None = omitted()  # its highest (allocator peak, else RSS)
+    events: Events | None = omitted()  # the block's syncs, transfers, empty_cache: totals
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -348,6 +385,7 @@ class Run:
     steps: tuple[Step, ...]
     sites: tuple[Site, ...]
     schema: str = SCHEMA
+    step_blocks: tuple[StepBlock, ...] = ()
     capture: Capture = Capture()
     outside_steps: OutsideSteps = OutsideSteps()
     eval_forwards: EvalForwards = EvalForwards()
@@ -379,6 +417,11 @@ class Run:
 
     def location(self, index: int) -> Site:
         return self.sites[index]
+
+    @property
+    def step_count(self) -> int:
+        """Every step of the run: those kept in ``steps`` and those folded into blocks."""
+        return len(self.steps) + sum(b.count for b in self.step_blocks)
 
 
 _STEP_FIELD = re.compile(r"'steps\[(\d+)\]")

@@ -283,7 +283,7 @@ def test_a_plot_that_fails_costs_that_plot_only(monkeypatch):
     from perfkit.report import plots
     from perfkit.runfile import run_from_dict
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise ValueError("bad series")
 
     monkeypatch.setattr(plots, "per_step", broken)

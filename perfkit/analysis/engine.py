@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from perfkit.analysis.ranks import job_of, rank_table, slowest, step_spread
+from perfkit.analysis.series import step_series
 from perfkit.evidence import Evidence, Need, NotApplicable
 from perfkit.findings import Finding, NotChecked, Report
 from perfkit.rules import all_rules
 from perfkit.rules._base import Rule, Scope
 from perfkit.rules._common import sites_of
-from perfkit.runmodel import to_json
+from perfkit.runmodel import Step, StepBlock, to_json
 
 
 def analyze(
@@ -153,7 +154,7 @@ def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
         where = f"{run.path}: " if len(units) > 1 else ""
         error = run.env.error
         failed = [s for s in run.steps if s.error]
-        at = f" after {len(run.steps)} steps" if run.steps else " before the first step"
+        at = f" after {run.step_count} steps" if run.steps else " before the first step"
         if run.env.interrupted:
             out.append(
                 f"{where}the process was stopped by {run.env.interrupted}{at}; the run was "
@@ -169,7 +170,7 @@ def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
         if not run.complete:
             out.append(
                 f"{where}incomplete run: the process ended before perfkit finished the file "
-                f"(killed, crashed hard, or still running); {len(run.steps)} steps recorded"
+                f"(killed, crashed hard, or still running); {run.step_count} steps recorded"
             )
         if not run.steps:
             out.append(f"{where}no training steps were recorded, so most rules cannot judge")
@@ -184,12 +185,12 @@ def _window_not_reached(run: Any) -> list[str]:
         return []
     wait, warmup, active = window[:3]
     needed = wait + warmup + active
-    if len(run.steps) >= needed:
+    if run.step_count >= needed:
         return []
     spec = ",".join(map(str, window[:3]))
     return [
         f"no profiler trace was recorded: the window {spec} needs {needed} steps and the run "
-        f"had {len(run.steps)}; a shorter one (--window 0,1,1) records one"
+        f"had {run.step_count}; a shorter one (--window 0,1,1) records one"
     ]
 
 
@@ -230,16 +231,13 @@ def _round(x: float | None, digits: int = 3) -> float | None:
 
 def _run_summary(ev: Evidence) -> dict[str, Any]:
     run = ev.the_run
-    steps = run.steps
     timed = ev.timed_steps
     wait = statistics.median(s.data_wait_ms for s in timed) if timed else 0.0
-    syncs = [ev.step_syncs(s) for s in steps]
-    memory = [s.memory.used_bytes if s.memory is not None else None for s in steps]
     env = to_json(run.env)
     return {
         "kind": "run",
         "complete": run.complete,
-        "steps": len(steps),
+        "steps": run.step_count,
         "step_source": run.capture.step_source,
         "step_marker": run.capture.step_marker,
         "median_data_wait_ms": round(wait, 3),
@@ -262,14 +260,7 @@ def _run_summary(ev: Evidence) -> dict[str, Any]:
                 "cwd",
             )
         },
-        "series": {
-            "wall_ms": [s.wall_ms for s in steps],
-            "data_wait_ms": [s.data_wait_ms for s in steps],
-            "outside_ms": [s.outside_ms for s in steps],
-            "syncs": syncs,
-            "memory_bytes": memory,
-            "phase": [s.phase for s in steps],
-        },
+        "series": step_series(ev),
         "samples": to_json(run.samples.series),
         "nvml": run.samples.nvml,
         "top_sync_sites": _top_sites(ev, "syncs"),
@@ -280,12 +271,13 @@ def _run_summary(ev: Evidence) -> dict[str, Any]:
 def _top_sites(ev: Evidence, kind: str, limit: int = 8) -> list[dict[str, Any]]:
     """The busiest call sites of syncs or transfers, per step, over all steps."""
     totals: Counter[int] = Counter()
-    steps = ev.the_run.steps
+    run = ev.the_run
+    steps: list[Step | StepBlock] = [*run.steps, *run.step_blocks]
     for step in steps:
         for site in sites_of(step, kind):
             if kind != "syncs" or site.site not in ev.host_read_sites:
                 totals[site.site] += site.count
-    n_steps = max(len(steps), 1)
+    n_steps = max(run.step_count, 1)
     out = []
     for index, n in totals.most_common(limit):
         loc = ev.location(index)

@@ -59,3 +59,8 @@ class MemoryReader:
             allocated, reserved, peak = reading
             return Memory(allocated_bytes=allocated, reserved_bytes=reserved, peak_bytes=peak)
         return Memory(rss_bytes=reading)
+
+    @staticmethod
+    def highest(reading: int | tuple[int, int, int]) -> int:
+        """The reading's highest figure: the allocator's peak, else the RSS."""
+        return reading[2] if isinstance(reading, tuple) else reading

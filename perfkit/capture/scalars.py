@@ -13,7 +13,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from perfkit.runmodel import Events, Step
+from perfkit import sketch
+from perfkit.capture.steplog import HEAD
+from perfkit.runmodel import Events, Step, StepBlock
 
 # Step-record field -> scalar tag (under "perfkit/").
 SCALARS = {
@@ -27,7 +29,7 @@ class ScalarWriter:
     def __init__(self, log_dir: Path, rank: int | None) -> None:
         self.log_dir = log_dir
         self.prefix = "perfkit/" if rank is None else f"perfkit/rank{rank}/"
-        self.written = 0
+        self.through = -1  # the highest step index written
         self.status: dict[str, Any] = {"written": False, "reason": "no step written yet"}
         self._writer: Any = None
 
@@ -48,26 +50,24 @@ class ScalarWriter:
             self.status = {"written": True, "reason": ""}
         return self._writer
 
-    def write(self, steps: list[Step]) -> None:
-        """Add the steps not written yet, then flush them to the event file."""
-        new = steps[self.written :]
-        if not new or (self._writer is None and self._open() is None):
+    def write(self, steps: list[Step], blocks: list[StepBlock], complete: bool) -> None:
+        """Add what was not written yet, then flush it to the event file: one point per step
+        of the first ones, then one per block of folded steps once the block is full (a long
+        run stays a few thousand points), and at the end the last steps."""
+        through = self.through
+        points: list[tuple[int, dict[str, float]]] = []
+        for step in steps:
+            if step.i > through and (step.i < HEAD or complete):
+                points.append((step.i, _step_point(step)))
+        full = blocks if complete else blocks[:-1]
+        points += [(b.last, _block_point(b)) for b in full if b.first > through]
+        if not points or (self._writer is None and self._open() is None):
             return
         w = self._writer
-        for step in new:
-            i = step.i
-            # Step time as the report counts it: the step and the gap before it.
-            w.add_scalar(self.prefix + "step_ms", step.period_ms, i)
-            for field, tag in SCALARS.items():
-                w.add_scalar(self.prefix + tag, getattr(step, field), i)
-            events = step.events or Events()
-            w.add_scalar(self.prefix + "syncs", events.syncs.count, i)
-            moved = events.transfers.totals.values()
-            w.add_scalar(self.prefix + "transfers", sum(t["count"] for t in moved), i)
-            used = step.memory.used_bytes if step.memory is not None else None
-            if used is not None:
-                w.add_scalar(self.prefix + "memory_mib", used / 2**20, i)
-        self.written = len(steps)
+        for i, values in sorted(points, key=lambda p: p[0]):
+            for tag, value in values.items():
+                w.add_scalar(self.prefix + tag, value, i)
+            self.through = max(self.through, i)
         w.flush()
 
     def close(self) -> None:
@@ -94,3 +94,34 @@ def _quiet_tensorboard_thread_errors() -> None:
             previous(args)
 
     threading.excepthook = hook
+
+
+def _step_point(step: Step) -> dict[str, float]:
+    """A step's scalars; step time as the report counts it: the step and the gap before."""
+    values = {"step_ms": step.period_ms}
+    values.update({tag: getattr(step, name) for name, tag in SCALARS.items()})
+    values.update(_event_counts(step.events, 1))
+    used = step.memory.used_bytes if step.memory is not None else None
+    if used is not None:
+        values["memory_mib"] = used / 2**20
+    return values
+
+
+def _block_point(block: StepBlock) -> dict[str, float]:
+    """A block's scalars: its median step, mean phases and events per step, last memory."""
+    period = block.period_ms
+    median = sketch.quantile(period.sketch(), period.zeros, 0.5)
+    n = max(block.count, 1)
+    values = {"step_ms": median if median is not None else period.sum / n}
+    values.update({tag: getattr(block, name).sum / n for name, tag in SCALARS.items()})
+    values.update(_event_counts(block.events, n))
+    used = block.memory.used_bytes if block.memory is not None else None
+    if used is not None:
+        values["memory_mib"] = used / 2**20
+    return values
+
+
+def _event_counts(events: Events | None, steps: int) -> dict[str, float]:
+    events = events or Events()
+    moved = sum(t["count"] for t in events.transfers.totals.values())
+    return {"syncs": events.syncs.count / steps, "transfers": moved / steps}

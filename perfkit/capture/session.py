@@ -36,6 +36,7 @@ from perfkit.capture.rundir import claim_run_dir, default_run_dir, launched_rank
 from perfkit.capture.sampler import Sampler
 from perfkit.capture.scheduler import SampledWork
 from perfkit.capture.signals import StopSignals
+from perfkit.capture.steplog import StepLog
 from perfkit.capture.window import ProfilerWindow, WindowSpec
 from perfkit.capture.writer import RunWriter
 from perfkit.escape import terminal_line
@@ -100,7 +101,8 @@ class Session:
         self.sites = SiteTable()
         self.config = ConfigRecorder()
         self.eval_watch = EvalWatch()
-        self.steps: list[StepRecord] = []
+        self.steps = StepLog()
+        self.step_count = 0  # steps recorded in ``steps``: the next step's index
         # DataLoaders that delivered batches during this session (an ordered set).
         self.loaders: dict[LoaderInfo, None] = {}
         self.dropped_steps = 0
@@ -181,7 +183,7 @@ class Session:
         self.work.close()
         self.eval_watch.stop()
         self.sampler.stop()
-        self.work.final_scan(len(self.steps))
+        self.work.final_scan(self.step_count)
         probes.release()
         self.env["end_time"] = env.now_iso()
         if error is not None:
@@ -275,16 +277,16 @@ class Session:
         """Open a step at ``now`` (or at ``start``, an earlier boundary being re-cut)."""
         if self._first_start is None:
             self._first_start = now if start is None else start
-        self.recorder.end_gap(between_steps=bool(self.steps) and self.source == "decorator")
+        self.recorder.end_gap(between_steps=self.step_count > 0 and self.source == "decorator")
         # Zero when boundaries are back to back (automatic steps).
         self._outside_s = max(0.0, now - self._last_end)
         self._in_step = True
-        self.work.before_step(len(self.steps))
+        self.work.before_step(self.step_count)
         self._step_start = self.clock() if start is None else start
 
     def _close_step(self, now: float, error: BaseException | None) -> None:
         """Record the step. The hot path: plain tuples here, dicts only when the file is written."""
-        index = len(self.steps)
+        index = self.step_count
         probed = self.work.finish_probe()
         data_wait_s, batches, events = self.recorder.take()
         self.steps.append(
@@ -300,6 +302,8 @@ class Session:
                 type(error).__name__ if error is not None else None,
             )
         )
+        self.step_count = index + 1
+        self.steps.maybe_fold()
         self._in_step = False
         self.work.after_step(index, now)
         if error is not None:
@@ -313,11 +317,15 @@ class Session:
     def _drop_automatic_steps(self) -> None:
         """The decorator took over: steps cut by weaker signals are dropped; what happened
         before the first decorated step belongs to no step."""
-        if self.steps:
-            self.dropped_steps += len(self.steps)
-            self.steps = []  # a new list: the writer notices and starts over
+        if self.step_count:
+            self._new_step_log()
         self._forget_captured()
         self.recorder.to_outside()
+
+    def _new_step_log(self) -> None:
+        """Steps so far are dropped or re-cut: a new log, which the writer notices."""
+        self.dropped_steps += self.step_count
+        self.steps, self.step_count = StepLog(), 0
 
     def _recut(self, now: float) -> None:
         """A first or stronger automatic signal appeared: everything so far was the first
@@ -326,10 +334,13 @@ class Session:
         step, heap scans, the profiler window) no longer matches the steps and is redone.
         """
         if self.boundaries.changes:
-            self.boundaries.changes[-1]["steps_recut"] = len(self.steps)
+            self.boundaries.changes[-1]["steps_recut"] = self.step_count
         first = Interval()
         acc = self.recorder.acc
-        for record in self.steps:
+        folded = self.steps.merged_blocks()
+        first.merge_events(folded[0])
+        first.data_wait_s, first.batches = folded[1], folded[2]
+        for record in self.steps.records():
             if record.events is not None:
                 first.merge_events(record.events)
             first.data_wait_s += record.data_wait_s
@@ -337,9 +348,8 @@ class Session:
         first.merge_events(acc)
         first.data_wait_s += acc.data_wait_s
         first.batches += acc.batches
-        if self.steps:
-            self.dropped_steps += len(self.steps)
-            self.steps = []
+        if self.step_count:
+            self._new_step_log()
         self._forget_captured()
         start = self._first_start
         self.recorder.acc = Interval()

@@ -21,6 +21,7 @@ from perfkit.capture import env, guard
 from perfkit.capture.memory import MemoryReader
 from perfkit.capture.records import interval_events, site_counts, step_record
 from perfkit.capture.scalars import ScalarWriter
+from perfkit.capture.steplog import StepLog, block_record
 from perfkit.escape import terminal_line
 from perfkit.runfile import write_json_atomic
 from perfkit.runmodel import (
@@ -32,6 +33,7 @@ from perfkit.runmodel import (
     Probe,
     Run,
     Step,
+    StepBlock,
     decode,
     to_json,
 )
@@ -58,11 +60,12 @@ class RunWriter:
         # Why the last write failed ("" once one succeeds), and whether any ever did.
         self.failure = ""
         self.wrote = False
-        # Steps converted once and reused by every flush, for the session's current list:
-        # their records (for TensorBoard) and their JSON.
-        self._steps: list[Step] = []
-        self._steps_json: list[dict[str, Any]] = []
-        self._steps_of: list | None = None
+        # Steps and blocks converted once and reused by every flush, for the session's
+        # current step log: index -> (record, its JSON); a block's first index -> (its
+        # count then, its JSON).
+        self._steps: dict[int, tuple[Step, dict[str, Any]]] = {}
+        self._blocks: dict[int, tuple[int, StepBlock, dict[str, Any]]] = {}
+        self._steps_of: StepLog | None = None
         self.scalars = ScalarWriter(session.run_dir / "traces", session.rank)
 
     @property
@@ -73,23 +76,43 @@ class RunWriter:
         """The session claimed its directory; nothing was written before."""
         self.scalars.log_dir = run_dir / "traces"
 
-    def _new_steps(self) -> None:
-        """Convert the steps recorded since the last flush (all of them after a re-cut)."""
+    def _convert(self) -> tuple[list[tuple[Step, dict[str, Any]]], list[tuple[StepBlock, dict]]]:
+        """The steps kept whole and the blocks, as records and JSON; each converted once
+        (a block again when it grew), all of them again after a re-cut."""
         s = self.session
-        steps = s.steps  # once: a re-cut may swap the list meanwhile
-        if self._steps_of is not steps:
-            self._steps_of, self._steps, self._steps_json = steps, [], []
-        base = len(self._steps)
-        for k, r in enumerate(steps[base:]):
-            step = step_record(base + k, r, MemoryReader.record(r.memory), s.sites)
-            self._steps.append(step)
-            self._steps_json.append(to_json(step))
+        log = s.steps  # once: a re-cut may swap the log meanwhile
+        if self._steps_of is not log:
+            self._steps_of, self._steps, self._blocks = log, {}, {}
+        kept, blocks = log.snapshot()
+        steps = []
+        for index, r in kept:
+            done = self._steps.get(index)
+            if done is None:
+                step = step_record(index, r, MemoryReader.record(r.memory), s.sites)
+                done = self._steps[index] = (step, to_json(step))
+            steps.append(done)
+        if len(self._steps) > len(steps):  # steps folded since: forget them
+            held = {step.i for step, _ in steps}
+            self._steps = {i: v for i, v in self._steps.items() if i in held}
+        records = []
+        with log.locked:  # the training thread may fold into the last block meanwhile
+            for acc in blocks:
+                done_block = self._blocks.get(acc.first)
+                if done_block is None or done_block[0] != acc.count:
+                    block = block_record(acc, s.sites)
+                    done_block = self._blocks[acc.first] = (acc.count, block, to_json(block))
+                records.append(done_block[1:])
+        if len(self._blocks) > len(records):  # blocks merged since
+            held = {block.first for block, _ in records}
+            self._blocks = {i: v for i, v in self._blocks.items() if i in held}
+        return steps, records
 
     def maybe_flush(self) -> None:
         """Called from the sampler thread at every tick; never while the profiler records,
         since its Python tracer would record the write too (and TensorBoard's imports)."""
         if self.session.profiler_recording():
             return
+        self.session.steps.fold()
         now = time.perf_counter()
         if now - self._last >= max(self.interval_s, self._cost / FLUSH_BUDGET):
             self.flush(complete=False)
@@ -100,6 +123,8 @@ class RunWriter:
             return
         with self._lock:
             t0 = time.perf_counter()
+            if not s.profiler_recording():
+                s.steps.fold()
             guard.call("the TensorBoard scalars", self._write_scalars, complete)
             guard.call("writing the run file", self._write_run_file, complete)
             self._last = time.perf_counter()
@@ -108,14 +133,16 @@ class RunWriter:
     def _write_run_file(self, complete: bool) -> None:
         for attempt in range(SNAPSHOT_TRIES):
             try:
-                self._new_steps()
+                steps, blocks = self._convert()
                 data = to_json(self.snapshot(complete))
                 break
             except RuntimeError:  # "dictionary changed size during iteration"
                 if attempt == SNAPSHOT_TRIES - 1:
                     raise
         try:
-            data["steps"] = list(self._steps_json)  # the same to_json, done once per step
+            # The same to_json, done once per step and block.
+            data["steps"] = [j for _, j in steps]
+            data["step_blocks"] = [j for _, j in blocks]
             write_json_atomic(self.path, data)
             self.failure, self.wrote = "", True
         except (OSError, ValueError) as e:  # a full disk or a read-only directory
@@ -134,8 +161,8 @@ class RunWriter:
                 self.path.unlink()
 
     def _write_scalars(self, complete: bool) -> None:
-        self._new_steps()
-        self.scalars.write(list(self._steps))
+        steps, blocks = self._convert()
+        self.scalars.write([step for step, _ in steps], [b for b, _ in blocks], complete)
         if complete:
             self.scalars.close()
 

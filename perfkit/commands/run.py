@@ -91,7 +91,7 @@ def run(out, window, sample_hz, force, module, script, script_args) -> int:
         sys.argv, sys.path[0] = saved_argv, saved_path0
         os.chdir(saved_cwd)  # the summary's paths are the user's, if the script moved
     if os.getpid() == parent:  # a child the script forked ends quietly, as it would alone
-        print_summary(session.run_dir, session.writer.failure, len(session.steps))
+        print_summary(session.run_dir, session.writer.failure, session.step_count)
     return code
 
 

@@ -35,9 +35,9 @@ def print_summary(run_dir: Path, write_failure: str = "", steps_recorded: int = 
     source = run.capture.step_source or "none found"
     median = Evidence(run=run).median_step_ms  # the report's definition of step time
     if write_failure:
-        line = f"the run file holds its last good write: {len(run.steps)} steps"
+        line = f"the run file holds its last good write: {run.step_count} steps"
     elif run.steps and median is not None:
-        line = f"{len(run.steps)} steps (boundaries: {source}), median step {median:.2f} ms"
+        line = f"{run.step_count:,} steps (boundaries: {source}), median step {median:.2f} ms"
     else:
         line = "no training steps were recognised (no optimizer step, backward or DataLoader batch)"
     lines = [line, f"run file  {shown(Path(run.path))}"]

@@ -147,10 +147,17 @@ def _plots(report: Report) -> str:
     s = report.summary
     series = s.get("series") or {}
     trace = s.get("trace") or {}
+    # A long run's series are bins of steps: each entry's first step, and the last step.
+    bins: dict[str, Any] = {
+        "first_step": series.get("first_step") or (),
+        "last_step": series.get("last_step"),
+    }
     drawings: list[Callable[[], str | list[str | None] | None]] = [
         lambda: plots.step_phases(series),
-        lambda: plots.per_step(series.get("syncs", []), "Host syncs per step", "syncs"),
-        lambda: plots.per_step(series.get("memory_bytes", []), "Memory per step", "MiB", 2**20),
+        lambda: plots.per_step(series.get("syncs", []), "Host syncs per step", "syncs", **bins),
+        lambda: plots.per_step(
+            series.get("memory_bytes", []), "Memory per step", "MiB", 2**20, **bins
+        ),
         lambda: plots.samples(s.get("samples") or {}),
         lambda: plots.trace_phases(
             trace.get("step_ms") or [],

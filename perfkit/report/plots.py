@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from perfkit.escape import html_text as _e
 
@@ -149,6 +150,13 @@ def _step_ticks(n: int) -> list[float]:
     return [t for t in _ticks(max(n - 1, 1), 6) if t <= n - 1 and t == int(t)]
 
 
+def _binned_text(steps: range, first_step: Sequence[int], last: int | None) -> str:
+    """Columns of a long run's bins: the steps they cover, from each bin's first step."""
+    a = first_step[steps[0]]
+    b = first_step[steps[-1] + 1] - 1 if steps[-1] + 1 < len(first_step) else last
+    return f"steps {a:,}-{b:,} (their mean)" if b is not None else f"steps {a:,}- (their mean)"
+
+
 def stacked_steps(
     title: str,
     layers: Sequence[tuple[str, str, Sequence[float]]],
@@ -157,6 +165,8 @@ def stacked_steps(
     marked_as: str = "",
     notes: dict[int, str] | None = None,
     names: Sequence[str] = (),
+    first_step: Sequence[int] = (),
+    last_step: int | None = None,
 ) -> str | None:
     """Stacked bars per step: ``layers`` are (label, colour, ms per step). Steps where
     ``marked`` is true are drawn pale (``marked_as`` says why); ``notes`` add a line to a
@@ -178,7 +188,12 @@ def stacked_steps(
     body, hover = [], []
     for c, total, faint in zip(columns, totals, pale, strict=True):
         x0, x1 = frame.x(c[0] - 0.5), frame.x(c[-1] + 0.5)
-        where = names[c[0]] if len(c) == 1 and len(names) == n else _steps_text(c, x_label)
+        if len(first_step) == n:
+            where = _binned_text(c, first_step, last_step)
+        elif len(c) == 1 and len(names) == n:
+            where = names[c[0]]
+        else:
+            where = _steps_text(c, x_label)
         lines = [f"{where}: {total:.2f} ms" + (f", {marked_as}" if faint else "")]
         base, opacity = 0.0, ' opacity="0.45"' if faint else ""
         for label, color, values in layers:
@@ -199,11 +214,13 @@ def stacked_steps(
             f"{x_label} 0: {totals[0]:,.0f} ms, cut</text>"
         )
     ticks = _step_ticks(n)
+    if len(first_step) == n:
+        names = [f"{i:,}" for i in first_step]
     labels = [names[int(t)] for t in ticks] if len(names) == n else []
     return frame.svg([*body, HOVER, *hover, "</g>"], ticks, labels)
 
 
-def step_phases(series: dict[str, list]) -> str | None:
+def step_phases(series: dict[str, Any]) -> str | None:
     """Per step: the DataLoader wait, the rest of the time between steps (validation,
     logging, checkpoints: not data), and the step itself."""
     walls = series.get("wall_ms") or []
@@ -227,11 +244,18 @@ def step_phases(series: dict[str, list]) -> str | None:
         marked=[bool(p) for p in series.get("phase") or []],
         marked_as="probed or profiled: slower by design",
         notes={0: "before the first step: start-up (imports, model, workers, first batch)"},
+        first_step=series.get("first_step") or (),
+        last_step=series.get("last_step"),
     )
 
 
 def per_step(
-    values: Sequence[float | None], title: str, unit: str, scale: float = 1.0
+    values: Sequence[float | None],
+    title: str,
+    unit: str,
+    scale: float = 1.0,
+    first_step: Sequence[int] = (),
+    last_step: int | None = None,
 ) -> str | None:
     """A value per step as a line from zero; a value that never changes as a sentence."""
     known = [v / scale for v in values if v is not None]
@@ -249,11 +273,21 @@ def per_step(
         for c, v in zip(columns, means, strict=True)
     )
     body = [f'<polyline points="{xy}" fill="none" stroke="{COLORS["line"]}" stroke-width="1.8"/>']
+    binned = len(first_step) == n
     body += [HOVER] + [
-        frame.hover(c[0] - 0.5, c[-1] + 0.5, [f"{_steps_text(c)}: {_number(v)} {unit}"])
+        frame.hover(
+            c[0] - 0.5,
+            c[-1] + 0.5,
+            [
+                f"{_binned_text(c, first_step, last_step) if binned else _steps_text(c)}: "
+                f"{_number(v)} {unit}"
+            ],
+        )
         for c, v in zip(columns, means, strict=True)
     ]
-    return frame.svg([*body, "</g>"], _step_ticks(n))
+    ticks = _step_ticks(n)
+    labels = [f"{first_step[int(t)]:,}" for t in ticks] if binned else []
+    return frame.svg([*body, "</g>"], ticks, labels)
 
 
 def over_time(t: Sequence[float], values: Sequence, title: str, unit: str, scale=1.0) -> str | None:

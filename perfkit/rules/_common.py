@@ -10,7 +10,7 @@ from typing import Any
 
 from perfkit.evidence import Evidence
 from perfkit.findings import Location
-from perfkit.runmodel import HeapScan, Holder, LoaderConfig, Step
+from perfkit.runmodel import HeapScan, Holder, LoaderConfig, Step, StepBlock
 
 
 def per_step_syncs(ev: Evidence, steps: list[Step] | None = None) -> list[float]:
@@ -18,7 +18,7 @@ def per_step_syncs(ev: Evidence, steps: list[Step] | None = None) -> list[float]
     return [float(ev.step_syncs(step)) for step in (ev.timed_steps if steps is None else steps)]
 
 
-def sites_of(step: Step, kind: str) -> tuple[Any, ...]:
+def sites_of(step: Step | StepBlock, kind: str) -> tuple[Any, ...]:
     """The step's sync or transfer sites (``kind``: syncs or transfers); () without events."""
     return getattr(step.events, kind).sites if step.events is not None else ()
 

@@ -107,7 +107,7 @@ def _outside_totals(ev: Evidence) -> Counter[int]:
             totals[site.site] += site.count
     # Only what recurs with the iterations, in most gaps between two steps: not set-up
     # before the loop, an evaluation after it or once an epoch.
-    steps = max(len(run.steps), 1)
+    steps = max(run.step_count, 1)
     if outside.gap_sync_sites is None:  # older run files: by count alone
         return Counter({k: n for k, n in totals.items() if n >= RECURRING * steps})
     gaps = {g.site: g.count for g in outside.gap_sync_sites}
@@ -130,12 +130,12 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
     counts = per_step_syncs(ev)
     outside = _outside_totals(ev)
     # Spread over every step: a sync once per iteration counts 1, one after the loop ~0.
-    outside_per_step = sum(outside.values()) / max(len(ev.the_run.steps), 1)
+    outside_per_step = sum(outside.values()) / max(ev.the_run.step_count, 1)
     per_step = median(counts) + outside_per_step
     if not counts or per_step < 1:
         return []
     totals = _recurring(ev, site_totals(ev, "syncs"))
-    scale = len(counts) / max(len(ev.the_run.steps), 1)
+    scale = len(counts) / max(ev.the_run.step_count, 1)
     for site, n in outside.items():
         totals[site] += round(n * scale)  # the same footing as the timed steps' counts
     # The user's own reads lead: a line they wrote that syncs comes before one that only

@@ -38,6 +38,8 @@ def check(ev: Evidence) -> list[Finding]:
     run = ev.the_run
     capacity = run.env.device.memory_bytes
     peaks = [s.memory.peak_bytes for s in run.steps if s.memory and s.memory.peak_bytes is not None]
+    # A folded block's highest reading is the allocator's peak when the run has one.
+    peaks += [b.memory_peak_bytes for b in run.step_blocks if b.memory_peak_bytes and peaks]
     if not capacity or not peaks:
         raise NotApplicable("needs CUDA allocator statistics and the device's memory size")
     share = max(peaks) / capacity
