@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from perfkit.atomicfile import write_atomic
 from perfkit.runfile import SCHEMA, RunFileError, load_run, run_from_dict, write_json_atomic
 
 MINIMAL = {"schema": SCHEMA, "complete": True, "env": {}, "config": {}, "steps": [], "sites": []}
@@ -120,9 +121,22 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
 def test_failed_write_keeps_the_old_file(tmp_path):
     target = tmp_path / "run.json"
     write_json_atomic(target, MINIMAL)
-    with pytest.raises(ValueError):
-        write_json_atomic(target, {**MINIMAL, "bad": float("nan")})
+
+    def half_then_fail(f):
+        f.write('{"schema": ')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        write_atomic(target, half_then_fail)
     assert load_run(target).complete and os.listdir(tmp_path) == ["run.json"]
+
+
+def test_non_finite_numbers_are_written_as_null(tmp_path):
+    target = tmp_path / "run.json"
+    write_json_atomic(target, {**MINIMAL, "odd": [float("nan"), float("inf")]})
+    assert json.loads(target.read_text())["odd"] == [None, None]
+    write_json_atomic(target, {**MINIMAL, "big": 2**70})  # past orjson's integers
+    assert json.loads(target.read_text())["big"] == 2**70
 
 
 def test_documented_top_level_keys_match_what_capture_writes(tmp_path):

@@ -15,15 +15,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from perfkit.capture import env, guard
 from perfkit.capture.memory import MemoryReader
-from perfkit.capture.records import interval_events, site_counts, step_record
+from perfkit.capture.records import StepRecord, interval_events, site_counts, step_record
 from perfkit.capture.scalars import ScalarWriter
 from perfkit.capture.steplog import StepLog, block_record
 from perfkit.escape import terminal_line
-from perfkit.runfile import write_json_atomic
+from perfkit.runfile import json_bytes, write_bytes_atomic
 from perfkit.runmodel import (
     Capture,
     Env,
@@ -46,6 +46,7 @@ T = TypeVar("T")
 FLUSH_BUDGET = 0.02
 # Snapshotting reads dicts the training thread may be growing; retry a few times.
 SNAPSHOT_TRIES = 5
+STEP_KEYS = ("steps", "step_blocks")
 
 
 class RunWriter:
@@ -60,11 +61,11 @@ class RunWriter:
         # Why the last write failed ("" once one succeeds), and whether any ever did.
         self.failure = ""
         self.wrote = False
-        # Steps and blocks converted once and reused by every flush, for the session's
-        # current step log: index -> (record, its JSON); a block's first index -> (its
-        # count then, its JSON).
-        self._steps: dict[int, tuple[Step, dict[str, Any]]] = {}
-        self._blocks: dict[int, tuple[int, StepBlock, dict[str, Any]]] = {}
+        # Steps and blocks serialized once and reused by every flush, for the session's
+        # current step log: index -> its JSON; a block's first index -> (its count then,
+        # its record, its JSON).
+        self._steps: dict[int, bytes] = {}
+        self._blocks: dict[int, tuple[int, StepBlock, bytes]] = {}
         self._steps_of: StepLog | None = None
         self.scalars = ScalarWriter(session.run_dir / "traces", session.rank)
 
@@ -76,9 +77,10 @@ class RunWriter:
         """The session claimed its directory; nothing was written before."""
         self.scalars.log_dir = run_dir / "traces"
 
-    def _convert(self) -> tuple[list[tuple[Step, dict[str, Any]]], list[tuple[StepBlock, dict]]]:
-        """The steps kept whole and the blocks, as records and JSON; each converted once
-        (a block again when it grew), all of them again after a re-cut."""
+    def _convert(self) -> Converted:
+        """The steps kept whole and the blocks, each serialized once (a block again when it
+        grew; all of them again after a re-cut). Only the JSON text of a step is kept: a
+        few hundred bytes, where its dicts would take kilobytes."""
         s = self.session
         log = s.steps  # once: a re-cut may swap the log meanwhile
         if self._steps_of is not log:
@@ -88,11 +90,10 @@ class RunWriter:
         for index, r in kept:
             done = self._steps.get(index)
             if done is None:
-                step = step_record(index, r, MemoryReader.record(r.memory), s.sites)
-                done = self._steps[index] = (step, to_json(step))
+                done = self._steps[index] = json_bytes(to_json(self._step(index, r)))
             steps.append(done)
         if len(self._steps) > len(steps):  # steps folded since: forget them
-            held = {step.i for step, _ in steps}
+            held = {index for index, _ in kept}
             self._steps = {i: v for i, v in self._steps.items() if i in held}
         records = []
         with log.locked:  # the training thread may fold into the last block meanwhile
@@ -100,12 +101,16 @@ class RunWriter:
                 done_block = self._blocks.get(acc.first)
                 if done_block is None or done_block[0] != acc.count:
                     block = block_record(acc, s.sites)
-                    done_block = self._blocks[acc.first] = (acc.count, block, to_json(block))
+                    text = json_bytes(to_json(block))
+                    done_block = self._blocks[acc.first] = (acc.count, block, text)
                 records.append(done_block[1:])
         if len(self._blocks) > len(records):  # blocks merged since
             held = {block.first for block, _ in records}
             self._blocks = {i: v for i, v in self._blocks.items() if i in held}
-        return steps, records
+        return Converted(kept, steps, records)
+
+    def _step(self, index: int, r: StepRecord) -> Step:
+        return step_record(index, r, MemoryReader.record(r.memory), self.session.sites)
 
     def maybe_flush(self) -> None:
         """Called from the sampler thread at every tick; never while the profiler records,
@@ -133,17 +138,21 @@ class RunWriter:
     def _write_run_file(self, complete: bool) -> None:
         for attempt in range(SNAPSHOT_TRIES):
             try:
-                steps, blocks = self._convert()
+                converted = self._convert()
                 data = to_json(self.snapshot(complete))
                 break
-            except RuntimeError:  # "dictionary changed size during iteration"
+            # "dictionary changed size during iteration"; or a SystemError from building a
+            # tuple while a heap scan on the training thread holds it (gc.get_objects).
+            except (RuntimeError, SystemError):
                 if attempt == SNAPSHOT_TRIES - 1:
                     raise
         try:
-            # The same to_json, done once per step and block.
-            data["steps"] = [j for _, j in steps]
-            data["step_blocks"] = [j for _, j in blocks]
-            write_json_atomic(self.path, data)
+            # The steps and blocks, serialized once each, spliced into the rest.
+            head = json_bytes({k: v for k, v in data.items() if k not in STEP_KEYS})
+            steps = b",".join(converted.steps)
+            blocks = b",".join(text for _, text in converted.blocks)
+            text = head[:-1] + b',"steps":[' + steps + b'],"step_blocks":[' + blocks + b"]}"
+            write_bytes_atomic(self.path, text)
             self.failure, self.wrote = "", True
         except (OSError, ValueError) as e:  # a full disk or a read-only directory
             self.failure = str(e)
@@ -161,8 +170,9 @@ class RunWriter:
                 self.path.unlink()
 
     def _write_scalars(self, complete: bool) -> None:
-        steps, blocks = self._convert()
-        self.scalars.write([step for step, _ in steps], [b for b, _ in blocks], complete)
+        converted = self._convert()
+        new = [self._step(i, r) for i, r in converted.kept if i > self.scalars.through]
+        self.scalars.write(new, [block for block, _ in converted.blocks], complete)
         if complete:
             self.scalars.close()
 
@@ -211,6 +221,12 @@ class RunWriter:
             for p in traces_dir.glob("*.pt.trace.json*")
             if p.name.startswith(mine)
         )
+
+
+class Converted(NamedTuple):
+    kept: list[tuple[int, StepRecord]]  # the steps kept whole, in order
+    steps: list[bytes]  # their JSON
+    blocks: list[tuple[StepBlock, bytes]]
 
 
 def _record(cls: type[T], data: dict[str, Any], where: str) -> T | None:
