@@ -127,7 +127,7 @@ def test_a_full_disk_warns_once_and_training_goes_on(tmp_path, monkeypatch, caps
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writer, "write_json_atomic", full)
+    monkeypatch.setattr(writer, "write_bytes_atomic", full)
     values = []
     run_dir = tmp_path / "run"
     with Session(run_dir, window=None, sample_hz=0, quiet=True):
