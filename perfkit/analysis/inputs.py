@@ -1,6 +1,7 @@
 """Turn what the user points at into units of Evidence.
 
-Accepted: a run directory (``run.json`` or one ``run.rank<R>.json`` per rank, + ``traces/``),
+Accepted: a run directory (``run.json`` or one ``run.rank<R>.json`` per rank, and the
+traces it lists: beside the run file, or in ``traces/`` in runs recorded before),
 a run file, one Kineto trace
 (``*.pt.trace.json[.gz]``, ``.json``, ``.json.gz``), or a directory of traces (a
 TensorBoard log directory). Every failure is an InputError naming the file and the problem.
@@ -87,7 +88,15 @@ def _run_traces(run_dir: Path, run: Run) -> list[Path]:
         return p.is_file() and p.resolve().is_relative_to(home)
 
     listed = [run_dir / name for name in run.traces if _inside(name) and ours(run_dir / name)]
-    return listed or [p for p in sorted((run_dir / "traces").glob("*.pt.trace.json*")) if ours(p)]
+    if listed:
+        return listed
+    # Not listed (the process died before its first write after the window): the traces
+    # beside the run file, or in traces/ where earlier versions of perfkit wrote them; this
+    # process's own (``<host>_<pid>.``) first, since the ranks of a job share the folder.
+    found = [*run_dir.glob("*.pt.trace.json*"), *(run_dir / "traces").glob("*.pt.trace.json*")]
+    found = [p for p in sorted(found) if ours(p)]
+    mine = f"{run.env.host}_{run.env.pid}."
+    return [p for p in found if p.name.startswith(mine)] or found
 
 
 def _inside(name: str) -> bool:

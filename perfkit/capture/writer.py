@@ -63,7 +63,7 @@ class RunWriter:
         self._steps: list[Step] = []
         self._steps_json: list[dict[str, Any]] = []
         self._steps_of: list | None = None
-        self.scalars = ScalarWriter(session.run_dir / "traces", session.rank)
+        self.scalars = ScalarWriter(session.run_dir, session.rank)
 
     @property
     def path(self) -> Path:
@@ -71,7 +71,7 @@ class RunWriter:
 
     def use_run_dir(self, run_dir: Path) -> None:
         """The session claimed its directory; nothing was written before."""
-        self.scalars.log_dir = run_dir / "traces"
+        self.scalars.use_run_dir(run_dir)
 
     def _new_steps(self) -> None:
         """Convert the steps recorded since the last flush (all of them after a re-cut)."""
@@ -174,7 +174,7 @@ class RunWriter:
         )
 
     def _traces(self) -> list[str]:
-        traces_dir = self.session.run_dir / "traces"
+        traces_dir = self.session.run_dir  # see ProfilerWindow
         if not traces_dir.is_dir():
             return []
         # Only this process's traces: the ranks of a job share the directory.
