@@ -91,12 +91,15 @@ def _run_traces(run_dir: Path, run: Run) -> list[Path]:
     if listed:
         return listed
     # Not listed (the process died before its first write after the window): the traces
-    # beside the run file, or in traces/ where earlier versions of perfkit wrote them; this
-    # process's own (``<host>_<pid>.``) first, since the ranks of a job share the folder.
-    found = [*run_dir.glob("*.pt.trace.json*"), *(run_dir / "traces").glob("*.pt.trace.json*")]
-    found = [p for p in sorted(found) if ours(p)]
-    mine = f"{run.env.host}_{run.env.pid}."
-    return [p for p in found if p.name.startswith(mine)] or found
+    # this process wrote beside the run file (``<host>_<pid>.``: a run file may lie among
+    # other traces, or other ranks'), else those in traces/, where earlier versions of
+    # perfkit wrote them, its own first.
+    mine = f"{run.env.host}_{run.env.pid}." if run.env.host and run.env.pid else None
+    beside = [p for p in run_dir.glob("*.pt.trace.json*") if mine and p.name.startswith(mine)]
+    if any(ours(p) for p in beside):
+        return [p for p in sorted(beside) if ours(p)]
+    old = [p for p in sorted((run_dir / "traces").glob("*.pt.trace.json*")) if ours(p)]
+    return [p for p in old if mine and p.name.startswith(mine)] or old
 
 
 def _inside(name: str) -> bool:
