@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+from collections.abc import Callable
 from pathlib import Path, PurePath
 
 from perfkit.errors import InputError
@@ -20,6 +21,16 @@ from perfkit.runfile import RUN_FILE_NAME, Run, rank_files, run_from_dict
 from perfkit.trace import load_json_or_trace, load_trace
 from perfkit.trace.load import looks_like_trace
 from perfkit.trace.summary import TraceSummary
+
+# Told (the folder, files read so far, files in it, what they are) before the first file
+# of a folder of rank files or traces and after each: the command line's progress bar
+# (perfkit.progress) listens while it reads, as it does to the trace stream.
+observers: list[Callable[[str, int, int, str], None]] = []
+
+
+def _tell(folder: Path, done: int, total: int, what: str) -> None:
+    for observer in observers:
+        observer(str(folder), done, total, what)
 
 
 def load_inputs(path: str | os.PathLike[str]) -> list[Evidence]:
@@ -35,22 +46,29 @@ def load_inputs(path: str | os.PathLike[str]) -> list[Evidence]:
             return [_file_unit(p / RUN_FILE_NAME)]
         ranks = rank_files(p)
         if ranks:  # one file per rank of a torchrun job
-            return [_file_unit(f) for f in ranks]
+            units = []
+            for done, f in enumerate(ranks):
+                _tell(p, done, len(ranks), "rank files")
+                units.append(_file_unit(f))
+            _tell(p, len(ranks), len(ranks), "rank files")
+            return units
         traces = sorted(q for q in p.rglob("*") if q.is_file() and looks_like_trace(q))
         if not traces:
             raise InputError(f"{p}: no run.json and no *.pt.trace.json[.gz] files in it")
-        return _trace_units(traces)
+        return _trace_units(traces, p)
     return [_file_unit(p)]
 
 
-def _trace_units(paths: list[Path]) -> list[Evidence]:
+def _trace_units(paths: list[Path], folder: Path) -> list[Evidence]:
     """Every trace of a folder that reads; the others are named, and fail only if all do."""
     units, unreadable = [], []
-    for path in paths:
+    for done, path in enumerate(paths):
+        _tell(folder, done, len(paths), "traces")
         try:
             units.append(Evidence(trace=_nonempty(load_trace(path))))
         except InputError as e:
             unreadable.append(str(e))
+    _tell(folder, len(paths), len(paths), "traces")
     if not units:
         raise InputError(unreadable[0] if len(paths) == 1 else "; ".join(unreadable[:3]))
     units[0] = dataclasses.replace(units[0], unreadable=tuple(unreadable))
