@@ -461,7 +461,7 @@ def tensorboard_listing(rec: Recorder, run_dir: Path, cuda: bool, deadline_s: fl
         rec.figure("tensorboard", listing)
         rec.check(
             "TensorBoard's profiler plugin lists the run with its overview",
-            listing["runs"] == ["traces"] and "Overview" in listing["views"],
+            listing["runs"] == [run_dir.name] and "Overview" in listing["views"],
             {k: listing[k] for k in ("runs", "views", "overview_steps")},
         )
         rec.cuda_check(
@@ -510,7 +510,7 @@ def step_nvml_trace(rec: Recorder, work: Path, dry: bool) -> None:
         if key in ("gpu_util", "gpu_mem_used_bytes"):
             ok = stats["readable"] > 0 and stats["nonzero"] > 0 and stats["in_range"]
             rec.cuda_check(f"NVML {key}: readable, non-zero, in range", cuda, ok, stats)
-    traces = sorted((out / "traces").glob("*.pt.trace.json*"))
+    traces = sorted(out.glob("*.pt.trace.json*"))
     rec.figure("trace_files", [t.name for t in traces])
     rec.check("the profiler window wrote a trace", bool(traces), [t.name for t in traces])
     if traces:

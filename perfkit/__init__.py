@@ -27,16 +27,24 @@ __all__ = [
 ]
 
 
-def analyze(path: Any, select: list[str] | None = None, ignore: list[str] | None = None):
+def analyze(
+    path: Any,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    thresholds: dict[str, Any] | None = None,
+):
     """The Report for a run directory, run file, trace or folder of traces (no torch needed).
 
+    ``thresholds`` take the shape of ``[tool.perfkit.thresholds]``:
+    ``{"warning-share": 0.1, "data-starved": {"min-wait-ms": 5}}``.
     ``report.findings`` are the findings; ``perfkit.report.render(report, "html")`` formats it.
     """
     from perfkit.analysis.engine import analyze as run_rules
     from perfkit.analysis.inputs import load_inputs
-    from perfkit.rules import select_rules
+    from perfkit.rules import select_rules, thresholds_from_table
 
-    return run_rules(load_inputs(path), select_rules(select, ignore))
+    tuned = thresholds_from_table(thresholds) if thresholds else None
+    return run_rules(load_inputs(path), select_rules(select, ignore), thresholds=tuned)
 
 
 def compare(base: Any, new: Any):

@@ -7,6 +7,11 @@ theirs, in the nearest pyproject.toml (from the current directory up) that has t
     fail-on = "error"            # report's --fail-on
     output = "runs"              # the folder default run directories go in (perfkit-runs)
 
+    [tool.perfkit.thresholds]    # the numbers rules judge by (perfkit/thresholds.py)
+    warning-share = 0.1
+    [tool.perfkit.thresholds.data-starved]
+    min-wait-ms = 5
+
 Options given on the command line win. A bad table is an error naming the file and the
 key (exit 2), never a traceback.
 """
@@ -14,7 +19,7 @@ key (exit 2), never a traceback.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +40,21 @@ class Config:
     fail_on: str | None = None
     output: str | None = None
     path: str = ""  # the pyproject.toml it came from ("" when none)
+    # {rule code, or "" for the severity cut-offs: {name: value}}, checked against the rules
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def load_config(start: str | Path | None = None) -> Config:
-    """The ``[tool.perfkit]`` table of the nearest pyproject.toml that has one."""
+def load_config(start: str | Path | None = None, *, thresholds: bool = True) -> Config:
+    """The ``[tool.perfkit]`` table of the nearest pyproject.toml that has one. Without
+    ``thresholds`` (capture, which judges nothing) the thresholds are left unread, so that
+    the rules they are checked against are not loaded."""
     here = Path(start or Path.cwd()).absolute()
     for folder in (here, *here.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             table = _table(candidate)
             if table is not None:
-                return _config(table, candidate)
+                return _config(table, candidate, thresholds)
     return Config()
 
 
@@ -61,13 +70,13 @@ def _table(path: Path) -> dict[str, Any] | None:
     return table
 
 
-def _config(table: dict[str, Any], path: Path) -> Config:
+def _config(table: dict[str, Any], path: Path, read_thresholds: bool) -> Config:
     def fail(key: str, why: str) -> InputError:
         return InputError(f"{path}: [tool.perfkit] {key} {why}")
 
-    unknown = sorted(set(table) - {"select", "ignore", "fail-on", "output"})
+    unknown = sorted(set(table) - {"select", "ignore", "fail-on", "output", "thresholds"})
     if unknown:
-        raise fail(unknown[0], "is not a setting (select, ignore, fail-on, output)")
+        raise fail(unknown[0], "is not a setting (select, ignore, fail-on, output, thresholds)")
     lists = {}
     for key in ("select", "ignore"):
         value = table.get(key, [])
@@ -80,4 +89,14 @@ def _config(table: dict[str, Any], path: Path) -> Config:
     output = table.get("output")
     if output is not None and (not isinstance(output, str) or not output):
         raise fail("output", "should be a folder name")
-    return Config(lists["select"], lists["ignore"], fail_on, output, str(path))
+    thresholds = table.get("thresholds", {})
+    if not isinstance(thresholds, dict):
+        raise fail("thresholds", "should be a table: [tool.perfkit.thresholds]")
+    if thresholds and read_thresholds:
+        # Checked against the rules' own declarations, so the rules are loaded here.
+        from perfkit.rules import thresholds_from_table
+
+        thresholds = thresholds_from_table(thresholds, str(path))
+    elif not read_thresholds:
+        thresholds = {}
+    return Config(lists["select"], lists["ignore"], fail_on, output, str(path), thresholds)

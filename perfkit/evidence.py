@@ -7,12 +7,13 @@ from __future__ import annotations
 import enum
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from perfkit import sketch
-from perfkit.findings import Location
+from perfkit.findings import Location, Severity, severity_for_share
 from perfkit.runmodel import HeapScan, Probe, Run, Step, StepBlock
+from perfkit.thresholds import SEVERITY, Overrides, value_of
 from perfkit.trace.summary import TraceSummary
 
 
@@ -53,6 +54,14 @@ class Evidence:
     # Traces of the same folder that could not be read ("<path>: <problem>"), told on the
     # first unit so that one bad file does not hide the others.
     unreadable: tuple[str, ...] = ()
+    # The thresholds the project set ([tool.perfkit.thresholds]; set by the engine).
+    thresholds: Overrides = field(default_factory=dict)
+
+    def severity_for_share(self, share: float) -> Severity:
+        """The severity of a finding that costs ``share`` of the step, by the project's
+        cut-offs (warning-share, error-share)."""
+        warning, error = (value_of(self.thresholds, "", t) for t in SEVERITY)
+        return severity_for_share(share, error=error, warning=warning)
 
     @property
     def source(self) -> str:

@@ -31,10 +31,14 @@ ERROR_SHARE = 0.20
 WARNING_SHARE = 0.05
 
 
-def severity_for_share(share: float) -> Severity:
-    if share >= ERROR_SHARE:
+def severity_for_share(
+    share: float, error: float = ERROR_SHARE, warning: float = WARNING_SHARE
+) -> Severity:
+    """The severity of a finding that costs ``share`` of the step (rules call it through
+    ``Evidence.severity_for_share``, which passes a project's cut-offs)."""
+    if share >= error:
         return Severity.ERROR
-    if share >= WARNING_SHARE:
+    if share >= warning:
         return Severity.WARNING
     return Severity.INFO
 

@@ -53,7 +53,7 @@ def test_ctrl_c_under_perfkit_run_stops_at_once_and_saves_the_run(tmp_path, wind
     assert run.complete and run.env["error"].startswith("KeyboardInterrupt")
     assert len(run.steps) >= max(steps, 1)
     if window != "off":  # the steps recorded so far are kept as a trace, and it reads
-        (trace,) = (out / "traces").glob("*.pt.trace.json.gz")
+        (trace,) = out.glob("*.pt.trace.json.gz")
         assert load_trace(trace).steps
 
 

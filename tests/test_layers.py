@@ -31,6 +31,8 @@ def modules(under: str) -> list[Path]:
 # (files, packages they must never import)
 FORBIDDEN = [
     ("findings.py", ("perfkit.",)),
+    # Beside findings, below evidence and rules: the rules declare their thresholds with it.
+    ("thresholds.py", ("perfkit.rules", "perfkit.analysis", "perfkit.capture", "perfkit.trace")),
     ("codec.py", ("perfkit.",)),
     ("escape.py", ("perfkit.",)),
     ("runmodel.py", ("perfkit.capture", "perfkit.rules", "perfkit.analysis", "perfkit.trace")),

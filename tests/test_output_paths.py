@@ -116,6 +116,32 @@ def test_run_file_traces_are_read_inside_the_run_directory_only(tmp_path):
     assert unit.trace is not None
 
 
+def test_unlisted_traces_are_found_beside_the_run_file_or_in_traces(tmp_path):
+    """A run killed before it listed its trace: the trace is looked for where perfkit
+    writes it (beside the run file, issue 15, named after the process) and where it wrote
+    it before (traces/)."""
+    run_dir = _run_listing(tmp_path, "gone.pt.trace.json.gz")
+    env = read_run(run_dir).env
+    mine = f"{env['host']}_{env['pid']}.1.pt.trace.json.gz"
+    shutil.copy(TRACE, run_dir / "other_1.1.pt.trace.json.gz")  # another process's (rank's)
+    (unit,) = load_inputs(run_dir)
+    assert unit.trace is None
+    shutil.copy(TRACE, run_dir / mine)
+    (unit,) = load_inputs(run_dir)
+    assert unit.trace is not None and unit.trace.path == str(run_dir / mine)
+    (run_dir / mine).unlink()
+    (run_dir / "traces").mkdir()
+    shutil.copy(TRACE, run_dir / "traces" / "x.pt.trace.json.gz")
+    (unit,) = load_inputs(run_dir)
+    assert unit.trace is not None
+    # A link beside the run file that leads out of it is not followed.
+    (run_dir / "traces" / "x.pt.trace.json.gz").unlink()
+    shutil.copy(TRACE, tmp_path / "outside.pt.trace.json.gz")
+    (run_dir / mine).symlink_to(tmp_path / "outside.pt.trace.json.gz")
+    (unit,) = load_inputs(run_dir)
+    assert unit.trace is None
+
+
 def test_one_bad_trace_does_not_fail_the_folder(tmp_path):
     shutil.copy(TRACE, tmp_path / "good.pt.trace.json.gz")
     (tmp_path / "bad.pt.trace.json").write_text('{"traceEvents":[{"name":"x"')

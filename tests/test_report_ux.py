@@ -11,6 +11,7 @@ import pytest
 
 from perfkit import Session, load_run
 from perfkit.analysis.engine import analyze
+from perfkit.analysis.inputs import load_inputs
 from perfkit.evidence import Evidence
 from perfkit.findings import Location
 from perfkit.report import render
@@ -161,3 +162,51 @@ def test_big_traces_are_read_with_a_progress_bar_on_a_terminal(monkeypatch):
     assert stream.observers == []
     with progress.reading(False):
         assert stream.observers == []
+
+
+def _job(folder, ranks: int):
+    """A job of ``ranks`` rank files, made from the PK601 fixture's first rank."""
+    rank0 = REPO / "tests" / "rules" / "PK601" / "clean" / "run.rank0.json"
+    template = json.loads(rank0.read_text())
+    folder.mkdir()
+    for rank in range(ranks):
+        template["env"]["distributed"].update(rank=rank, world_size=ranks)
+        (folder / f"run.rank{rank}.json").write_text(json.dumps(template))
+    return folder
+
+
+def test_many_rank_files_are_read_with_a_progress_bar_on_a_terminal(tmp_path, monkeypatch):
+    """Issue 15: a job of many ranks shows files read of all (a bar from 16 files, or once
+    reading has taken 2 s), on a terminal only; a bar per trace stays for big traces."""
+    from rich.progress import Progress
+
+    from perfkit import progress
+    from perfkit.analysis import inputs
+
+    heard = []
+    inputs.observers.append(lambda *told: heard.append(told))
+    traces = TRACES / "hta-sampled-128rank-job"
+    try:
+        load_inputs(_job(tmp_path / "job", 20))
+        load_inputs(traces)
+    finally:
+        inputs.observers.clear()
+    folder = str(tmp_path / "job")
+    assert heard[:21] == [(folder, done, 20, "rank files") for done in range(21)]
+    assert heard[21:] == [(str(traces), done, 2, "traces") for done in range(3)]
+
+    bars = []
+    real = Progress.add_task
+    monkeypatch.setattr(
+        Progress, "add_task", lambda bar, name, **kw: bars.append(name) or real(bar, name, **kw)
+    )
+    with progress.reading(True):
+        load_inputs(tmp_path / "job")
+        load_inputs(_job(tmp_path / "small", 4))  # quick: no bar
+    assert bars == ["reading rank files of job"] and inputs.observers == []
+    monkeypatch.setattr(progress, "SLOW_S", 0.0)  # a few files that take long get one too
+    with progress.reading(True):
+        load_inputs(tmp_path / "small")
+    assert bars[1:] == ["reading rank files of small"]
+    with progress.reading(False):  # not a terminal
+        assert inputs.observers == []

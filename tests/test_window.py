@@ -24,10 +24,12 @@ def test_window_phases_follow_the_schedule():
 
 
 def test_window_writes_gzipped_traces_listed_in_the_run(tmp_path):
+    """Beside the run file, so that TensorBoard names the run after the run directory
+    (issue 15; they went to traces/ before, a run named "traces")."""
     run = capture(tmp_path / "run", _work, steps=12, window=(2, 1, 2, 2))
     assert len(run.traces) == 2
     for name in run.traces:
-        assert name.startswith("traces/") and name.endswith(".pt.trace.json.gz")
+        assert "/" not in name and name.endswith(".pt.trace.json.gz")
         trace = json.loads(gzip.decompress((tmp_path / "run" / name).read_bytes()))
         steps = {
             e["name"] for e in trace["traceEvents"] if e.get("name", "").startswith("ProfilerStep#")

@@ -17,22 +17,28 @@ from perfkit.rules import all_rules
 from perfkit.rules._base import Rule, Scope
 from perfkit.rules._common import sites_of
 from perfkit.runmodel import Step, StepBlock, to_json
+from perfkit.thresholds import SEVERITY, Overrides
 
 
 def analyze(
     units: Sequence[Evidence],
     rules: Sequence[Rule] | None = None,
     unselected: Sequence[Rule] = (),
+    thresholds: Overrides | None = None,
 ) -> Report:
     """``unselected``: rules left out by --select/--ignore; they are run only to count the
-    findings the report does not show (``summary["filtered_out"]``)."""
+    findings the report does not show (``summary["filtered_out"]``). ``thresholds``: the
+    project's ([tool.perfkit.thresholds], checked by ``thresholds_from_table``)."""
     rules = all_rules() if rules is None else rules
+    if thresholds:  # every rule reads them from the evidence it judges (copies: pure)
+        units = [dataclasses.replace(u, thresholds=thresholds) for u in units]
     filtered_out = 0
     findings: list[Finding] = []
     skipped: dict[str, tuple[Rule, str]] = {}
     checked: set[str] = set()
     job = job_of(units)
     if job is not None:  # its ranks are judged as one job by job-wide rules (copies: pure)
+        job.thresholds = units[0].thresholds if units else {}
         members = {id(r) for r in job.ranks or []}
         units = [dataclasses.replace(u, in_job=True) if id(u) in members else u for u in units]
     for ev in [*units, job] if job is not None else units:
@@ -65,6 +71,7 @@ def analyze(
     summary["notices"] = notices(units, rules)
     summary["rules_judged"] = len(checked)
     summary["filtered_out"] = filtered_out
+    summary["thresholds"] = tuned_thresholds(thresholds or {})
     if job is not None:
         rows = rank_table(job)
         summary["ranks"] = rows
@@ -78,6 +85,21 @@ def analyze(
         sources=tuple(ev.source for ev in units),
         timeline=timeline_of(units),
     )
+
+
+def tuned_thresholds(thresholds: Overrides) -> list[str]:
+    """The thresholds the project set, each with its default, for the report's header:
+    "data-starved min-wait-ms 5 (default 2)"."""
+    declared = {"": ("", SEVERITY), **{r.code: (r.slug, r.thresholds) for r in all_rules()}}
+    out = []
+    for code, values in thresholds.items():
+        slug, known = declared[code]
+        out += [
+            f"{slug} {t.name} {values[t.name]:g} (default {t.default:g})".strip()
+            for t in known
+            if t.name in values
+        ]
+    return out
 
 
 def judges(rule: Rule, ev: Evidence) -> bool:

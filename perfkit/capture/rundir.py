@@ -47,7 +47,7 @@ def default_root() -> str:
     """Where default run directories go: [tool.perfkit] output, else perfkit-runs. A bad
     table costs the training nothing: it is said, and perfkit-runs is used."""
     try:
-        return load_config().output or DEFAULT_ROOT
+        return load_config(thresholds=False).output or DEFAULT_ROOT
     except InputError as e:
         print(terminal_line(f"perfkit: {e}; runs go to {DEFAULT_ROOT}/"), file=sys.stderr)
         return DEFAULT_ROOT

@@ -5,6 +5,12 @@ the story over steps is told: step time, data wait, syncs, transfers, memory. Wr
 the periodic flush, never from the training step, and only when the ``tensorboard``
 package is installed (``pip install "perfkit[tensorboard]"``); otherwise the reason is
 recorded and nothing else changes.
+
+TensorBoard names a run after the folder that holds its event files, relative to
+``--logdir``. A single process writes into the run directory itself, so the run is shown
+under the directory's name; rank R of a torchrun job writes into ``rank<R>/`` in it, so
+each rank is a run of its own (``<run dir>/rank0``, ``<run dir>/rank1`` ...) and their
+curves overlay on the same tags.
 """
 
 from __future__ import annotations
@@ -25,13 +31,24 @@ SCALARS = {
 }
 
 
+def scalars_dir(run_dir: Path, rank: int | None) -> Path:
+    """Where a process's event files go: the run directory, or ``rank<R>/`` in it."""
+    return run_dir if rank is None else run_dir / f"rank{rank}"
+
+
 class ScalarWriter:
-    def __init__(self, log_dir: Path, rank: int | None) -> None:
-        self.log_dir = log_dir
-        self.prefix = "perfkit/" if rank is None else f"perfkit/rank{rank}/"
+    def __init__(self, run_dir: Path, rank: int | None) -> None:
+        self.rank = rank
+        self.log_dir = scalars_dir(run_dir, rank)
+        # The same tags on every rank, so that TensorBoard overlays the ranks' curves.
+        self.prefix = "perfkit/"
         self.through = -1  # the highest step index written
         self.status: dict[str, Any] = {"written": False, "reason": "no step written yet"}
         self._writer: Any = None
+
+    def use_run_dir(self, run_dir: Path) -> None:
+        """The session claimed ``run_dir``; nothing was written before."""
+        self.log_dir = scalars_dir(run_dir, self.rank)
 
     def _open(self) -> Any:
         if self._writer is None:

@@ -108,7 +108,7 @@ class Session:
         self.dropped_steps = 0
         self.boundaries = StepBoundaries()
         self.window = (
-            ProfilerWindow(self.window_spec, str(self.run_dir / "traces"), self.accelerator)
+            ProfilerWindow(self.window_spec, str(self.run_dir), self.accelerator)
             if self.window_spec
             else None
         )
@@ -197,7 +197,7 @@ class Session:
         """Write this run to ``run_dir`` (the one claimed at start)."""
         self.run_dir, self.shown_dir = run_dir, shown(run_dir)
         if self.window is not None:
-            self.window.traces_dir = str(run_dir / "traces")
+            self.window.traces_dir = str(run_dir)
         self.writer.use_run_dir(run_dir)
 
     def _stopped_by(self, signal_name: str) -> None:

@@ -2,8 +2,12 @@
 
 The profiler is created only when the window opens (after ``wait`` steps), so the steps
 before it pay nothing, and is stopped when it closes, so the steps after pay nothing. The
-trace goes through ``tensorboard_trace_handler`` (gzipped) into ``DIR/traces/`` where
-TensorBoard's profiler plugin finds it. Kineto prints its own lines to the process's
+trace goes through ``tensorboard_trace_handler`` (gzipped) into the run directory itself:
+TensorBoard's profiler plugin takes each folder holding ``*.pt.trace.json[.gz]`` files for
+a run named after the folder, so the run is shown under the run directory's name, and the
+ranks of a torchrun job (one ``<host>_<pid>`` worker each) form one run, which its
+Distributed view compares. (Runs recorded before this wrote into ``DIR/traces/``; their
+run files list those paths and still read.) Kineto prints its own lines to the process's
 stderr from C++; those are filtered out at the file-descriptor level.
 """
 

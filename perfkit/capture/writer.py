@@ -67,7 +67,7 @@ class RunWriter:
         self._steps: dict[int, bytes] = {}
         self._blocks: dict[int, tuple[int, StepBlock, bytes]] = {}
         self._steps_of: StepLog | None = None
-        self.scalars = ScalarWriter(session.run_dir / "traces", session.rank)
+        self.scalars = ScalarWriter(session.run_dir, session.rank)
 
     @property
     def path(self) -> Path:
@@ -75,7 +75,7 @@ class RunWriter:
 
     def use_run_dir(self, run_dir: Path) -> None:
         """The session claimed its directory; nothing was written before."""
-        self.scalars.log_dir = run_dir / "traces"
+        self.scalars.use_run_dir(run_dir)
 
     def _convert(self) -> Converted:
         """The steps kept whole and the blocks, each serialized once (a block again when it
@@ -211,7 +211,7 @@ class RunWriter:
         )
 
     def _traces(self) -> list[str]:
-        traces_dir = self.session.run_dir / "traces"
+        traces_dir = self.session.run_dir  # see ProfilerWindow
         if not traces_dir.is_dir():
             return []
         # Only this process's traces: the ranks of a job share the directory.

@@ -21,8 +21,14 @@ def split_keys(values: tuple[str, ...]) -> list[str]:
     return [k.strip() for v in values for k in v.split(",") if k.strip()]
 
 
-def load_report(path: str, select: list[str], ignore: list[str]):
-    """Read the input and analyze it; bad input raises a one-line InputError."""
+def load_report(
+    path: str,
+    select: list[str],
+    ignore: list[str],
+    thresholds: dict[str, dict[str, float]] | None = None,
+):
+    """Read the input and analyze it; bad input raises a one-line InputError.
+    ``thresholds``: the project's, checked (``Config.thresholds``)."""
     from perfkit.analysis.engine import analyze
     from perfkit.analysis.inputs import load_inputs
     from perfkit.rules import all_rules, select_rules, unknown_keys, unknown_rule_message
@@ -32,7 +38,7 @@ def load_report(path: str, select: list[str], ignore: list[str]):
         raise InputError(unknown_rule_message(unknown[0]))
     chosen = select_rules(select or None, ignore or None)
     left_out = [r for r in all_rules() if r not in chosen]
-    return analyze(load_inputs(path), chosen, unselected=left_out)
+    return analyze(load_inputs(path), chosen, unselected=left_out, thresholds=thresholds)
 
 
 @click.command(short_help="Report the bottlenecks in a run or trace.")
@@ -78,7 +84,8 @@ def report(path, fmt, output, force, fail_on, select, ignore, verbose, open_page
     export_chrome_trace, recorded on any machine), or a directory of traces.
 
     Defaults for --select, --ignore and --fail-on come from [tool.perfkit] in the
-    nearest pyproject.toml, as ruff's do; the command line wins.
+    nearest pyproject.toml, as ruff's do; the command line wins. Rules' thresholds are
+    set there too ([tool.perfkit.thresholds]; `perfkit explain RULE` lists a rule's).
 
     \b
     Exit codes: 0 done, 1 a finding reached --fail-on, 2 bad input, 3 a bug in perfkit.
@@ -103,7 +110,7 @@ def report(path, fmt, output, force, fail_on, select, ignore, verbose, open_page
     if open_page and output in (None, "-"):
         output = str(Path(tempfile.mkdtemp(prefix="perfkit-")) / "report.html")
     with reading(sys.stderr.isatty()):
-        the_report = load_report(path, select, ignore)
+        the_report = load_report(path, select, ignore, config.thresholds)
     tty = fmt == "terminal" and output in (None, "-") and sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if tty else 100
     text = render(the_report, fmt, color=tty, width=width, verbose=verbose)

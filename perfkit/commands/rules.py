@@ -18,11 +18,20 @@ def rules() -> int:
     Example:  perfkit rules
     """
     from perfkit.rules import all_rules
+    from perfkit.thresholds import SEVERITY
 
     for rule in all_rules():
         click.echo(f"{rule.code}  {rule.slug:<24} {rule.title}")
         click.echo(f"       {'':<24} needs: {rule.reads}")
+        if rule.thresholds:
+            click.echo(f"       {'':<24} thresholds: {_values(rule.thresholds)}")
+    click.echo(f"\nSeverity cut-offs, for every rule: {_values(SEVERITY)}.")
+    click.echo("Set thresholds in [tool.perfkit.thresholds] of pyproject.toml (perfkit explain).")
     return 0
+
+
+def _values(thresholds) -> str:
+    return ", ".join(f"{t.name} {t.default:g}" for t in thresholds)
 
 
 @click.command(short_help="Explain one rule: what it detects, why it is slow, the fix.")
@@ -46,6 +55,11 @@ def explain(rule: str) -> int:
         click.echo(f"\n{name}")
         click.echo(_indented(getattr(found, attr), width, code=attr == "example"))
     click.echo(f"\nReads\n  {found.reads}")
+    if found.thresholds:
+        click.echo(f"\nThresholds ([tool.perfkit.thresholds.{found.slug}] in pyproject.toml)")
+        for t in found.thresholds:
+            said = f"{t.name} = {t.default:g}: {t.meaning}"
+            click.echo(textwrap.fill(said, width, initial_indent="  ", subsequent_indent="    "))
     return 0
 
 

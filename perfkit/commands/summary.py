@@ -41,8 +41,10 @@ def print_summary(run_dir: Path, write_failure: str = "", steps_recorded: int = 
     else:
         line = "no training steps were recognised (no optimizer step, backward or DataLoader batch)"
     lines = [line, f"run file  {shown(Path(run.path))}"]
-    if run.traces:
-        lines.append(f"traces    {shown(run_dir / 'traces')} ({len(run.traces)} file(s))")
+    if len(run.traces) == 1:
+        lines.append(f"trace     {shown(run_dir / run.traces[0])}")
+    elif run.traces:
+        lines.append(f"traces    {len(run.traces)} files in {shown(run_dir)}")
     lines.append(f"next      perfkit report {shlex.quote(shown(run_dir))}")
     for text in lines:
         click.echo(terminal_line(f"perfkit: {text}"), file=sys.stderr)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import click
 
 from perfkit.capture.signals import StopSignals
 from perfkit.commands import InputError
 from perfkit.escape import terminal_line
+from perfkit.runfile import RUN_FILE_NAME, rank_files
 
 NETWORK_NOTE = (
     "The Scalars dashboard works offline. The PyTorch Profiler tab (torch-tb-profiler) "
@@ -41,8 +46,9 @@ def tensorboard(path: str, port: int) -> int:
     """Start TensorBoard on 127.0.0.1 for PATH (a run directory or a folder of runs).
 
     perfkit writes each run's profiler traces and its per-step scalars (step time, data
-    wait, syncs, transfers, memory) into RUN/traces, where TensorBoard finds them.
-    Ctrl-C stops it.
+    wait, syncs, transfers, memory) into the run directory, where TensorBoard finds them:
+    each run is shown under its directory's name, each rank of a torchrun job as
+    RUN/rank<R> in the Scalars dashboard (their curves overlay). Ctrl-C stops it.
 
     \b
     Example:  perfkit tensorboard perfkit-runs/
@@ -57,12 +63,17 @@ def tensorboard(path: str, port: int) -> int:
             f"{' and '.join(missing)} not installed: pip install 'perfkit[tensorboard]'"
         )
     port = port or free_port()
+    with contextlib.ExitStack() as cleanup:
+        return _serve(path, _logdir(Path(path), cleanup), port, cleanup.close)
+
+
+def _serve(path: str, logdir: Path, port: int, cleanup: Callable[[], None]) -> int:
     cmd = [
         sys.executable,
         "-m",
         "tensorboard.main",
         "--logdir",
-        path,
+        str(logdir),
         "--host",
         "127.0.0.1",
         "--port",
@@ -72,8 +83,14 @@ def tensorboard(path: str, port: int) -> int:
     click.echo(terminal_line(f"perfkit: TensorBoard for {where} (Ctrl-C stops it)"))
     click.echo(f"perfkit: {NETWORK_NOTE}")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    # Stopped by SIGTERM or SIGHUP, TensorBoard stops too, then the signal takes its course.
-    signals = StopSignals(lambda _name: _stop(proc)).install()
+
+    def stopped(_signal_name: str) -> None:
+        """SIGTERM or SIGHUP: TensorBoard stops too, then the signal takes its course. It
+        ends perfkit without unwinding, so the temporary link is removed here."""
+        _stop(proc)
+        cleanup()
+
+    signals = StopSignals(stopped).install()
     try:
         code = proc.wait()
     except KeyboardInterrupt:
@@ -86,6 +103,28 @@ def tensorboard(path: str, port: int) -> int:
         tail = (proc.stderr.read() if proc.stderr else "").strip().splitlines()[-1:]
         raise InputError(f"TensorBoard exited with code {code}: {' '.join(tail)}")
     return 0
+
+
+def _logdir(path: Path, cleanup: contextlib.ExitStack) -> Path:
+    """TensorBoard's ``--logdir`` for PATH.
+
+    TensorBoard names a run after its folder relative to ``--logdir``: a folder of runs
+    is given as it is (runs ``<run dir>``, ``<run dir>/rank0`` ...), but a run directory
+    given as ``--logdir`` would be the run ``.`` in the Scalars dashboard. So a run
+    directory is given through a temporary folder holding one link named after it
+    (both plugins follow links, as TensorBoard's documentation suggests for arranging
+    runs), removed by ``cleanup``; where no link can be made, the directory itself.
+    """
+    path = path.absolute()
+    if not ((path / RUN_FILE_NAME).exists() or rank_files(path)):
+        return path
+    # Removing the folder removes the link, never what it leads to.
+    folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="perfkit-tb-")))
+    try:
+        (folder / (path.resolve().name or "run")).symlink_to(path.resolve(), True)
+    except OSError:  # no links here (Windows without the privilege)
+        return path
+    return folder
 
 
 def _stop(proc: subprocess.Popen) -> None:

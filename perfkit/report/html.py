@@ -283,6 +283,13 @@ def fragment(report: Report) -> str:
     return f'<div class="perfkit-report"><style>{_CSS}</style>{_body(report)}</div>'
 
 
+def _thresholds(report: Report) -> str:
+    tuned = report.summary.get("thresholds")
+    if not tuned:
+        return ""
+    return f"<div class=meta>Thresholds set by the project: {_e('; '.join(map(str, tuned)))}</div>"
+
+
 def _body(report: Report) -> str:
     from perfkit.rules import find_rule
 
@@ -301,7 +308,8 @@ def _body(report: Report) -> str:
             [[n.code, n.rule, n.reason] for n in report.not_checked], ["code", "rule", "why"]
         )
     return (
-        f"<h1>perfkit report</h1><div class=meta>{_e(', '.join(report.sources))}</div>{warnings}"
+        f"<h1>perfkit report</h1><div class=meta>{_e(', '.join(report.sources))}</div>"
+        f"{_thresholds(report)}{warnings}"
         f"{_cards(report)}{_ranks(report)}<h2>Findings</h2>{findings}"
         f"<h2>Over the run</h2>{_plots(report)}{timeline.section(report.timeline)}"
         f"{_sites(report)}{_trace_tables(report)}{not_checked}{_environment(report)}"

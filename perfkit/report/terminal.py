@@ -74,6 +74,7 @@ def _header(report: Report) -> Text:
     )
     facts = dict(header_facts(report))
     command = facts.pop("Command", None)
+    tuned = facts.pop("Thresholds", None)
     if facts:
         text.append(
             "\n" + " · ".join(f"{k.lower()} {terminal_line(v)}" for k, v in facts.items()),
@@ -81,6 +82,8 @@ def _header(report: Report) -> Text:
         )
     if command:
         text.append(f"\n$ {terminal_line(command)}", style="dim")
+    if tuned:
+        text.append(f"\nthresholds set by the project: {terminal_line(tuned)}", style="dim")
     return text
 
 

@@ -92,6 +92,8 @@ def header_facts(report: Report) -> list[tuple[str, str]]:
     argv = (s.get("env") or {}).get("argv")
     if argv:
         facts.append(("Command", command_text([str(a) for a in argv])))
+    if s.get("thresholds"):  # findings were judged by the project's numbers, not perfkit's
+        facts.append(("Thresholds", "; ".join(map(str, s["thresholds"]))))
     return facts
 
 

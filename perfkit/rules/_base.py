@@ -14,6 +14,7 @@ from typing import Any
 
 from perfkit.evidence import Evidence, Need
 from perfkit.findings import Finding, Location, Severity
+from perfkit.thresholds import Threshold, value_of
 
 
 class Scope(enum.Enum):
@@ -81,6 +82,8 @@ class Rule:
     # run file or else a GPU trace. Empty: it judges whatever it is given.
     needs: tuple[tuple[Need, ...], ...] = ((Need.RUN,),)
     scope: Scope = Scope.RUN
+    # The numbers it judges by that a project may set ([tool.perfkit.thresholds.<slug>]).
+    thresholds: tuple[Threshold, ...] = ()
     code: str = field(init=False)
     slug: str = field(init=False)
     title: str = field(init=False)
@@ -93,6 +96,14 @@ class Rule:
     def __post_init__(self) -> None:
         for name, value in parse_doc(self.doc).items():
             object.__setattr__(self, name, value)
+        names = [t.name for t in self.thresholds]
+        assert len(set(names)) == len(names), f"{self.code}: a threshold declared twice"
+
+    def threshold(self, ev: Evidence, name: str) -> float:
+        """The value of this rule's threshold ``name`` for ``ev``: the project's, else the
+        default. A name the rule did not declare is a bug (KeyError)."""
+        declared = {t.name: t for t in self.thresholds}[name]
+        return value_of(ev.thresholds, self.code, declared)
 
     def finding(
         self,
@@ -106,7 +117,11 @@ class Rule:
         saving_reason: str = "",
         fix: str | None = None,
     ) -> Finding:
-        """A Finding of this rule; the engine adds the saving's share of the step."""
+        """A Finding of this rule; the engine adds the saving's share of the step. Its
+        evidence says which of the rule's thresholds the project set."""
+        tuned = ev.thresholds.get(self.code)
+        if tuned:
+            evidence = {**evidence, "thresholds": dict(tuned)}
         return Finding(
             code=self.code,
             rule=self.slug,

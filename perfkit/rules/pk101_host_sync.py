@@ -50,7 +50,7 @@ import dataclasses
 from collections import Counter
 
 from perfkit.evidence import Evidence, Need, share_text
-from perfkit.findings import Finding, Location, Severity, severity_for_share
+from perfkit.findings import Finding, Location, Severity
 from perfkit.rules._base import Rule
 from perfkit.rules._common import code_of, median, per_step_syncs, site_totals, sites_of
 
@@ -202,7 +202,7 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
     return [
         RULE.finding(
             ev,
-            max(Severity.WARNING, severity_for_share(share)) if own else Severity.INFO,
+            max(Severity.WARNING, ev.severity_for_share(share)) if own else Severity.INFO,
             f"{message}; the CPU waits {wait_ms:.2f} ms a step ({share_text(share)})",
             evidence,
             locations=locations,
@@ -262,7 +262,7 @@ def _from_trace(ev: Evidence) -> list[Finding]:
     return [
         RULE.finding(
             ev,
-            severity_for_share(share),
+            ev.severity_for_share(share),
             message,
             {
                 "syncs_per_step": syncs / len(steps),

@@ -30,7 +30,7 @@ From a run file alone it is not sized.
 from __future__ import annotations
 
 from perfkit.evidence import Evidence, Need, share_text
-from perfkit.findings import Finding, Severity, severity_for_share
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
 from perfkit.rules._common import site_totals, top_locations
 
@@ -76,7 +76,7 @@ def _from_trace(ev: Evidence) -> list[Finding]:
     return [
         RULE.finding(
             ev,
-            severity_for_share(share),
+            ev.severity_for_share(share),
             f"{int(pageable['count'])} pageable HtoD copies "
             f"({pageable['bytes'] / 2**20:.1f} MiB, {copy_ms:.2f} ms a step)",
             {

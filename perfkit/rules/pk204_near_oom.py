@@ -29,9 +29,15 @@ from __future__ import annotations
 from perfkit.evidence import Evidence, Need, NotApplicable
 from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
+from perfkit.thresholds import Threshold
 
 # Above this share of device memory, fragmentation or a longer batch tips into OOM.
-NEAR_OOM_SHARE = 0.90
+PEAK_SHARE = Threshold(
+    "peak-share",
+    0.90,
+    "a peak of allocated memory at this share of the device's memory or above is reported",
+    share=True,
+)
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -43,7 +49,7 @@ def check(ev: Evidence) -> list[Finding]:
     if not capacity or not peaks:
         raise NotApplicable("needs CUDA allocator statistics and the device's memory size")
     share = max(peaks) / capacity
-    if share < NEAR_OOM_SHARE:
+    if share < RULE.threshold(ev, PEAK_SHARE.name):
         return []
     return [
         RULE.finding(
@@ -62,4 +68,5 @@ RULE = Rule(
     check=check,
     reads="GPU run file (CUDA allocator statistics)",
     needs=((Need.RUN, Need.GPU),),
+    thresholds=(PEAK_SHARE,),
 )

@@ -38,15 +38,28 @@ from __future__ import annotations
 import statistics
 
 from perfkit.evidence import Evidence, Need, NotApplicable, share_text
-from perfkit.findings import WARNING_SHARE, Finding, severity_for_share
+from perfkit.findings import WARNING_SHARE, Finding
 from perfkit.rules._base import Rule
 from perfkit.rules._common import loader_locations, low_median
 from perfkit.runmodel import LoaderConfig
+from perfkit.thresholds import Threshold
 
-# Below this wait per step, handing batches over from worker processes (pickling, shared
-# memory) costs about what it saves: measured here, the clean reference CNN waited 1.9 ms
-# a step with 2 workers and 0.6-1.0 ms with none (its batches are ready-made tensors).
-MIN_WAIT_MS = 2.0
+THRESHOLDS = (
+    # Below this wait per step, handing batches over from worker processes (pickling,
+    # shared memory) costs about what it saves: measured here, the clean reference CNN
+    # waited 1.9 ms a step with 2 workers and 0.6-1.0 ms with none (ready-made tensors).
+    Threshold(
+        "min-wait-ms",
+        2.0,
+        "a smaller wait for data per step is not reported: worker processes cost about as much",
+    ),
+    Threshold(
+        "min-share",
+        WARNING_SHARE,
+        "a smaller share of the step spent waiting for data is not reported",
+        share=True,
+    ),
+)
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -69,7 +82,7 @@ def check(ev: Evidence) -> list[Finding]:
     if not period:
         raise NotApplicable("no step was timed")
     share = wait / period if period else 0.0
-    if share < WARNING_SHARE or wait < MIN_WAIT_MS:
+    if share < RULE.threshold(ev, "min-share") or wait < RULE.threshold(ev, "min-wait-ms"):
         return []
     workers = sorted({d.num_workers for d in loaders if d.num_workers is not None})
     message = f"the step waits {wait:.1f} ms for data ({share_text(share)} of {period:.1f} ms)"
@@ -87,7 +100,7 @@ def check(ev: Evidence) -> list[Finding]:
     return [
         RULE.finding(
             ev,
-            severity_for_share(sized),
+            ev.severity_for_share(sized),
             message,
             {
                 "data_wait_ms": round(wait, 3),
@@ -153,4 +166,5 @@ RULE = Rule(
     check=check,
     reads="run file (DataLoader __next__ timing) or trace (DataLoader events)",
     needs=((Need.RUN,), (Need.TRACE,)),
+    thresholds=THRESHOLDS,
 )

@@ -35,15 +35,26 @@ the GPU's idle time.
 from __future__ import annotations
 
 from perfkit.evidence import Evidence, Need, NotApplicable, share_text
-from perfkit.findings import Finding, Severity, severity_for_share
+from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
+from perfkit.thresholds import Threshold
 
 # Host cost of one op on a GPU (Python, dispatcher, launch): ~5 µs is a typical floor.
 OP_OVERHEAD_US = 5.0
-# Below this many ops per step there is little to fuse or batch.
-MIN_OPS_PER_STEP = 200
-# Ops that take this long on average do real work; overhead is not what costs.
-MAX_US_PER_OP = 25.0
+THRESHOLDS = (
+    # Below this many ops per step there is little to fuse or batch.
+    Threshold(
+        "min-ops-per-step",
+        200,
+        "a step with fewer ops (kernels, in a trace) is not launch-bound; at most a tiny step",
+    ),
+    # Ops that take this long on average do real work; overhead is not what costs.
+    Threshold(
+        "max-us-per-op",
+        25.0,
+        "ops that take longer than this on average do real work: not launch-bound",
+    ),
+)
 # A line calling the same function this many times in one step is a loop (over samples,
 # time steps or layers): the lines to point at.
 MIN_LINE_VISITS = 16
@@ -64,9 +75,9 @@ def check(ev: Evidence) -> list[Finding]:
     if not ops or not step_ms:
         raise NotApplicable("the probe step counted no ops, or no step was timed")
     us_per_op = step_ms * 1e3 / ops
-    if ops < MIN_OPS_PER_STEP:
+    if ops < RULE.threshold(ev, "min-ops-per-step"):
         return _tiny_step(ev, ops, step_ms)
-    if us_per_op > MAX_US_PER_OP:
+    if us_per_op > RULE.threshold(ev, "max-us-per-op"):
         return []
     backward = probe.backward_ops or 0
     optimizer = probe.optimizer_ops or 0
@@ -101,7 +112,7 @@ def check(ev: Evidence) -> list[Finding]:
     share = saving_ms / step_ms
     # Only a loop to batch has a fix whose saving was checked against the speedup it
     # gives (bench/savings.py); a small GPU model without one is noted, not flagged.
-    severity = severity_for_share(share) if looped else Severity.INFO
+    severity = ev.severity_for_share(share) if looped else Severity.INFO
     message = (
         f"{ops} ops per step ({forward} forward, {backward} backward, {optimizer} optimizer) "
         f"take {us_per_op:.1f} µs each on average: per-op overhead dominates the "
@@ -181,7 +192,8 @@ def _from_trace(ev: Evidence) -> list[Finding]:
     window = sum(s.dur_us for s in steps)
     busy = sum(s.gpu_busy_us for s in steps) / window if window else 0.0
     per_step = kernels / len(steps)
-    if per_step < MIN_OPS_PER_STEP or not kernels or tiny / kernels < MIN_TINY_SHARE:
+    few = per_step < RULE.threshold(ev, "min-ops-per-step")
+    if few or not kernels or tiny / kernels < MIN_TINY_SHARE:
         return []
     if busy > MAX_BUSY_SHARE:
         return []
@@ -189,7 +201,7 @@ def _from_trace(ev: Evidence) -> list[Finding]:
     return [
         RULE.finding(
             ev,
-            severity_for_share(1 - busy),
+            ev.severity_for_share(1 - busy),
             f"{per_step:.0f} kernels per step, {share_text(tiny / kernels)} shorter than "
             f"10 µs; the GPU is busy {share_text(busy)} of the step",
             {
@@ -208,4 +220,5 @@ RULE = Rule(
     check=check,
     reads="run file (probe step op count) or GPU trace (kernel durations)",
     needs=((Need.GPU_TRACE,), (Need.RUN, Need.PROBE)),
+    thresholds=THRESHOLDS,
 )

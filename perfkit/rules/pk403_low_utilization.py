@@ -36,9 +36,15 @@ import statistics
 from perfkit.evidence import Evidence, Need, share_text
 from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
+from perfkit.thresholds import Threshold
 
 # Below this busy share the GPU spends more time waiting than working.
-LOW_BUSY_SHARE = 0.5
+BUSY_SHARE = Threshold(
+    "busy-share",
+    0.5,
+    "a GPU busy less than this share of the time is reported",
+    share=True,
+)
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -51,7 +57,7 @@ def check(ev: Evidence) -> list[Finding]:
         util = ev.the_run.samples.values("gpu_util")
         busy = statistics.median(util) / 100
         source = "nvml"
-    if busy >= LOW_BUSY_SHARE:
+    if busy >= RULE.threshold(ev, BUSY_SHARE.name):
         return []
     return [
         RULE.finding(
@@ -70,4 +76,5 @@ RULE = Rule(
     check=check,
     reads="GPU trace (busy time) or NVML samples",
     needs=((Need.GPU, Need.GPU_TRACE), (Need.GPU, Need.RUN, Need.NVML)),
+    thresholds=(BUSY_SHARE,),
 )

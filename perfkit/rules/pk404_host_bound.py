@@ -30,7 +30,7 @@ work (bigger batches, torch.compile, CUDA graphs) recovers up to this.
 from __future__ import annotations
 
 from perfkit.evidence import Evidence, Need, share_text
-from perfkit.findings import Finding, severity_for_share
+from perfkit.findings import Finding
 from perfkit.rules._base import Rule
 
 MAX_BUSY_SHARE = 0.5
@@ -54,7 +54,7 @@ def check(ev: Evidence) -> list[Finding]:
     return [
         RULE.finding(
             ev,
-            severity_for_share(share),
+            ev.severity_for_share(share),
             f"the GPU idles {share_text(idle / window)} of the step and neither data loading "
             f"nor syncs explain it: {host_ms:.1f} ms a step of host-side work",
             {"gpu_busy_share": round(busy / window, 3), "unexplained_idle_ms": round(host_ms, 3)},

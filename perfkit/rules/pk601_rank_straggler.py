@@ -34,14 +34,30 @@ from __future__ import annotations
 import statistics
 
 from perfkit.evidence import Evidence, NotApplicable, phase_series, share_text
-from perfkit.findings import Finding, severity_for_share
+from perfkit.findings import Finding
 from perfkit.rules._base import Rule, Scope
+from perfkit.thresholds import Threshold
 
-# Persistent, not one noisy step: the rank must lead the phase in this share of steps ...
-MIN_PERSISTENCE = 0.6
-# ... and exceed the other ranks by at least this much, absolute and relative to the step.
-MIN_EXCESS_MS = 1.0
-MIN_EXCESS_SHARE = 0.10
+THRESHOLDS = (
+    # Persistent, not one noisy step: the rank must lead the phase in this share of steps
+    Threshold(
+        "min-persistence",
+        0.6,
+        "the straggler must be the slowest in at least this share of the aligned steps",
+        share=True,
+    ),
+    # ... and exceed the other ranks by at least this much, absolute and relative to the step.
+    Threshold(
+        "min-excess-ms",
+        1.0,
+        "the straggler must take at least this many ms a step more than the median rank",
+    ),
+    Threshold(
+        "min-excess-share",
+        0.10,
+        "the straggler must also take at least this share of the job's median step more",
+    ),
+)
 # What each phase means for the user.
 PHASES = {
     "data_wait_ms": "waiting for data",
@@ -68,7 +84,10 @@ def check(ev: Evidence) -> list[Finding]:
     if any(not s for s in series.values()):
         raise NotApplicable("some ranks have no recorded steps")
     job_step = statistics.median(statistics.median(s["step_ms"]) for s in series.values())
-    threshold = max(MIN_EXCESS_MS, MIN_EXCESS_SHARE * job_step)
+    threshold = max(
+        RULE.threshold(ev, "min-excess-ms"), RULE.threshold(ev, "min-excess-share") * job_step
+    )
+    min_persistence = RULE.threshold(ev, "min-persistence")
     step_excess = _excess({r: s["step_ms"] for r, s in series.items()})
     # In lockstep (DDP) every rank's step lasts as long; the waiting ranks' collective waits
     # count as their compute, so only phases outside the collectives can name the cause.
@@ -81,7 +100,7 @@ def check(ev: Evidence) -> list[Finding]:
         rank, excess, persistence = found
         if (
             excess >= threshold
-            and persistence >= MIN_PERSISTENCE
+            and persistence >= min_persistence
             and (best is None or excess > best[2])
         ):
             best = (phase, rank, excess, persistence)
@@ -96,7 +115,7 @@ def check(ev: Evidence) -> list[Finding]:
     return [
         RULE.finding(
             ev,
-            severity_for_share(share),
+            ev.severity_for_share(share),
             f"rank {rank} is the straggler: {PHASES[phase]} takes {excess:.1f} ms a step more "
             f"than on the other ranks ({share_text(share)} of a {job_step:.1f} ms step), in "
             f"{share_text(persistence)} of the steps{extra}",
@@ -121,4 +140,5 @@ RULE = Rule(
     reads="run files or traces of several ranks",
     needs=(),
     scope=Scope.JOB,
+    thresholds=THRESHOLDS,
 )

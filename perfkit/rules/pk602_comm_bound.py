@@ -32,7 +32,7 @@ overlapping it with backward (DDP buckets, no premature syncs) can hide it.
 from __future__ import annotations
 
 from perfkit.evidence import Evidence, Need, NotApplicable, share_text
-from perfkit.findings import WARNING_SHARE, Finding, severity_for_share
+from perfkit.findings import WARNING_SHARE, Finding
 from perfkit.rules._base import Rule, Scope
 from perfkit.trace.summary import TraceSummary
 
@@ -64,7 +64,7 @@ def check(ev: Evidence) -> list[Finding]:
     return [
         RULE.finding(
             ev,
-            severity_for_share(share),
+            ev.severity_for_share(share),
             f"{where} run {total_us / 1e3 / steps:.1f} ms a step{on}, "
             f"{share_text(exposed_us / total_us)} of it not overlapped "
             f"with compute ({share_text(share)} of the step)",
