@@ -52,3 +52,32 @@ def test_a_users_own_profiler_wins_and_training_goes_on(tmp_path):
     assert len(run.steps) == 8
     assert run.capture["window_error"]
     assert run.traces == []
+
+
+def test_the_window_starts_between_two_writes_of_the_run_file(tmp_path):
+    """A write in progress (the first imports TensorBoard) on the sampler thread would land
+    in the trace; the window waits for it to end."""
+    import threading
+    import time
+
+    from perfkit import Session
+
+    with Session(tmp_path / "run", window=(1, 0, 1), sample_hz=0, quiet=True) as session:
+        with session.step():  # step 0: before the window
+            pass
+        held, released = threading.Event(), []
+
+        def write_in_progress():
+            with session.writer.lock:
+                held.set()
+                time.sleep(3)  # ample for the profiler to start, were it not waiting
+                released.append(time.perf_counter())
+
+        writer = threading.Thread(target=write_in_progress)
+        writer.start()
+        held.wait()
+        with session.step():  # step 1 opens the window
+            assert session.profiler_recording()
+            opened = time.perf_counter()
+        writer.join()
+    assert opened >= released[0]

@@ -136,6 +136,8 @@ class Session:
         self.memory = MemoryReader()
         self.stop_signals = StopSignals(self._stopped_by)
         self.writer = RunWriter(self, flush_interval_s)
+        if self.window is not None:
+            self.window.writes = self.writer.lock
         self.sampler = Sampler(
             self.sample_hz, env.nvml_index(env.accelerator_index()), self.writer.maybe_flush
         )

@@ -23,6 +23,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
@@ -118,6 +119,10 @@ class ProfilerWindow:
         self._off = False
         self._discard = False
         self.error = ""
+        # Held by the run file's writer while it writes: the window starts between two
+        # writes, so that its Python tracer never records perfkit's own writing (or the
+        # TensorBoard import of the first write), which once broke the trace's JSON.
+        self.writes: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
 
     def phase(self, step: int) -> str:
         return "" if self._off else self.spec.phase(step)
@@ -210,5 +215,6 @@ class ProfilerWindow:
             record_shapes=True,
             with_stack=True,
         )
-        prof.start()
-        self._prof = prof
+        with self.writes:  # not while the run file is being written: see ``writes``
+            prof.start()
+            self._prof = prof

@@ -54,7 +54,7 @@ class RunWriter:
         self.session = session
         self.interval_s = interval_s
         # Re-entrant: a stop signal may save the run while this thread is writing it.
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self._last = 0.0
         self._cost = 0.0
         self._warned = False
@@ -126,7 +126,9 @@ class RunWriter:
         s = self.session
         if s.closed and not complete:
             return
-        with self._lock:
+        with self.lock:
+            if not complete and s.profiler_recording():
+                return  # the window started meanwhile (it waits for a write in progress)
             t0 = time.perf_counter()
             if not s.profiler_recording():
                 s.steps.fold()
