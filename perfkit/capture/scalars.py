@@ -45,12 +45,18 @@ class ScalarWriter:
         self.through = -1  # the highest step index written
         self.status: dict[str, Any] = {"written": False, "reason": "no step written yet"}
         self._writer: Any = None
+        self._tried = False  # whether opening the writer was tried (it fails once)
 
     def use_run_dir(self, run_dir: Path) -> None:
         """The session claimed ``run_dir``; nothing was written before."""
         self.log_dir = scalars_dir(run_dir, self.rank)
 
-    def _open(self) -> Any:
+    @property
+    def unopened(self) -> bool:
+        return not self._tried
+
+    def open(self) -> Any:
+        self._tried = True
         if self._writer is None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -78,7 +84,7 @@ class ScalarWriter:
                 points.append((step.i, _step_point(step)))
         full = blocks if complete else blocks[:-1]
         points += [(b.last, _block_point(b)) for b in full if b.first > through]
-        if not points or (self._writer is None and self._open() is None):
+        if not points or (self._writer is None and self.open() is None):
             return
         w = self._writer
         for i, values in sorted(points, key=lambda p: p[0]):

@@ -33,7 +33,7 @@ MAX_ERRORS = 100
 BLOCK_WIDTH = 1000
 MAX_BLOCKS = 512
 # The training thread folds itself when this many records wait (the writer fell behind).
-FOLD_AT = 20 * TAIL
+FOLD_AT = 4 * TAIL
 
 PHASES = ("wall", "outside", "data_wait", "period")
 

@@ -117,6 +117,12 @@ class RunWriter:
         since its Python tracer would record the write too (and TensorBoard's imports)."""
         if self.session.profiler_recording():
             return
+        if self.scalars.unopened:
+            # TensorBoard's writer is imported on the first tick, off the training thread
+            # and under the lock the profiler window waits for: the memory it takes is
+            # taken at the start, and its import never lands in a trace.
+            with self.lock:
+                guard.call("the TensorBoard scalars", self.scalars.open)
         self.session.steps.fold()
         now = time.perf_counter()
         if now - self._last >= max(self.interval_s, self._cost / FLUSH_BUDGET):
