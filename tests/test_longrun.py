@@ -136,6 +136,7 @@ def test_the_report_of_a_long_run_draws_bins_of_steps(tmp_path):
     report = analyze([Evidence(run=load_run(tmp_path / "run"))])
     html = render(report, "html")
     assert "steps 0-" in html and "(their mean)" in html  # hover names ranges of steps
+    assert "6,000 (boundaries: Session.step())" in render(report, "markdown")
     data = json.loads(render(report, "json"))
     assert data["summary"]["steps"] == 6_000
     assert len(data["summary"]["series"]["wall_ms"]) < 400
@@ -153,3 +154,11 @@ def test_a_run_file_of_schema_1_still_reads(tmp_path):
     path.write_text(json.dumps(data))
     run = load_run(path)
     assert run.step_count == 3 and run.step_blocks == ()
+
+
+def test_a_step_too_short_for_hundredths_of_a_millisecond_is_told_in_microseconds():
+    from perfkit.report.text import duration_text
+
+    assert duration_text(12.345) == "12.35 ms"
+    assert duration_text(0.0016) == "1.6 µs"
+    assert duration_text(0.0) == "0.00 ms"

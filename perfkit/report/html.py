@@ -15,6 +15,7 @@ from perfkit.report import plots, timeline
 from perfkit.report.text import (
     RANK_COLUMNS,
     command_text,
+    duration_text,
     location_text,
     notices,
     project_root,
@@ -118,14 +119,12 @@ def _cards(report: Report) -> str:
         if value is not None:
             cards.append(f'<div class="card"><b>{_e(value)}</b>{_e(label)}</div>')
 
-    card(
-        "steps",
-        s.get("steps") if s.get("steps") is not None else (s.get("trace") or {}).get("steps"),
-    )
+    steps = s.get("steps") if s.get("steps") is not None else (s.get("trace") or {}).get("steps")
+    card("steps", f"{steps:,}" if isinstance(steps, int) else steps)
     if s.get("median_step_ms") is not None:
-        card("median step", f"{s['median_step_ms']:.2f} ms")
+        card("median step", duration_text(s["median_step_ms"]))
     if s.get("median_data_wait_ms") is not None:
-        card("median data wait", f"{s['median_data_wait_ms']:.2f} ms")
+        card("median data wait", duration_text(s["median_data_wait_ms"]))
     trace = s.get("trace") or {}
     if trace.get("gpu_busy_share") is not None and trace.get("device", {}).get("vendor"):
         card("GPU busy (trace)", f"{100 * trace['gpu_busy_share']:.0f}%")

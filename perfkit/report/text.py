@@ -81,11 +81,11 @@ def header_facts(report: Report) -> list[tuple[str, str]]:
     facts = []
     if s.get("steps") is not None:
         marked_by = s.get("step_marker") or s.get("step_source")
-        facts.append(("Steps", f"{s['steps']} (boundaries: {marked_by})"))
+        facts.append(("Steps", f"{s['steps']:,} (boundaries: {marked_by})"))
     if s.get("median_step_ms") is not None:
         # A trace alone times only the profiled steps, which run slower under the profiler.
         label = "Median step" if s.get("kind") == "run" else "Median profiled step"
-        facts.append((label, f"{s['median_step_ms']:.2f} ms"))
+        facts.append((label, duration_text(s["median_step_ms"])))
     machine = machine_text(s)
     if machine:
         facts.append(("Device", machine))
@@ -95,6 +95,11 @@ def header_facts(report: Report) -> list[tuple[str, str]]:
     if s.get("thresholds"):  # findings were judged by the project's numbers, not perfkit's
         facts.append(("Thresholds", "; ".join(map(str, s["thresholds"]))))
     return facts
+
+
+def duration_text(ms: float) -> str:
+    """A time for people: "12.34 ms", or "1.6 µs" for a step too short for 0.00 ms."""
+    return f"{ms:.2f} ms" if ms >= 0.1 or ms == 0 else f"{ms * 1e3:.2g} µs"
 
 
 def command_text(argv: list[str]) -> str:
