@@ -75,6 +75,7 @@ print(json.dumps({
     "flush_median_ms": 1e3 * statistics.median(w for w, _ in flushes),
     "flush_max_ms": 1e3 * max(w for w, _ in flushes),
     "flush_cpu_max_ms": 1e3 * max(c for _, c in flushes),
+    "flush_cpu_ms": [round(1e3 * c, 1) for _, c in flushes],
 }))
 """
 
@@ -89,7 +90,7 @@ def capture(steps: int, run_dir: Path) -> dict[str, Any]:
         check=True,
     )
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    events = sum(p.stat().st_size for p in (run_dir / "traces").glob("events.out.tfevents.*"))
+    events = sum(p.stat().st_size for p in run_dir.rglob("events.out.tfevents.*"))
     run = json.loads((run_dir / "run.json").read_text())
     figures.update(
         steps=steps,
@@ -127,8 +128,8 @@ def main() -> None:
         f"({figures['steps_kept']:,} steps kept, {figures['step_blocks']} blocks); TensorBoard "
         f"{figures['tensorboard_mb']:.2f} MB; {figures['flushes']} writes of the run file, "
         f"median {figures['flush_median_ms']:.0f} ms, longest {figures['flush_max_ms']:.0f} ms "
-        f"(most CPU one write took: {figures['flush_cpu_max_ms']:.0f} ms; the rest is waiting "
-        "for the GIL the training loop holds, and the first imports TensorBoard)"
+        f"(CPU per write: {', '.join(f'{c:.0f}' for c in figures['flush_cpu_ms'])} ms; the "
+        "rest of their wall time is waiting for the GIL the training loop holds)"
     )
     for fmt, r in figures["reports"].items():
         said = r.get("error") or f"{r['s']:.2f} s, {r['rss_mib']} MiB"
