@@ -162,3 +162,29 @@ def test_a_step_too_short_for_hundredths_of_a_millisecond_is_told_in_microsecond
     assert duration_text(12.345) == "12.35 ms"
     assert duration_text(0.0016) == "1.6 µs"
     assert duration_text(0.0) == "0.00 ms"
+
+
+def test_a_recut_after_thousands_of_folded_steps_keeps_their_events_and_data_wait(tmp_path):
+    """A script reads 5,000 batches (a data scan, say) before its first optimizer step:
+    5,000 automatic steps, most folded, then re-cut into one first step. What they held
+    (batches, and a sync every batch) goes into that step, as without folding."""
+    from torch.utils.data import DataLoader
+
+    from perfkit import Session, load_run
+
+    loader = DataLoader(torch.arange(5_000.0), batch_size=1)
+    model = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with Session(tmp_path / "run", window=None, sample_hz=0, auto_steps=True, quiet=True) as s:
+        for batch in loader:
+            batch.sum().item()
+        s.steps.fold()  # as the writer thread would have
+        assert s.steps.blocks  # most of the batches were folded
+        for _ in range(3):
+            model(torch.ones(1, 1)).sum().backward()
+            opt.step()
+    run = load_run(tmp_path / "run")
+    assert run.step_count == 3 and not run.step_blocks
+    first = run.steps[0]
+    assert first.batches == 5_000
+    assert first.events is not None and first.events.syncs.count == 5_000

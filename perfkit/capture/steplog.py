@@ -119,9 +119,6 @@ class StepLog:
         with self._lock:
             return self.base + len(self.recent)
 
-    def __bool__(self) -> bool:
-        return bool(self.recent) or self.base > 0
-
     def maybe_fold(self) -> None:
         """From the training thread, cheaply: fold only when the writer fell far behind."""
         if len(self.recent) >= FOLD_AT:
