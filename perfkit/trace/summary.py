@@ -280,10 +280,12 @@ class _Collector:
         for kind, attr in ((_DATA, "dataloader_us"), (_OPTIM, "optimizer_us")):
             window.add(steps, attr, cpu_step, np.where(cpu_kind == kind, cpu_dur, 0.0))
         window.add(steps, "scalar_reads", cpu_step, (cpu_kind == _SCALAR).astype(float))
-        backward = cpu_kind == _BACKWARD
-        for i in np.unique(cpu_step[backward & (cpu_step >= 0)]):
-            mask = backward & (cpu_step == i)
-            steps[i].backward_us = Intervals(cpu_start[mask], cpu_end[mask]).total
+        # Backward ops grouped by step in one sort, not one pass over all ops per step.
+        backward = np.flatnonzero((cpu_kind == _BACKWARD) & (cpu_step >= 0))
+        backward = backward[np.argsort(cpu_step[backward], kind="stable")]
+        for ops in np.split(backward, np.flatnonzero(np.diff(cpu_step[backward])) + 1):
+            if len(ops):
+                steps[cpu_step[ops[0]]].backward_us = Intervals(cpu_start[ops], cpu_end[ops]).total
         sync_start, sync_dur, _, _ = self.sync_times.arrays()
         sync_step = window.index(sync_start)
         window.add(steps, "syncs", sync_step)
