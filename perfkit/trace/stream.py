@@ -13,13 +13,11 @@ also gives the precise error for a broken file.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import re
 import zlib
-from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import msgspec
@@ -70,8 +68,8 @@ class TraceStream:
         self.header: dict[str, Any] = {}
 
     def batches(self) -> Iterator[list[Event]]:
-        # The chunks are closed first: their reader thread stops before the file closes.
-        with _open(self.path) as f, contextlib.closing(self._chunks(f)) as chunks:
+        with _open(self.path) as f:
+            chunks = self._chunks(f)
             start, is_object = self._start(chunks)
             buffer = bytearray(start)  # appended to in place: a long event costs no copies
             # After a search for a cut fails, the next waits until the text has doubled: a
@@ -93,33 +91,28 @@ class TraceStream:
                 buffer += chunk
             yield self._finish(bytes(buffer), is_object)
 
-    def _chunks(self, f: IO[bytes]) -> Generator[bytes, None, None]:
+    def _chunks(self, f: IO[bytes]) -> Iterator[bytes]:
         limit = _inflation_limit(f)
         read = 0
         raw: Any = f.fileobj if isinstance(f, gzip.GzipFile) else f  # the bytes on disk
         size = os.fstat(raw.fileno()).st_size
-
-        def next_chunk() -> tuple[int, bytes]:
-            return raw.tell(), f.read(CHUNK_BYTES)
-
-        # The next chunk is read, and inflated (zlib lets go of the GIL), on a second core
-        # while this one is decoded.
-        with ThreadPoolExecutor(1) as ahead:
-            pending = ahead.submit(next_chunk)
-            while True:
-                try:
-                    done, chunk = pending.result()
-                except (OSError, EOFError, zlib.error) as e:
-                    raise JsonFileError(self.path, f"corrupt or truncated gzip ({e})") from None
-                for observer in observers:
-                    observer(str(self.path), done, size)
-                if not chunk:
-                    return
-                read += len(chunk)
-                if read > limit:
-                    raise JsonFileError(self.path, _bomb(limit))
-                pending = ahead.submit(next_chunk)
-                yield chunk
+        while True:
+            for observer in observers:
+                observer(str(self.path), raw.tell(), size)
+            try:
+                chunk = f.read(CHUNK_BYTES)
+            except (OSError, EOFError, zlib.error) as e:
+                raise JsonFileError(self.path, f"corrupt or truncated gzip ({e})") from None
+            if not chunk:
+                return
+            read += len(chunk)
+            if read > limit:
+                raise JsonFileError(
+                    self.path,
+                    f"decompresses to more than {jsonio.size_text(limit)}, over {MAX_GZIP_RATIO}x "
+                    "its size: not a trace (raise the limit with --max-read GIB)",
+                )
+            yield chunk
 
     def _start(self, chunks: Iterator[bytes]) -> tuple[bytes, bool]:
         """Consume text up to the opening '[' of the events; parse the keys before it."""
@@ -178,13 +171,6 @@ def _open(path: str | os.PathLike[str]) -> IO[bytes]:
     if magic == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
     return f
-
-
-def _bomb(limit: float) -> str:
-    return (
-        f"decompresses to more than {jsonio.size_text(limit)}, over {MAX_GZIP_RATIO}x its "
-        "size: not a trace (raise the limit with --max-read GIB)"
-    )
 
 
 def _inflation_limit(f: IO[bytes]) -> float:
