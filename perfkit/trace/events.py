@@ -39,7 +39,7 @@ _PLAIN = msgspec.json.Decoder()
 _NOTHING = Event()  # what an event that is not an object (1, "x", []) counts as
 
 
-def decode(text: bytes | bytearray) -> list[Event]:
+def decode(text: bytes | memoryview) -> list[Event]:
     """The events of a JSON array. Raises ValueError (msgspec.DecodeError, or
     UnicodeDecodeError) for text that is not valid JSON, RecursionError for deep nesting."""
     try:

@@ -47,7 +47,7 @@ _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 # How far back a new search for the key starts: a key cut between two chunks is found.
 _KEY_SPAN = 256
 _WHITESPACE = b" \t\r\n"
-_COMMA, _CLOSE = ord(","), ord("}")
+_COMMA, _CLOSE, _OPEN, _END = (ord(c) for c in ",}[]")
 
 
 # Told, before each chunk, of the file, its bytes read so far and its size: the command
@@ -71,15 +71,16 @@ class TraceStream:
         with _open(self.path) as f:
             chunks = self._chunks(f)
             start, is_object = self._start(chunks)
-            buffer = bytearray(start)  # appended to in place: a long event costs no copies
+            # The array's '[' and the events not yet decoded, appended to and decoded in
+            # place: each chunk is copied once, and a long event costs no copies.
+            buffer = bytearray(b"[" + start)
             # After a search for a cut fails, the next waits until the text has doubled: a
             # long event (a name of a million '},{') is searched O(log n) times, not per chunk.
             retry_at = 0
             while True:
-                split = _split(buffer) if len(buffer) >= retry_at else None
-                if split is not None:
-                    events, rest = split
-                    buffer, retry_at = bytearray(rest), 0
+                events = _take_events(buffer) if len(buffer) >= retry_at else None
+                if events is not None:
+                    retry_at = 0
                     yield events
                 else:
                     if len(buffer) > MAX_PENDING_BYTES:
@@ -89,7 +90,7 @@ class TraceStream:
                 if chunk is None:
                     break
                 buffer += chunk
-            yield self._finish(bytes(buffer), is_object)
+            yield self._finish(bytes(buffer[1:]), is_object)
 
     def _chunks(self, f: IO[bytes]) -> Iterator[bytes]:
         limit = _inflation_limit(f)
@@ -151,7 +152,7 @@ class TraceStream:
             rest = tail[end + 1 :]
             try:
                 trailer = _loads(b'{"":0' + rest) if is_object else _loads(b"0" + rest)
-                events = _parse_events(tail[:end])
+                events = _decode(b"[" + tail[:end] + b"]")
             except NotStreamable:
                 continue
             if is_object:
@@ -181,26 +182,35 @@ def _inflation_limit(f: IO[bytes]) -> float:
     return max(jsonio.MAX_WHOLE_READ_BYTES, MAX_GZIP_RATIO * compressed)
 
 
-def _split(buffer: bytes | bytearray) -> tuple[list[Event], bytes | bytearray] | None:
-    """The whole events at the start of ``buffer`` and the rest, cut at the last ``},{``."""
+def _take_events(buffer: bytearray) -> list[Event] | None:
+    """The whole events after the '[' that starts ``buffer``, cut at the last ``},{``; they
+    are taken out of ``buffer``, which keeps its '[' and the rest."""
     end = len(buffer)
     attempts = scanned = 0
-    while attempts < MAX_CUT_ATTEMPTS and (brace := buffer.rfind(b"{", 0, end)) > 0:
+    while attempts < MAX_CUT_ATTEMPTS and (brace := buffer.rfind(b"{", 0, end)) > 1:
         scanned += 1
         if scanned > MAX_BRACES_SCANNED:
             return None  # read on: a cut comes after this run of braces
         end = brace
         comma = _previous_token(buffer, brace)
-        if comma < 0 or buffer[comma] != _COMMA:
+        if buffer[comma] != _COMMA:
             continue
         close = _previous_token(buffer, comma)
-        if close < 0 or buffer[close] != _CLOSE:
+        if buffer[close] != _CLOSE:
             continue
         attempts += 1
+        # Decoded in place: for the call, the byte after the '}' is the array's ']'.
+        after, buffer[close + 1] = buffer[close + 1], _END
         try:
-            return _parse_events(buffer[: close + 1]), buffer[brace:]
+            with memoryview(buffer) as view, view[: close + 2] as events_text:
+                events = _decode(events_text)
         except NotStreamable:
             continue
+        finally:
+            buffer[close + 1] = after
+        buffer[brace - 1] = _OPEN
+        del buffer[: brace - 1]  # from the front of a bytearray: no copy
+        return events
     return None
 
 
@@ -212,9 +222,9 @@ def _previous_token(buffer: bytes | bytearray, i: int) -> int:
     return i
 
 
-def _parse_events(piece: bytes | bytearray) -> list[Event]:
+def _decode(events_text: bytes | memoryview) -> list[Event]:
     try:
-        return trace_events.decode(b"[" + piece + b"]")
+        return trace_events.decode(events_text)
     except (ValueError, RecursionError) as e:
         raise NotStreamable(str(e)) from None
 
