@@ -271,42 +271,32 @@ class _Collector:
     def finish(self, header: dict[str, Any], path: str) -> TraceSummary:
         steps = self._steps()
         window = _StepWindow(steps)
-        cpu_start, cpu_dur, cpu_name, cpu_thread = self.cpu.arrays()
-        cpu_end = cpu_start + cpu_dur
-        kinds = np.array([_cpu_kind(n) for n in self.cpu_names.names], dtype=np.int8)
-        cpu_kind = kinds[cpu_name]
-        cpu_step = window.index(cpu_start)
-        window.add(steps, "cpu_ops", cpu_step)
-        for kind, attr in ((_DATA, "dataloader_us"), (_OPTIM, "optimizer_us")):
-            window.add(steps, attr, cpu_step, np.where(cpu_kind == kind, cpu_dur, 0.0))
-        window.add(steps, "scalar_reads", cpu_step, (cpu_kind == _SCALAR).astype(float))
-        # Backward ops grouped by step in one sort, not one pass over all ops per step.
-        backward = np.flatnonzero((cpu_kind == _BACKWARD) & (cpu_step >= 0))
-        backward = backward[np.argsort(cpu_step[backward], kind="stable")]
-        for ops in np.split(backward, np.flatnonzero(np.diff(cpu_step[backward])) + 1):
-            if len(ops):
-                steps[cpu_step[ops[0]]].backward_us = Intervals(cpu_start[ops], cpu_end[ops]).total
+        names = self.cpu_names.names
+        kinds = np.array([_cpu_kind(n) for n in names], dtype=np.int8)
+        self._cpu_per_step(steps, window, kinds)
         sync_start, sync_dur, _, _ = self.sync_times.arrays()
         sync_step = window.index(sync_start)
         window.add(steps, "syncs", sync_step)
         window.add(steps, "sync_us", sync_step, sync_dur)
         kernels, top_kernels = self._kernels(steps, window)
+        cpu_start, cpu_dur, cpu_name, cpu_thread = self.cpu.arrays()
         depth, self_us = nesting(cpu_start, cpu_dur, cpu_thread)
-        n_names = len(self.cpu_names)
+        op_self_us = float(self_us.sum())
+        n_names = len(names)
         op_totals = np.bincount(cpu_name, weights=cpu_dur, minlength=n_names)
         op_self = np.bincount(cpu_name, weights=self_us, minlength=n_names)
         op_counts = np.bincount(cpu_name, minlength=n_names)
-        is_comm = np.array([bool(CPU_COMM.match(n)) for n in self.cpu_names.names], dtype=bool)
+        del self_us  # memory: the timeline, last, takes twice its events' columns
+        is_comm = np.array([bool(CPU_COMM.match(n)) for n in names], dtype=bool)
         kernels.update(self._cpu_comm(cpu_start, cpu_dur, cpu_thread, is_comm[cpu_name]))
         if not kernels["comm"]:  # no NCCL kernels: the host's records time the collectives
-            _comm_per_step(steps, cpu_start[is_comm[cpu_name]], cpu_end[is_comm[cpu_name]])
+            comm = is_comm[cpu_name]
+            _comm_per_step(steps, cpu_start[comm], cpu_start[comm] + cpu_dur[comm])
         shown_as = [
             "data" if kind == _DATA else "comm" if comm else "op"
             for kind, comm in zip(kinds.tolist(), is_comm.tolist(), strict=True)
         ]
-        cpu = Source(
-            cpu_start, cpu_dur, cpu_name, cpu_thread, depth, self.cpu_names.names, shown_as
-        )
+        cpu = Source(cpu_start, cpu_dur, cpu_name, cpu_thread, depth, names, shown_as)
         # A step marker without a length (none, or an infinite one) times nothing.
         steps_from = "ProfilerStep" if any(s[1] > 0 for s in self.profiler_steps) else None
         return TraceSummary(
@@ -320,12 +310,29 @@ class _Collector:
             scalar_reads=len(self.scalar_stacks),
             scalar_read_sites=self._scalar_sites(),
             kernels=kernels,
-            top_ops=_top_ops(self.cpu_names.names, op_counts, op_totals, op_self),
+            top_ops=_top_ops(names, op_counts, op_totals, op_self),
             top_kernels=top_kernels,
             events=self.events,
-            op_self_us=float(self_us.sum()),
+            op_self_us=op_self_us,
             timeline=self._timeline(steps, bool(steps_from), cpu),
         )
+
+    def _cpu_per_step(self, steps: list[TraceStep], window: _StepWindow, kinds: np.ndarray) -> None:
+        """CPU ops, data loading, optimizer, scalar reads and backward time of each step."""
+        cpu_start, cpu_dur, cpu_name, _ = self.cpu.arrays()
+        cpu_kind = kinds[cpu_name]
+        cpu_step = window.index(cpu_start)
+        window.add(steps, "cpu_ops", cpu_step)
+        for kind, attr in ((_DATA, "dataloader_us"), (_OPTIM, "optimizer_us")):
+            window.add(steps, attr, cpu_step, np.where(cpu_kind == kind, cpu_dur, 0.0))
+        window.add(steps, "scalar_reads", cpu_step, (cpu_kind == _SCALAR).astype(float))
+        # Backward ops grouped by step in one sort, not one pass over all ops per step.
+        backward = np.flatnonzero((cpu_kind == _BACKWARD) & (cpu_step >= 0))
+        backward = backward[np.argsort(cpu_step[backward], kind="stable")]
+        for ops in np.split(backward, np.flatnonzero(np.diff(cpu_step[backward])) + 1):
+            if len(ops):
+                ends = cpu_start[ops] + cpu_dur[ops]
+                steps[cpu_step[ops[0]]].backward_us = Intervals(cpu_start[ops], ends).total
 
     def _timeline(self, steps: list[TraceStep], marked: bool, cpu: Source) -> Timeline | None:
         """The window of the steps (of the whole trace when no step is marked), bounded."""

@@ -176,17 +176,18 @@ def _select(
     # Events in lane, level and time order; which of them could join the one before.
     order = np.lexsort((ev["start"], ev["depth"], ev["lane"]))
     lane, depth, start, dur = (ev[key][order] for key in ("lane", "depth", "start", "dur"))
-    end = start + dur
-    close = (lane[1:] == lane[:-1]) & (depth[1:] == depth[:-1]) & (start[1:] - end[:-1] <= gap)
-    del lane, depth  # memory: the blocks take theirs from ev
+    gaps = start[1:] - (start[:-1] + dur[:-1])
+    close = (lane[1:] == lane[:-1]) & (depth[1:] == depth[:-1]) & (gaps <= gap)
+    del lane, depth, gaps  # memory: a 1 GB trace's window holds ~2M events
     # Keeping the k longest draws them, and the n - k others less one per close pair of
     # two others: a close pair whose longer event ranks below k is not two others.
     ranked = rank[order]
     pair_rank = np.minimum(ranked[1:], ranked[:-1])[close]
-    split_pairs = np.sort(pair_rank[pair_rank < most])
+    pairs, split_pairs = len(pair_rank), np.sort(pair_rank[pair_rank < most])
+    del pair_rank
 
     def drawn(k: int) -> int:  # events kept and blocks when the k longest are kept
-        return n - len(pair_rank) + int(np.searchsorted(split_pairs, k))
+        return n - pairs + int(np.searchsorted(split_pairs, k))
 
     # Keeping one more event adds 0, 1 or 2 to what is drawn: search the most that fit.
     lo, hi = 0, most
@@ -196,16 +197,22 @@ def _select(
     longest = rank < lo
     kept = longest.copy()
     short = ranked >= lo
-    first = np.flatnonzero(short & ~np.r_[False, close & short[1:] & short[:-1]])
-    members = np.flatnonzero(short)
-    bounds = np.searchsorted(members, first)
+    del ranked
+    starts_block = short & ~np.r_[False, close & short[1:] & short[:-1]]
+    first = np.flatnonzero(starts_block)
+    bounds = np.flatnonzero(starts_block[short])  # of each block's first among the short
+    short_start, short_dur = start[short], dur[short]
     blocks = {
         "start": start[first],
-        "dur": np.maximum.reduceat(end[members], bounds) - start[first] if len(first) else dur[:0],
+        "dur": (
+            np.maximum.reduceat(short_start + short_dur, bounds) - start[first]
+            if len(first)
+            else dur[:0]
+        ),
         "lane": ev["lane"][order[first]],
         "depth": ev["depth"][order[first]],
-        "count": np.diff(np.r_[bounds, len(members)]).astype(np.int64),
-        "busy": np.add.reduceat(dur[members], bounds) if len(first) else dur[:0],
+        "count": np.diff(np.r_[bounds, len(short_dur)]).astype(np.int64),
+        "busy": np.add.reduceat(short_dur, bounds) if len(first) else dur[:0],
         "kind": ev["kind"][order[first]],
     }
     shown = np.zeros(len(first), dtype=bool)
