@@ -25,7 +25,6 @@ import msgspec
 from perfkit import jsonio
 from perfkit.jsonio import JsonFileError, open_error, open_regular
 from perfkit.trace import events as trace_events
-from perfkit.trace.events import Event
 
 # A chunk's events, decoded, are ~3x its size in Python objects while they are folded in.
 # Small chunks stay in the CPU's caches: decoding runs ~590 MB/s at 256 KiB, ~340 MB/s at
@@ -67,7 +66,7 @@ class TraceStream:
         self.path = path
         self.header: dict[str, Any] = {}
 
-    def batches(self) -> Iterator[list[Event]]:
+    def batches(self) -> Iterator[list[Any]]:
         with _open(self.path) as f:
             chunks = self._chunks(f)
             start, is_object = self._start(chunks)
@@ -139,7 +138,7 @@ class TraceStream:
                 break
         raise NotStreamable("no 'traceEvents' array near the start")
 
-    def _finish(self, tail: bytes, is_object: bool) -> list[Event]:
+    def _finish(self, tail: bytes, is_object: bool) -> list[Any]:
         """The last events and what follows the array: try the last few ']' from the end,
         the small trailer first, so a wrong ']' costs little and a file of a million ']'
         is given up on (read whole, it fails as invalid JSON) instead of parsed a million
@@ -182,7 +181,7 @@ def _inflation_limit(f: IO[bytes]) -> float:
     return max(jsonio.MAX_WHOLE_READ_BYTES, MAX_GZIP_RATIO * compressed)
 
 
-def _take_events(buffer: bytearray) -> list[Event] | None:
+def _take_events(buffer: bytearray) -> list[Any] | None:
     """The whole events after the '[' that starts ``buffer``, cut at the last ``},{``; they
     are taken out of ``buffer``, which keeps its '[' and the rest."""
     end = len(buffer)
@@ -222,7 +221,7 @@ def _previous_token(buffer: bytes | bytearray, i: int) -> int:
     return i
 
 
-def _decode(events_text: bytes | memoryview) -> list[Event]:
+def _decode(events_text: bytes | memoryview) -> list[Any]:
     try:
         return trace_events.decode(events_text)
     except (ValueError, RecursionError) as e:

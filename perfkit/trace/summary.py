@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from perfkit.trace.events import Args, Event, sane
+from perfkit.trace.events import Args, Event, Metadata, sane
 from perfkit.trace.intervals import Intervals, nesting
 from perfkit.trace.stream import TraceStream
 from perfkit.trace.timeline import Source, Timeline, build_timeline, gpu_kind, lane_labels
@@ -199,11 +199,12 @@ class _Collector:
         self.rocm = False
         self.runtime_span = [float("inf"), float("-inf")]
 
-    def add(self, events: list[Event]) -> None:
+    def add(self, events: list[Any]) -> None:
+        """Fold in a batch of decoded events (:mod:`perfkit.trace.events`)."""
         self.events += len(events)
-        for e in [e for e in events if e.ph == "M"]:
+        for e in [e for e in events if type(e) is Metadata]:
             self._metadata(e)
-        batch = _Batch.complete([e for e in events if e.ph == "X"], self.threads)
+        batch = _Batch.complete([e for e in events if type(e) is Event], self.threads)
         kind = batch.kind
         self._cpu(batch, np.flatnonzero(kind == _CPU))
         self._runtime(batch, np.flatnonzero(kind == _RUNTIME))
@@ -253,7 +254,7 @@ class _Collector:
             slot["dur_us"] += d
         self.sync_times.extend(ts[sync], dur[sync], 0, 0)
 
-    def _metadata(self, e: Event) -> None:
+    def _metadata(self, e: Metadata) -> None:
         name = e.args.name if e.args is not None else None
         if e.name == "thread_name" and isinstance(name, str):
             known = len(self.thread_names) < 10_000  # a damaged trace may name millions
