@@ -45,8 +45,8 @@ _OTHERS = tuple(
     msgspec.defstruct(f"Phase{i}", [], tag_field="ph", tag=ph, gc=False)
     for i, ph in enumerate("BEIiCbneSTpFstfPONDRc()")
 )
-_ANY_EVENT: Any = Union[(Event, Metadata) + _OTHERS]  # built at run time
-_TYPED = msgspec.json.Decoder(list[_ANY_EVENT])
+ANY_EVENT: Any = Union[(Event, Metadata) + _OTHERS]  # what decode gives: built at run time
+_TYPED = msgspec.json.Decoder(list[ANY_EVENT])
 _PLAIN = msgspec.json.Decoder()
 _NOTHING = _OTHERS[0]()  # what an event perfkit does not read counts as
 
