@@ -54,7 +54,7 @@ lint: setup
 # with its own python3 (no .venv): those wheels go into a folder of their own, perfkit
 # installs without dependencies, then the check writes $$OUT/gpu-results.json.
 # `make gpu-check-dry` rehearses every step that needs no CUDA, here.
-GPU_WHEELS := orjson==3.13.0 torch-tb-profiler==0.4.3
+GPU_WHEELS := orjson==3.13.0 msgspec==0.22.0 torch-tb-profiler==0.4.3
 GPU_PLATFORMS := manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 \
 	manylinux2014_x86_64 manylinux1_x86_64
 GPU_SITE ?= /tmp/perfkit-gpu-site

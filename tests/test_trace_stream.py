@@ -68,7 +68,18 @@ EVENTS = st.lists(
             st.sampled_from(["ProfilerStep#1", "aten::_local_scalar_dense", "aten::mm", "}, {"]),
         ),
         st.builds(lambda i: {"ph": "i", "name": "mark", "ts": i}, st.integers(0, 9)),
-        st.sampled_from([1, "x", None, [], {"ph": "X"}]),
+        # Not events, an unknown phase, a phase not first: read as a whole parse reads them.
+        st.sampled_from(
+            [
+                1,
+                "x",
+                None,
+                [],
+                {"ph": "X"},
+                {"ph": "Z"},
+                {"cat": "kernel", "name": "k", "ts": 3, "ph": "X"},
+            ]
+        ),
     ),
     max_size=30,
 )

@@ -51,7 +51,8 @@ def nesting(
         ss, dd = s[a:b], d[a:b]
         # Ops before this one in the order, less those that ended before it started (an op
         # of no length starting with it has not "ended before" it: it sorts after it).
-        ended = np.searchsorted(np.sort(ss + dd), ss, side="right")
+        # Ends come nearly in order: timsort (stable) sorts them ~10x faster than quicksort.
+        ended = np.searchsorted(np.sort(ss + dd, kind="stable"), ss, side="right")
         zero = ss[dd == 0]
         ended -= np.searchsorted(zero, ss, side="right") - np.searchsorted(zero, ss, side="left")
         depth[a:b] = np.arange(b - a) - ended
