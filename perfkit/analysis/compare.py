@@ -14,9 +14,10 @@ import statistics
 from dataclasses import dataclass
 
 from perfkit.analysis.differences import differences
-from perfkit.analysis.engine import analyze, notices
+from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
 from perfkit.analysis.noise import StepChange, step_change
+from perfkit.analysis.notices import notices
 from perfkit.analysis.ranks import representatives
 from perfkit.evidence import Evidence, phase_series
 from perfkit.findings import Report
