@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,8 @@ import pytest
 
 from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
+from perfkit.analysis.rankfiles import report_path
+from perfkit.report.jsonfmt import report_to_json
 from perfkit.runfile import rank_files
 from tests.conftest import REPO, read_run
 
@@ -127,10 +131,54 @@ def test_perfkit_run_under_torchrun_writes_one_file_per_rank(tmp_path):
     assert all(r.capture["step_source"] == "optimizer" and len(r.steps) == 16 for r in runs)
 
 
-def test_gloo_collectives_in_cpu_traces_are_judged(tmp_path):
-    out = tmp_path / "traced"
+@pytest.fixture(scope="module")
+def traced_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp") / "traced"
     torchrun(out, steps=10, window="3,1,2")
+    return out
+
+
+def test_gloo_collectives_in_cpu_traces_are_judged(traced_run):
+    out = traced_run
     units = load_inputs(out)
     assert all(u.trace is not None and u.trace.kernels["comm_cpu"] >= 1 for u in units)
     report = analyze(units)
     assert "comm-bound" not in {n.rule for n in report.not_checked}
+
+
+def verdicts(report) -> dict:
+    """What a report of a job decides, its folder left out: findings, rules not checked,
+    the rank table, the slowest rank and the spread of steps over the ranks."""
+    data = report_to_json(report)
+    s = data["summary"]
+    folder = str(Path(s["sources"][0]).parent)
+    text = json.dumps(
+        {
+            "findings": data["findings"],
+            "not_checked": data["not_checked"],
+            **{k: s.get(k) for k in ("ranks", "slowest_rank", "rank_steps", "rules_judged")},
+        }
+    )
+    return json.loads(text.replace(folder, "DIR"))
+
+
+@pytest.mark.parametrize("job", ["straggler_run", "clean_run", "traced_run"])
+def test_the_report_reads_the_same_from_the_ranks_summaries_as_from_their_run_files(
+    job, request, tmp_path
+):
+    """Issue 14: each rank writes its summary at close; a report of the summaries alone
+    judges the job as a report of the run files and traces does."""
+    folder = request.getfixturevalue(job)
+    assert [p.name for p in sorted(folder.glob("summary.rank*.json"))] == [
+        "summary.rank0.json",
+        "summary.rank1.json",
+    ]
+    from_summaries = report_path(folder)
+    assert from_summaries.summary["job"]["read"] == "2 rank summaries"
+    raw = tmp_path / "raw"
+    shutil.copytree(folder, raw)
+    for summary in raw.glob("summary.rank*.json"):
+        summary.unlink()
+    from_files = report_path(raw)
+    assert from_files.summary["job"]["read"].startswith("2 rank files without a fresh summary")
+    assert verdicts(from_summaries) == verdicts(from_files)
