@@ -15,6 +15,7 @@ from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
 from perfkit.analysis.rankfiles import report_path
 from perfkit.report.jsonfmt import report_to_json
+from perfkit.report.text import header_facts
 from perfkit.runfile import rank_files
 from tests.conftest import REPO, read_run
 
@@ -36,10 +37,13 @@ def run_two_ranks(*launched: str) -> None:
     assert result.returncode == 0, "\n".join(reasons[:20]) + result.stderr[-1500:]
 
 
-def torchrun(out, *inject: str, steps: int = 24, window: str = "off") -> None:
+def torchrun(
+    out, *inject: str, steps: int = 24, window: str = "off", window_ranks: str = "auto"
+) -> None:
     """Two gloo ranks of the reference CNN under torchrun."""
     args = ["-m", "perfkit", "reference", "--ddp", "--preset", "cnn", "--steps", str(steps)]
-    args += ["--window", window, "--sample-hz", "0", "-o", str(out)]
+    args += ["--window", window, "--window-ranks", window_ranks]
+    args += ["--sample-hz", "0", "-o", str(out)]
     if inject:
         args += ["--inject", ",".join(inject)]
     run_two_ranks(*args)
@@ -138,6 +142,13 @@ def traced_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def rank0_traced_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp") / "rank0-traced"
+    torchrun(out, "rank-straggler", steps=10, window="3,1,2", window_ranks="0")
+    return out
+
+
 def test_gloo_collectives_in_cpu_traces_are_judged(traced_run):
     out = traced_run
     units = load_inputs(out)
@@ -162,7 +173,7 @@ def verdicts(report) -> dict:
     return json.loads(text.replace(folder, "DIR"))
 
 
-@pytest.mark.parametrize("job", ["straggler_run", "clean_run", "traced_run"])
+@pytest.mark.parametrize("job", ["straggler_run", "clean_run", "traced_run", "rank0_traced_run"])
 def test_the_report_reads_the_same_from_the_ranks_summaries_as_from_their_run_files(
     job, request, tmp_path
 ):
@@ -182,3 +193,21 @@ def test_the_report_reads_the_same_from_the_ranks_summaries_as_from_their_run_fi
     from_files = report_path(raw)
     assert from_files.summary["job"]["read"].startswith("2 rank files without a fresh summary")
     assert verdicts(from_summaries) == verdicts(from_files)
+
+
+def test_by_choice_only_rank_0_records_the_window_and_rank_1_says_so(rank0_traced_run):
+    first, second = (read_run(f) for f in rank_files(rank0_traced_run))
+    assert first.traces and not second.traces
+    assert second.capture["window_off"] == "not one of window_ranks 0"
+    # Rank 1 leaves out of its timing the steps it waited for rank 0's window.
+    assert [s.get("phase", "") for s in second.steps[3:7]] == ["peer", "peer", "peer", ""]
+    report = report_path(rank0_traced_run)
+    assert report.summary["job"]["profiled_ranks"] == [0]
+    assert "comm-bound" not in {n.rule for n in report.not_checked}
+    facts = dict(header_facts(report))
+    assert facts["Ranks"] == "2, read from 2 rank summaries"
+    assert facts["Profiled ranks"] == (
+        "0 (1 of 2); the others record none: not one of window_ranks 0"
+    )
+    [straggler] = [f for f in report.findings if f.rule == "rank-straggler"]
+    assert straggler.evidence["rank"] == 1

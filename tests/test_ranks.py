@@ -1,5 +1,5 @@
-"""A thousand ranks (issue 14): rank summaries, reading rank files in a pool. Real 2-rank
-jobs are in test_ddp.py."""
+"""A thousand ranks (issue 14): rank summaries, reading rank files in a pool, the profiler
+window on a subset of ranks. Real 2-rank jobs are in test_ddp.py."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from perfkit.analysis import rankfiles
 from perfkit.analysis.engine import analyze, analyze_job
 from perfkit.analysis.inputs import load_inputs
 from perfkit.analysis.rankfiles import load_job, report_path, summarize_file
 from perfkit.analysis.ranks import Job
 from perfkit.analysis.reduce import reduce_rank
+from perfkit.capture.session import Session
+from perfkit.capture.window_ranks import WindowRanks, sampled_ranks
 from perfkit.ranksummary import RankSummary, read_summary, summary_path, write_summary
 from perfkit.report.jsonfmt import report_to_json
 from perfkit.runfile import rank_files
-from tests.conftest import REPO
+from tests.conftest import QUICK, REPO
 from tests.test_cli import invoke
 
 STRAGGLER = REPO / "tests" / "rules" / "PK601" / "trigger"  # 4 ranks, rank 2 starved
@@ -127,6 +131,45 @@ def test_a_malformed_summary_is_one_error_naming_the_file_and_field(tmp_path, ca
     path.write_text("{")
     code, _, err = invoke(capsys, "report", str(folder))
     assert code == 2 and str(path) in err and "not valid JSON" in err
+
+
+def test_the_window_records_on_rank_0_each_nodes_first_rank_and_a_few_others():
+    auto = WindowRanks.parse("auto")
+    world, per_node = 1024, 8
+    recording = [r for r in range(world) if not auto.why_not(r, r % per_node, world)]
+    nodes = list(range(0, world, per_node))
+    others = sorted(set(recording) - set(nodes))
+    assert set(nodes) <= set(recording) and 0 in recording
+    assert len(others) <= 4 and set(others) <= sampled_ranks(world)
+    assert sampled_ranks(world) == sampled_ranks(world)  # every rank picks the same
+    assert "rank 0, each node's local rank 0" in auto.why_not(5, 5, world)
+    assert not WindowRanks.parse("all").why_not(5, 5, world)
+    listed = WindowRanks.parse([0, 5])
+    assert str(listed) == "0,5" and WindowRanks.parse("0, 5") == listed
+    assert not listed.why_not(5, 5, world) and "not one of window_ranks 0,5" in listed.why_not(
+        1, 1, world
+    )
+    for bad in ("some", "", [-1], [], [True], 3):
+        with pytest.raises(ValueError, match="window_ranks must be"):
+            WindowRanks.parse(bad)
+
+
+def test_a_rank_left_out_of_the_window_marks_its_steps_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "64")
+    monkeypatch.setenv("RANK", "9")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    session = Session(tmp_path / "job", **{**QUICK, "window": (1, 1, 2)}, window_ranks=[0])
+    assert session.window is None
+    info = session.capture_info()
+    assert info["window_ranks"] == "0" and info["window_off"] == "not one of window_ranks 0"
+    assert [session.work.phase(i) for i in range(5)] == ["", "peer", "peer", "peer", ""]
+    monkeypatch.setenv("RANK", "0")
+    assert Session(tmp_path / "j2", **{**QUICK, "window": (1, 1, 2)}).window is not None
+
+
+def test_window_ranks_is_checked_before_training(capsys, tmp_path):
+    code, _, err = invoke(capsys, "run", "--window-ranks", "most", str(tmp_path / "x.py"))
+    assert code == 2 and "expected auto, all, or ranks such as 0,5" in err
 
 
 def test_text_reports_show_the_slowest_ranks_of_a_big_job():

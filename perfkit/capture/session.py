@@ -39,6 +39,7 @@ from perfkit.capture.signals import StopSignals
 from perfkit.capture.steplog import StepLog
 from perfkit.capture.summary import forget_summary, summaries_on, write_rank_summary
 from perfkit.capture.window import ProfilerWindow, WindowSpec
+from perfkit.capture.window_ranks import WindowRanks, local_rank, world_size
 from perfkit.capture.writer import RunWriter
 from perfkit.escape import terminal_line
 from perfkit.runfile import run_file_name
@@ -65,7 +66,9 @@ class Session:
     ``out``: run directory (default ``perfkit-runs/<script>-<time>``; an existing run is
     never overwritten unless ``force``). ``window``: ``(wait, warmup, active[, repeat])``
     steps for the torch.profiler window, or None to disable. ``sample_hz``: background
-    sampling rate (0 disables). ``rank_summary``: a rank of a job writes its summary at
+    sampling rate (0 disables). ``window_ranks``: in a job of several ranks, which record the
+    window: ``"auto"`` (rank 0, each node's local rank 0, a few sampled), ``"all"``, or a
+    list of ranks (window_ranks.py). ``rank_summary``: a rank of a job writes its summary at
     close (ranksummary.py; also off with PERFKIT_RANK_SUMMARY=0). ``graph_scan``/
     ``probe_step``: the sampled leak scan and the one closely-watched step. ``auto_steps``:
     find step boundaries from optimizer steps, backward calls or DataLoader batches when no
@@ -78,6 +81,7 @@ class Session:
         out: str | os.PathLike[str] | None = None,
         *,
         window: Any = (5, 1, 3),
+        window_ranks: Any = "auto",
         sample_hz: float = 10.0,
         graph_scan: bool = True,
         probe_step: bool = True,
@@ -92,6 +96,11 @@ class Session:
         self.window_spec = WindowSpec.parse(window)
         self.rank = launched_rank()
         self.run_file_name = run_file_name(self.rank)
+        self.window_ranks = WindowRanks.parse(window_ranks)
+        # Why this rank records no window when one is asked for ("" when it records one)
+        self.window_off = ""
+        if self.rank is not None and self.window_spec is not None:
+            self.window_off = self.window_ranks.why_not(self.rank, local_rank(), world_size())
         self.rank_summary = rank_summary
         # Absolute now: the script may change directory before the first write.
         self.run_dir = Path(out if out is not None else default_run_dir()).absolute()
@@ -114,7 +123,7 @@ class Session:
         self.boundaries = StepBoundaries()
         self.window = (
             ProfilerWindow(self.window_spec, str(self.run_dir), self.accelerator)
-            if self.window_spec
+            if self.window_spec and not self.window_off
             else None
         )
         self.work = SampledWork(
@@ -122,6 +131,7 @@ class Session:
             graph_scan=graph_scan,
             window=self.window,
             sites=self.sites,
+            peer_window=self.window_spec if self.window_off else None,
             clock=clock,
         )
         self.recorder = EventRecorder(self.accelerator, lambda: self.work.probe)
@@ -441,6 +451,8 @@ class Session:
             "sync_semantics": "device" if self.accelerator else "would-sync (CPU-only run)",
             "window": list(dataclasses.astuple(self.window_spec)) if self.window_spec else None,
             "window_error": self.window.error if self.window is not None else "",
+            "window_ranks": str(self.window_ranks) if self.rank is not None else "",
+            "window_off": self.window_off,
             "sample_hz": self.sample_hz,
             "graph_scan": self.graph_scan,
             "probe_step": self.probe_step,
