@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -190,3 +192,20 @@ def test_text_reports_show_the_slowest_ranks_of_a_big_job():
     assert "the 16 slowest of 1024 ranks; every rank in -f json or -f html" in text
     markdown = render(Report(summary=summary, findings=(), not_checked=()), "markdown")
     assert markdown.count("\n| ") == 1 + 16 and "the 16 slowest of 1024 ranks" in markdown
+
+
+def test_a_pool_reads_rank_files_for_a_script_fed_on_standard_input(tmp_path):
+    """The workers start by fork when nothing else runs: a fresh interpreter would look for
+    the main script (here "<stdin>") and die."""
+    folder = job_copy(tmp_path, summaries=False)
+    script = (
+        "import perfkit\n"
+        "from perfkit.analysis import rankfiles\n"
+        "rankfiles.POOL_FROM = 2\n"
+        f"print(perfkit.analyze({str(folder)!r}).summary['job']['read'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("reduced in 2 worker processes")

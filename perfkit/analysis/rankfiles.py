@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -141,9 +142,7 @@ def _reduce_files(
             out.append(summarize_file(f, thresholds))
         tell(folder, len(files), len(files), "rank files")
         return out, "in this process"
-    # Fresh interpreters ("spawn"): forking copies this process's threads' locks held, and
-    # the lead rank already loaded here, into every worker.
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(_start_method())
     chunk = max(1, len(files) // (workers * 8))
     summaries = []
     with ProcessPoolExecutor(min(workers, len(files)), mp_context=context) as pool:
@@ -156,6 +155,16 @@ def _reduce_files(
             summaries.append(result)
     tell(folder, len(files), len(files), "rank files")
     return summaries, f"in {min(workers, len(files))} worker processes"
+
+
+def _start_method() -> str:
+    """How workers start. A fork is quick and runs anywhere: from a script without a
+    ``__main__`` guard, from standard input (a fresh interpreter re-runs the main script,
+    or cannot find it). But a fork copies the locks other threads hold (the progress bar's),
+    so with other threads running, fresh interpreters ("spawn"): the command line's main
+    module is guarded, and a notebook's is not re-run."""
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    return "fork" if forking and threading.active_count() == 1 else "spawn"
 
 
 def _summarize_or_say(path: Path, thresholds: Overrides) -> RankSummary | str:
