@@ -43,3 +43,39 @@ def measure(cmd: list[str], timeout: float) -> dict[str, Any]:
         last = next((ln for ln in reversed(lines) if not ln.startswith("peak_rss")), "")
         return {"error": f"exit {proc.returncode}: {last[:60]}"}
     return {"s": round(elapsed, 2), "rss_mib": round(int(lines[-1].split("=")[1]) / 1024)}
+
+
+def measure_tree(cmd: list[str], timeout: float, every_s: float = 0.02) -> dict[str, Any]:
+    """``measure``, plus ``tree_rss_mib``: the highest RSS summed over the command and every
+    process it started, sampled every ``every_s`` (a pool's workers count; pages they share
+    count once per process, so this is an upper bound)."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PEAK_RSS, *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wrapper, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        if time.perf_counter() - t0 > timeout:
+            proc.kill()
+            proc.wait()
+            return {"error": f"over {timeout:.0f} s"}
+        total = 0
+        for child in wrapper.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:  # ended meanwhile
+                pass
+        peak = max(peak, total)
+        time.sleep(every_s)
+    elapsed = time.perf_counter() - t0
+    lines = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
+    if proc.returncode not in (0, 1) or not lines or not lines[-1].startswith("peak_rss_kib="):
+        last = next((ln for ln in reversed(lines) if not ln.startswith("peak_rss")), "")
+        return {"error": f"exit {proc.returncode}: {last[:60]}"}
+    rss = round(int(lines[-1].split("=")[1]) / 1024)
+    return {"s": round(elapsed, 2), "rss_mib": rss, "tree_rss_mib": max(rss, round(peak / 2**20))}

@@ -39,12 +39,13 @@ def analyze(
     ``{"warning-share": 0.1, "data-starved": {"min-wait-ms": 5}}``.
     ``report.findings`` are the findings; ``perfkit.report.render(report, "html")`` formats it.
     """
-    from perfkit.analysis.engine import analyze as run_rules
-    from perfkit.analysis.inputs import load_inputs
-    from perfkit.rules import select_rules, thresholds_from_table
+    from perfkit.analysis.rankfiles import report_path
+    from perfkit.rules import all_rules, select_rules, thresholds_from_table
 
     tuned = thresholds_from_table(thresholds) if thresholds else None
-    return run_rules(load_inputs(path), select_rules(select, ignore), thresholds=tuned)
+    chosen = select_rules(select, ignore)
+    left_out = [r for r in all_rules() if r not in chosen]
+    return report_path(path, chosen, left_out, thresholds=tuned)
 
 
 def compare(base: Any, new: Any):

@@ -85,6 +85,8 @@ def _value(hint: Any, data: Any, where: str) -> Any:
         if not isinstance(data, list):
             raise FormatError(f"{_name(where)} should be a list, not {_kind(data)}")
         item = typing.get_args(hint)[0]
+        if _plain_numbers(item, data):  # a long series: checked in C, not one call a value
+            return tuple(data)
         return tuple(_value(item, x, f"{where}[{i}]") for i, x in enumerate(data))
     if origin is dict:
         if not isinstance(data, dict):
@@ -96,6 +98,18 @@ def _value(hint: Any, data: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return decode(hint, data, where)  # type: ignore[arg-type]
     return _scalar(hint, data, where)
+
+
+def _plain_numbers(item: Any, data: list[Any]) -> bool:
+    """Whether every value of ``data`` already is what ``_scalar`` would make of it for a
+    list of ``item``: ints for int, finite ints or floats for float. Anything else takes the
+    slow path, which names the first bad value."""
+    if item is int:
+        return all(type(x) is int for x in data)
+    if item is float:
+        kinds = set(map(type, data))
+        return kinds <= {int, float} and all(map(math.isfinite, data))
+    return False
 
 
 def _scalar(hint: type, data: Any, where: str) -> Any:

@@ -12,6 +12,7 @@ from functools import cached_property
 
 from perfkit import sketch
 from perfkit.findings import Location, Severity, severity_for_share
+from perfkit.ranksummary import Collectives, RankSummary
 from perfkit.runmodel import HeapScan, Probe, Run, Step, StepBlock
 from perfkit.thresholds import SEVERITY, Overrides, value_of
 from perfkit.trace.summary import TraceSummary
@@ -56,6 +57,9 @@ class Evidence:
     unreadable: tuple[str, ...] = ()
     # The thresholds the project set ([tool.perfkit.thresholds]; set by the engine).
     thresholds: Overrides = field(default_factory=dict)
+    # One rank of a job as its summary tells it, with neither its run file nor its trace
+    # loaded: what job-wide rules read (rank, median step, phases, collectives, needs).
+    reduced: RankSummary | None = None
 
     def severity_for_share(self, share: float) -> Severity:
         """The severity of a finding that costs ``share`` of the step, by the project's
@@ -65,6 +69,8 @@ class Evidence:
 
     @property
     def source(self) -> str:
+        if self.reduced is not None:
+            return self.reduced.source
         if self.ranks:
             return f"job of {len(self.ranks)} ranks"
         if self.run is not None:
@@ -74,6 +80,8 @@ class Evidence:
     @property
     def rank(self) -> int | None:
         """The rank this evidence comes from, when it is one rank of a distributed job."""
+        if self.reduced is not None:
+            return self.reduced.rank
         if self.run is not None and self.run.env.distributed.rank is not None:
             return self.run.env.distributed.rank
         rank = self.trace.distributed.get("rank") if self.trace is not None else None
@@ -87,6 +95,8 @@ class Evidence:
         if self.ranks:
             reasons = [r.lacks(need) for r in self.ranks]
             return "" if not all(reasons) else f"{reasons[0]} on every rank"
+        if self.reduced is not None:
+            return self.reduced.lacks.get(need.name, "")
         run = self.run
         if need is Need.RUN:
             return "" if run is not None else "a run file (this is a trace only)"
@@ -140,6 +150,8 @@ class Evidence:
 
     @cached_property
     def median_step_ms(self) -> float | None:
+        if self.reduced is not None:
+            return self.reduced.median_step_ms
         if self.ranks:
             medians = [r.median_step_ms for r in self.ranks if r.median_step_ms is not None]
             return statistics.median(medians) if medians else None
@@ -151,14 +163,16 @@ class Evidence:
             return statistics.median(s.dur_us for s in self.trace.steps) / 1e3
         return None
 
-    def step_quantile(self, q: float) -> float | None:
-        """A quantile of the step time over the whole run: the timed steps kept whole and
-        the blocks of folded steps (within 1%, sketch.py), or exactly without blocks."""
+    def step_quantile(self, q: float, phase: str = "period_ms") -> float | None:
+        """A quantile over the whole run of the step time (``period_ms``) or another phase
+        a block keeps a sketch of (``wall_ms``, ``outside_ms``, ``data_wait_ms``): the timed
+        steps kept whole and the blocks of folded steps (within 1%, sketch.py)."""
         counts: Counter[int] = Counter()
-        zeros = sketch.add_values(counts, (s.period_ms for s in self.timed_steps))
+        zeros = sketch.add_values(counts, (getattr(s, phase) for s in self.timed_steps))
         for block in self.run.step_blocks if self.run is not None else ():
-            counts.update(block.period_ms.sketch())
-            zeros += block.period_ms.zeros
+            spread = getattr(block, phase)
+            counts.update(spread.sketch())
+            zeros += spread.zeros
         return sketch.quantile(counts, zeros, q)
 
     @property
@@ -236,15 +250,40 @@ class Evidence:
         t = self.trace
         return t if t is not None and t.steps and t.has_gpu_activity else None
 
+    @property
+    def collectives(self) -> Collectives | None:
+        """The collectives of the trace (of the rank's, as its summary tells), if any."""
+        if self.reduced is not None:
+            return self.reduced.collectives
+        return collectives_of(self.trace) if self.trace is not None else None
+
     def share_of_step(self, ms: float) -> float:
         """``ms`` as a share of the step: the one basis of every saving and severity."""
         step = self.median_step_ms
         return ms / step if step else 0.0
 
 
+def collectives_of(trace: TraceSummary) -> Collectives | None:
+    """The trace's collectives: communication kernels on a GPU, else the host records of
+    collectives (``gloo:all_reduce`` ...); None when it has neither."""
+    k = trace.kernels
+    steps = len(trace.steps)
+    if k.get("comm"):
+        return Collectives(
+            k["comm_us"], k["comm_overlapped_us"], k["comm"], "communication kernels", steps
+        )
+    if k.get("comm_cpu"):
+        return Collectives(
+            k["comm_cpu_us"], k["comm_cpu_overlapped_us"], k["comm_cpu"], "collectives", steps
+        )
+    return None
+
+
 def phase_series(ev: Evidence) -> dict[str, list[float]]:
     """Per-step phases of one rank, aligned by step index: step, data wait, rest, and from a
     trace the time collectives ran."""
+    if ev.reduced is not None:
+        return ev.reduced.phases.series()
     if ev.run is not None and ev.timed_steps:
         timed = ev.timed_steps
         period = [s.period_ms for s in timed]

@@ -7,6 +7,7 @@ format a Report and never compute anything. In Jupyter a Report shows itself as 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,23 @@ class Finding:
     saving_pct: float | None = None  # of step time
     saving_reason: str = ""
     source: str = ""  # the run or trace it was found in
+    # The ranks of a job it holds on, when it is one finding for several ranks; its
+    # figures are those of ``source``, the rank where it costs most.
+    ranks: tuple[int, ...] = ()
+
+
+def rank_ranges(ranks: Iterable[int]) -> str:
+    """Ranks as people write them: ``0-3, 7, 9-12``."""
+    out: list[str] = []
+    ordered = sorted(set(ranks))
+    start = 0
+    for k, rank in enumerate(ordered):
+        if k + 1 < len(ordered) and ordered[k + 1] == rank + 1:
+            continue
+        first = ordered[start]
+        out.append(str(first) if first == rank else f"{first}-{rank}")
+        start = k + 1
+    return ", ".join(out)
 
 
 @dataclass(frozen=True)

@@ -274,6 +274,10 @@ class Capture:
     sync_semantics: str = ""
     window: tuple[int, ...] | None = None
     window_error: str = ""
+    # For a rank of a job: which ranks record the window (window_ranks.py), and why this
+    # one does not ("" when it does)
+    window_ranks: str = omitted("")
+    window_off: str = omitted("")
     sample_hz: float = 0.0
     graph_scan: bool = False
     probe_step: bool = False

@@ -210,12 +210,12 @@ def test_run_executes_the_script_as_python_would(tmp_path):
 
 def test_a_bug_in_perfkit_exits_3_in_two_lines_not_1(capsys, monkeypatch):
     """1 means a finding at --fail-on; a crash must not look like one to CI."""
-    import perfkit.analysis.engine as engine
+    import perfkit.analysis.rankfiles as rankfiles
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(engine, "analyze", broken)
+    monkeypatch.setattr(rankfiles, "analyze", broken)
     code, _, err = invoke(
         capsys, "report", str(SCRIPTS.parent.parent / "reports" / "runs" / "before")
     )

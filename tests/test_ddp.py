@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,9 @@ import pytest
 
 from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
+from perfkit.analysis.rankfiles import report_path
+from perfkit.report.jsonfmt import report_to_json
+from perfkit.report.text import header_facts
 from perfkit.runfile import rank_files
 from tests.conftest import REPO, read_run
 
@@ -32,10 +37,13 @@ def run_two_ranks(*launched: str) -> None:
     assert result.returncode == 0, "\n".join(reasons[:20]) + result.stderr[-1500:]
 
 
-def torchrun(out, *inject: str, steps: int = 24, window: str = "off") -> None:
+def torchrun(
+    out, *inject: str, steps: int = 24, window: str = "off", window_ranks: str = "auto"
+) -> None:
     """Two gloo ranks of the reference CNN under torchrun."""
     args = ["-m", "perfkit", "reference", "--ddp", "--preset", "cnn", "--steps", str(steps)]
-    args += ["--window", window, "--sample-hz", "0", "-o", str(out)]
+    args += ["--window", window, "--window-ranks", window_ranks]
+    args += ["--sample-hz", "0", "-o", str(out)]
     if inject:
         args += ["--inject", ",".join(inject)]
     run_two_ranks(*args)
@@ -127,10 +135,79 @@ def test_perfkit_run_under_torchrun_writes_one_file_per_rank(tmp_path):
     assert all(r.capture["step_source"] == "optimizer" and len(r.steps) == 16 for r in runs)
 
 
-def test_gloo_collectives_in_cpu_traces_are_judged(tmp_path):
-    out = tmp_path / "traced"
+@pytest.fixture(scope="module")
+def traced_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp") / "traced"
     torchrun(out, steps=10, window="3,1,2")
+    return out
+
+
+@pytest.fixture(scope="module")
+def rank0_traced_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp") / "rank0-traced"
+    torchrun(out, "rank-straggler", steps=10, window="3,1,2", window_ranks="0")
+    return out
+
+
+def test_gloo_collectives_in_cpu_traces_are_judged(traced_run):
+    out = traced_run
     units = load_inputs(out)
     assert all(u.trace is not None and u.trace.kernels["comm_cpu"] >= 1 for u in units)
     report = analyze(units)
     assert "comm-bound" not in {n.rule for n in report.not_checked}
+
+
+def verdicts(report) -> dict:
+    """What a report of a job decides, its folder left out: findings, rules not checked,
+    the rank table, the slowest rank and the spread of steps over the ranks."""
+    data = report_to_json(report)
+    s = data["summary"]
+    folder = str(Path(s["sources"][0]).parent)
+    text = json.dumps(
+        {
+            "findings": data["findings"],
+            "not_checked": data["not_checked"],
+            **{k: s.get(k) for k in ("ranks", "slowest_rank", "rank_steps", "rules_judged")},
+        }
+    )
+    return json.loads(text.replace(folder, "DIR"))
+
+
+@pytest.mark.parametrize("job", ["straggler_run", "clean_run", "traced_run", "rank0_traced_run"])
+def test_the_report_reads_the_same_from_the_ranks_summaries_as_from_their_run_files(
+    job, request, tmp_path
+):
+    """Issue 14: each rank writes its summary at close; a report of the summaries alone
+    judges the job as a report of the run files and traces does."""
+    folder = request.getfixturevalue(job)
+    assert [p.name for p in sorted(folder.glob("summary.rank*.json"))] == [
+        "summary.rank0.json",
+        "summary.rank1.json",
+    ]
+    from_summaries = report_path(folder)
+    assert from_summaries.summary["job"]["read"] == "2 rank summaries"
+    raw = tmp_path / "raw"
+    shutil.copytree(folder, raw)
+    for summary in raw.glob("summary.rank*.json"):
+        summary.unlink()
+    from_files = report_path(raw)
+    assert from_files.summary["job"]["read"].startswith("2 rank files without a fresh summary")
+    assert verdicts(from_summaries) == verdicts(from_files)
+
+
+def test_by_choice_only_rank_0_records_the_window_and_rank_1_says_so(rank0_traced_run):
+    first, second = (read_run(f) for f in rank_files(rank0_traced_run))
+    assert first.traces and not second.traces
+    assert second.capture["window_off"] == "not one of window_ranks 0"
+    # Rank 1 leaves out of its timing the steps it waited for rank 0's window.
+    assert [s.get("phase", "") for s in second.steps[3:7]] == ["peer", "peer", "peer", ""]
+    report = report_path(rank0_traced_run)
+    assert report.summary["job"]["profiled_ranks"] == [0]
+    assert "comm-bound" not in {n.rule for n in report.not_checked}
+    facts = dict(header_facts(report))
+    assert facts["Ranks"] == "2, read from 2 rank summaries"
+    assert facts["Profiled ranks"] == (
+        "0 (1 of 2); the others record none: not one of window_ranks 0"
+    )
+    [straggler] = [f for f in report.findings if f.rule == "rank-straggler"]
+    assert straggler.evidence["rank"] == 1

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from perfkit.analysis.engine import analyze, cap_savings
+from perfkit.analysis.engine import analyze
+from perfkit.analysis.judge import cap_savings
 from perfkit.evidence import Evidence
 from perfkit.findings import Finding, Severity
 from perfkit.report import FORMATS, render

@@ -48,6 +48,9 @@ FORBIDDEN = [
 # Display hooks that Jupyter calls (``Report._repr_html_``): the one import upwards, made
 # inside the hook, so that importing the data model loads no renderer.
 DISPLAY_HOOKS = {("findings.py", "perfkit.report.html")}
+# A rank of a job reduces its own run file when capture is over (issue 14: the work spread
+# over the job): capture's one call into analysis, made at close, inside the function.
+AT_CLOSE = {("capture/summary.py", "perfkit.analysis.rankfiles")}
 
 
 @pytest.mark.parametrize(("under", "forbidden"), FORBIDDEN, ids=[f[0] for f in FORBIDDEN])
@@ -57,7 +60,7 @@ def test_imports_point_downwards(under, forbidden):
         for path in modules(under)
         for name in perfkit_imports(path)
         if any(name == f.rstrip(".") or name.startswith(f) for f in forbidden)
-        and (str(path.relative_to(PACKAGE)), name) not in DISPLAY_HOOKS
+        and (str(path.relative_to(PACKAGE)), name) not in DISPLAY_HOOKS | AT_CLOSE
     }
     assert not wrong, sorted(wrong)
 

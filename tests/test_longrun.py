@@ -120,6 +120,30 @@ def test_a_long_run_is_judged_on_all_its_steps(tmp_path):
     assert top["per_step"] == pytest.approx(1.0)
 
 
+def _long_run(path, middle_s: float, n: int = 8_000) -> None:
+    """n steps of 1 ms, but those between the first 2,000 and the last 1,000 take middle_s."""
+    from perfkit import Session
+
+    now = [0.0]
+    with Session(path, clock=lambda: now[0], **QUICK, graph_scan=False, probe_step=False) as s:
+        for i in range(n):
+            with s.step():
+                now[0] += middle_s if 2_000 <= i < n - 1_000 else 0.001
+
+
+def test_compare_of_two_long_runs_compares_their_whole_runs(tmp_path):
+    """The kept steps of both runs are alike (1 ms); their folded steps are not."""
+    from perfkit import compare
+
+    _long_run(tmp_path / "a", 0.005)
+    _long_run(tmp_path / "b", 0.004)
+    c = compare(tmp_path / "a", tmp_path / "b")
+    pair = c.headline
+    assert pair.phases["step_ms"][0] == pytest.approx(5.0, rel=0.011)
+    assert pair.phases["step_ms"][1] == pytest.approx(4.0, rel=0.011)
+    assert pair.speedup == pytest.approx(1.25, rel=0.03)
+
+
 def test_the_report_of_a_long_run_draws_bins_of_steps(tmp_path):
     from perfkit import Session, load_run
     from perfkit.analysis.engine import analyze

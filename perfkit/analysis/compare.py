@@ -14,9 +14,10 @@ import statistics
 from dataclasses import dataclass
 
 from perfkit.analysis.differences import differences
-from perfkit.analysis.engine import analyze, notices
+from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
 from perfkit.analysis.noise import StepChange, step_change
+from perfkit.analysis.notices import notices
 from perfkit.analysis.ranks import representatives
 from perfkit.evidence import Evidence, phase_series
 from perfkit.findings import Report
@@ -129,6 +130,12 @@ def phases(ev: Evidence) -> dict[str, float | None]:
         "compute_ms": statistics.fmean(step[i] - wait[i] for i in middle),
     }
     from_run = ev.run is not None and bool(ev.timed_steps)  # as phase_series chose
+    if from_run and ev.the_run.step_blocks:
+        # A long run: the whole run's median step, as the report's, and its median wait.
+        whole, waits = ev.step_quantile(0.5), ev.step_quantile(0.5, "data_wait_ms")
+        if whole is not None and waits is not None:
+            waits = min(waits, whole)
+            out.update(step_ms=whole, data_wait_ms=waits, compute_ms=whole - waits)
     if not from_run:
         out["gpu_busy_ms"] = statistics.median(s.gpu_busy_us / 1e3 for s in ev.the_trace.steps)
     out["syncs_per_step"] = statistics.median(series["syncs"])

@@ -1,20 +1,35 @@
-"""analyze(): run every selected rule over every unit of evidence; one Report out. Pure."""
+"""analyze(): run every selected rule over every unit of evidence; one Report out. Pure.
+
+A job of several ranks is judged rank by rank, each rank reduced to its summary
+(reduce.py: what its own rules found, its phases), then as a whole from the summaries
+(``analyze_job``): per-rank findings merged, job-wide rules, the rank table.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import statistics
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from perfkit.analysis.ranks import job_of, rank_table, slowest, step_spread
+from perfkit.analysis.judge import Verdicts, priced
+from perfkit.analysis.notices import NO_RULE, notices, rank_notices, unreadable_notices
+from perfkit.analysis.ranks import (
+    Job,
+    is_job,
+    job_evidence,
+    merge_rank_findings,
+    rank_table,
+    slowest,
+    step_spread,
+)
+from perfkit.analysis.reduce import reduce_rank
 from perfkit.analysis.series import step_series
-from perfkit.evidence import Evidence, Need, NotApplicable
-from perfkit.findings import Finding, NotChecked, Report
+from perfkit.evidence import Evidence
+from perfkit.findings import Finding, Report
 from perfkit.rules import all_rules
-from perfkit.rules._base import Rule, Scope
+from perfkit.rules._base import Rule
 from perfkit.rules._common import sites_of
 from perfkit.runmodel import Step, StepBlock, to_json
 from perfkit.thresholds import SEVERITY, Overrides
@@ -32,59 +47,95 @@ def analyze(
     rules = all_rules() if rules is None else rules
     if thresholds:  # every rule reads them from the evidence it judges (copies: pure)
         units = [dataclasses.replace(u, thresholds=thresholds) for u in units]
-    filtered_out = 0
-    findings: list[Finding] = []
-    skipped: dict[str, tuple[Rule, str]] = {}
-    checked: set[str] = set()
-    job = job_of(units)
-    if job is not None:  # its ranks are judged as one job by job-wide rules (copies: pure)
-        job.thresholds = units[0].thresholds if units else {}
-        members = {id(r) for r in job.ranks or []}
-        units = [dataclasses.replace(u, in_job=True) if id(u) in members else u for u in units]
-    for ev in [*units, job] if job is not None else units:
-        for rule in unselected:
-            if judges(rule, ev) and not unmet_need(rule, ev):
-                with contextlib.suppress(Exception):  # counted only: a failure costs nothing
-                    filtered_out += len(rule.check(ev))
-        for rule in rules:
-            if not judges(rule, ev):
-                continue
-            try:
-                unmet = unmet_need(rule, ev)
-                if unmet:
-                    raise NotApplicable(unmet)
-                findings += rule.check(ev)
-                checked.add(rule.code)
-            except NotApplicable as e:
-                skipped.setdefault(rule.code, (rule, str(e)))
-            except Exception as e:  # one broken rule must not take the whole report down
-                skipped[rule.code] = (rule, f"internal error in the rule ({type(e).__name__}: {e})")
-    not_checked = tuple(
-        NotChecked(code, rule.slug, reason)
-        for code, (rule, reason) in sorted(skipped.items())
-        if code not in checked
-    )
-    steps = {ev.source: ev.median_step_ms for ev in [*units, *([job] if job else [])]}
-    findings = cap_savings([with_share(f, steps.get(f.source)) for f in findings], steps)
-    findings.sort(key=lambda f: (-f.severity, -(f.saving_ms or 0.0), f.code, f.source))
+    if is_job(units):
+        ranks = tuple(reduce_rank(u, [*rules, *unselected]) for u in units)
+        what = "rank files" if _lead(units).run is not None else "traces"
+        read = f"{len(units)} {what}, each read whole in this process"
+        job = Job(_lead(units), ranks, read, units[0].unreadable)
+        return analyze_job(job, rules, unselected, thresholds)
+    verdicts = Verdicts()
+    for ev in units:
+        verdicts.judge(ev, rules, unselected)
+    steps = {ev.source: ev.median_step_ms for ev in units}
     summary = summarize_units(units)
     summary["notices"] = notices(units, rules)
-    summary["rules_judged"] = len(checked)
-    summary["filtered_out"] = filtered_out
+    sources = [ev.source for ev in units]
+    return _report(priced(verdicts.findings, steps), verdicts, summary, units, thresholds, sources)
+
+
+def analyze_job(
+    job: Job,
+    rules: Sequence[Rule] | None = None,
+    unselected: Sequence[Rule] = (),
+    thresholds: Overrides | None = None,
+) -> Report:
+    """The report of a job from its ranks' summaries: each finding of the per-rank rules
+    told once with the ranks it holds on, the job-wide rules, the rank table, the slowest
+    rank and the spread of step times. The header describes the lead rank."""
+    rules = all_rules() if rules is None else rules
+    chosen = {r.code: r for r in rules}
+    left_out = {r.code for r in unselected}
+    verdicts = Verdicts()
+    per_rank = []
+    for s in job.ranks:
+        found = [f.finding(s.source) for f in s.findings if f.code in chosen]
+        verdicts.filtered_out += sum(f.code in left_out for f in s.findings)
+        verdicts.checked |= chosen.keys() & set(s.checked)
+        for code, why in s.not_checked.items():
+            if code in chosen:
+                verdicts.skipped.setdefault(code, (chosen[code], why))
+        per_rank.append((s.rank, priced(found, {s.source: s.median_step_ms})))
+    whole = job_evidence(job.ranks, thresholds or {})
+    verdicts.judge(whole, rules, unselected)
+    findings = priced(verdicts.findings, {whole.source: whole.median_step_ms})
+    summary = summarize_units([job.lead])
+    summary["sources"] = sources = [s.source for s in job.ranks]
+    summary["notices"] = [
+        *([] if rules else [NO_RULE]),
+        *unreadable_notices(job.unreadable),
+        *rank_notices(job.ranks),
+    ]
+    rows = rank_table(whole)
+    summary["ranks"] = rows
+    summary["slowest_rank"] = slowest(rows)
+    worst = summary["slowest_rank"]
+    summary["rank_steps"] = step_spread(whole, worst["rank"] if worst else None)
+    summary["job"] = _job_facts(job)
+    findings += merge_rank_findings(per_rank)
+    return _report(findings, verdicts, summary, [job.lead], thresholds, sources)
+
+
+def _report(
+    findings: list[Finding],
+    verdicts: Verdicts,
+    summary: dict[str, Any],
+    units: Sequence[Evidence],
+    thresholds: Overrides | None,
+    sources: list[str],
+) -> Report:
+    """The Report: ``findings`` (priced) worst first, the header ``summary`` of ``units``
+    completed."""
+    findings.sort(key=lambda f: (-f.severity, -(f.saving_ms or 0.0), f.code, f.source))
+    summary["rules_judged"] = len(verdicts.checked)
+    summary["filtered_out"] = verdicts.filtered_out
     summary["thresholds"] = tuned_thresholds(thresholds or {})
-    if job is not None:
-        rows = rank_table(job)
-        summary["ranks"] = rows
-        summary["slowest_rank"] = slowest(rows)
-        worst = summary["slowest_rank"]
-        summary["rank_steps"] = step_spread(job, worst["rank"] if worst else None)
     return Report(
         summary=summary,
         findings=tuple(findings),
-        not_checked=tuple(not_checked),
-        sources=tuple(ev.source for ev in units),
+        not_checked=verdicts.not_checked(),
+        sources=tuple(sources),
         timeline=timeline_of(units),
     )
+
+
+def _job_facts(job: Job) -> dict[str, Any]:
+    """How the ranks were read, and which recorded the profiler window."""
+    return {
+        "ranks": len(job.ranks),
+        "read": job.read,
+        "profiled_ranks": [s.rank for s in job.ranks if s.traces],
+        "window_off": next((s.window_off for s in job.ranks if s.window_off), ""),
+    }
 
 
 def tuned_thresholds(thresholds: Overrides) -> list[str]:
@@ -100,120 +151,6 @@ def tuned_thresholds(thresholds: Overrides) -> list[str]:
             if t.name in values
         ]
     return out
-
-
-def judges(rule: Rule, ev: Evidence) -> bool:
-    """Whether ``ev`` is a unit of the rule's scope: a rank of a job is judged by per-run
-    rules, the job by job-wide ones, a lone run by both (job rules then say why not)."""
-    if ev.ranks:
-        return rule.scope is not Scope.RUN
-    return not (ev.in_job and rule.scope is not Scope.RUN)
-
-
-def unmet_need(rule: Rule, ev: Evidence) -> str:
-    """Why ``rule`` cannot judge ``ev`` ("" when it can): for each alternative of its needs,
-    the first that is missing."""
-    if rule.scope is Scope.JOB and not ev.ranks:
-        return "needs the runs or traces of several ranks of one job"
-    missing: list[str] = []
-    for alternative in rule.needs:
-        gaps = [gap for gap in (ev.lacks(need) for need in alternative) if gap]
-        if not gaps:
-            return ""
-        if gaps[0] not in missing:
-            missing.append(gaps[0])
-    cpu_only = ev.lacks(Need.GPU)
-    if cpu_only in missing:  # no other alternative can help a run without a GPU
-        missing = [cpu_only]
-    return "needs " + ", or ".join(missing) if missing else ""
-
-
-def with_share(f: Finding, step_ms: float | None) -> Finding:
-    """The saving as a share of the source's median step: one basis for every rule."""
-    if f.saving_ms is None or not step_ms:
-        return f
-    return dataclasses.replace(f, saving_pct=round(100 * f.saving_ms / step_ms, 1))
-
-
-def cap_savings(findings: list[Finding], step_ms: dict[str, float | None]) -> list[Finding]:
-    """Savings of one source never add up to more than its step: taken largest first, each
-    is capped by what the ones before it left of the step (fixes overlap: time saved once
-    cannot be saved again)."""
-    left = {k: v for k, v in step_ms.items() if v is not None}
-    out = []
-    for f in sorted(findings, key=lambda f: -(f.saving_ms or 0.0)):
-        step = left.get(f.source)
-        saving = f.saving_ms
-        if saving is None or step is None:
-            out.append(f)
-            continue
-        if saving > step:
-            saving = step
-            whole = step_ms[f.source]
-            pct = round(100 * step / whole, 1) if whole else None
-            f = dataclasses.replace(
-                f,
-                saving_ms=round(step, 3),
-                saving_pct=pct,
-                saving_reason=f"{f.saving_reason} Capped at what the larger savings above "
-                "leave of the step.",
-            )
-        left[f.source] = step - saving
-        out.append(f)
-    return out
-
-
-def notices(units: Sequence[Evidence], rules: Sequence[Rule]) -> list[str]:
-    """What a reader must know before any finding: a run cut short, a crash, no steps."""
-    out = []
-    if not rules:
-        out.append("no rule was selected: nothing was checked (see --select/--ignore)")
-    for ev in units:
-        out += [f"{problem}; the report covers the other traces" for problem in ev.unreadable]
-        run = ev.run
-        if run is None:
-            continue
-        where = f"{run.path}: " if len(units) > 1 else ""
-        error = run.env.error
-        failed = [s for s in run.steps if s.error]
-        at = f" after {run.step_count} steps" if run.steps else " before the first step"
-        if run.env.interrupted:
-            out.append(
-                f"{where}the process was stopped by {run.env.interrupted}{at}; the run was "
-                "saved, and the report covers the steps before it"
-            )
-        if error:
-            out.append(
-                f"{where}the training stopped with {error}{at}; the report covers "
-                "the steps before it"
-            )
-        elif failed:
-            out.append(f"{where}step {failed[0].i} raised {failed[0].error}")
-        if not run.complete:
-            out.append(
-                f"{where}incomplete run: the process ended before perfkit finished the file "
-                f"(killed, crashed hard, or still running); {run.step_count} steps recorded"
-            )
-        if not run.steps:
-            out.append(f"{where}no training steps were recorded, so most rules cannot judge")
-        out += [where + line for line in _window_not_reached(run)]
-    return out
-
-
-def _window_not_reached(run: Any) -> list[str]:
-    """The profiler window starts after WAIT+WARMUP steps: a shorter run has no trace."""
-    window = run.capture.window
-    if run.traces or not window or run.capture.window_error or not run.steps:
-        return []
-    wait, warmup, active = window[:3]
-    needed = wait + warmup + active
-    if run.step_count >= needed:
-        return []
-    spec = ",".join(map(str, window[:3]))
-    return [
-        f"no profiler trace was recorded: the window {spec} needs {needed} steps and the run "
-        f"had {run.step_count}; a shorter one (--window 0,1,1) records one"
-    ]
 
 
 def summarize_units(units: Sequence[Evidence]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from perfkit.trace.summary import TraceSummary
 observers: list[Callable[[str, int, int, str], None]] = []
 
 
-def _tell(folder: Path, done: int, total: int, what: str) -> None:
+def tell(folder: Path, done: int, total: int, what: str) -> None:
     for observer in observers:
         observer(str(folder), done, total, what)
 
@@ -48,9 +48,9 @@ def load_inputs(path: str | os.PathLike[str]) -> list[Evidence]:
         if ranks:  # one file per rank of a torchrun job
             units = []
             for done, f in enumerate(ranks):
-                _tell(p, done, len(ranks), "rank files")
+                tell(p, done, len(ranks), "rank files")
                 units.append(_file_unit(f))
-            _tell(p, len(ranks), len(ranks), "rank files")
+            tell(p, len(ranks), len(ranks), "rank files")
             return units
         traces = sorted(q for q in p.rglob("*") if q.is_file() and looks_like_trace(q))
         if not traces:
@@ -63,12 +63,12 @@ def _trace_units(paths: list[Path], folder: Path) -> list[Evidence]:
     """Every trace of a folder that reads; the others are named, and fail only if all do."""
     units, unreadable = [], []
     for done, path in enumerate(paths):
-        _tell(folder, done, len(paths), "traces")
+        tell(folder, done, len(paths), "traces")
         try:
             units.append(Evidence(trace=_nonempty(load_trace(path))))
         except InputError as e:
             unreadable.append(str(e))
-    _tell(folder, len(paths), len(paths), "traces")
+    tell(folder, len(paths), len(paths), "traces")
     if not units:
         raise InputError(unreadable[0] if len(paths) == 1 else "; ".join(unreadable[:3]))
     units[0] = dataclasses.replace(units[0], unreadable=tuple(unreadable))

@@ -15,7 +15,7 @@ from typing import Any
 from perfkit.capture import graphscan, guard, probe_step
 from perfkit.capture.probe_step import StepProbe, merge_records
 from perfkit.capture.records import SiteTable
-from perfkit.capture.window import ProfilerWindow
+from perfkit.capture.window import ProfilerWindow, WindowSpec
 
 # The steps watched closely (probe_step.py), when they are not in the profiler window. One
 # step may be untypical (an evaluation or a sample generated at the first iteration), so a
@@ -41,11 +41,14 @@ class SampledWork:
         graph_scan: bool,
         window: ProfilerWindow | None,
         sites: SiteTable,
+        peer_window: WindowSpec | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.probe_step = probe_step
         self.graph_scan = graph_scan
         self.window = window
+        # The window that other ranks of the job record while this one does not
+        self.peer_window = peer_window
         self.sites = sites
         self.clock = clock
         self.probe: StepProbe | None = None  # the probe step running now
@@ -66,8 +69,11 @@ class SampledWork:
         return self.window is not None and self.window.recording
 
     def phase(self, index: int) -> str:
-        """The step's measurement phase ("warmup", "active") in the profiler window."""
-        return self.window.phase(index) if self.window is not None else ""
+        """The step's measurement phase: "warmup" or "active" in the profiler window; "peer"
+        in the window other ranks record (in lockstep, this rank waits for them)."""
+        if self.window is not None:
+            return self.window.phase(index)
+        return "peer" if self.peer_window is not None and self.peer_window.phase(index) else ""
 
     # -- around a step -------------------------------------------------------------------
 

@@ -37,7 +37,9 @@ from perfkit.capture.sampler import Sampler
 from perfkit.capture.scheduler import SampledWork
 from perfkit.capture.signals import StopSignals
 from perfkit.capture.steplog import StepLog
+from perfkit.capture.summary import forget_summary, summaries_on, write_rank_summary
 from perfkit.capture.window import ProfilerWindow, WindowSpec
+from perfkit.capture.window_ranks import WindowRanks, local_rank, world_size
 from perfkit.capture.writer import RunWriter
 from perfkit.escape import terminal_line
 from perfkit.runfile import run_file_name
@@ -64,10 +66,14 @@ class Session:
     ``out``: run directory (default ``perfkit-runs/<script>-<time>``; an existing run is
     never overwritten unless ``force``). ``window``: ``(wait, warmup, active[, repeat])``
     steps for the torch.profiler window, or None to disable. ``sample_hz``: background
-    sampling rate (0 disables). ``graph_scan``/``probe_step``: the sampled leak scan and
-    the one closely-watched step. ``auto_steps``: find step boundaries from optimizer
-    steps, backward calls or DataLoader batches when no decorator marks them. ``quiet``:
-    no "run saved" line at the end. ``clock``: seconds, monotonic (a fake one in tests).
+    sampling rate (0 disables). ``window_ranks``: in a job of several ranks, which record the
+    window: ``"auto"`` (rank 0, each node's local rank 0, a few sampled), ``"all"``, or a
+    list of ranks (window_ranks.py). ``rank_summary``: a rank of a job writes its summary at
+    close (ranksummary.py; also off with PERFKIT_RANK_SUMMARY=0). ``graph_scan``/
+    ``probe_step``: the sampled leak scan and the one closely-watched step. ``auto_steps``:
+    find step boundaries from optimizer steps, backward calls or DataLoader batches when no
+    decorator marks them. ``quiet``: no "run saved" line at the end. ``clock``: seconds,
+    monotonic (a fake one in tests).
     """
 
     def __init__(
@@ -75,6 +81,7 @@ class Session:
         out: str | os.PathLike[str] | None = None,
         *,
         window: Any = (5, 1, 3),
+        window_ranks: Any = "auto",
         sample_hz: float = 10.0,
         graph_scan: bool = True,
         probe_step: bool = True,
@@ -82,12 +89,19 @@ class Session:
         flush_interval_s: float = 2.0,
         force: bool = False,
         quiet: bool = False,
+        rank_summary: bool = True,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.clock = clock
         self.window_spec = WindowSpec.parse(window)
         self.rank = launched_rank()
         self.run_file_name = run_file_name(self.rank)
+        self.window_ranks = WindowRanks.parse(window_ranks)
+        # Why this rank records no window when one is asked for ("" when it records one)
+        self.window_off = ""
+        if self.rank is not None and self.window_spec is not None:
+            self.window_off = self.window_ranks.why_not(self.rank, local_rank(), world_size())
+        self.rank_summary = rank_summary
         # Absolute now: the script may change directory before the first write.
         self.run_dir = Path(out if out is not None else default_run_dir()).absolute()
         self.force = force
@@ -109,7 +123,7 @@ class Session:
         self.boundaries = StepBoundaries()
         self.window = (
             ProfilerWindow(self.window_spec, str(self.run_dir), self.accelerator)
-            if self.window_spec
+            if self.window_spec and not self.window_off
             else None
         )
         self.work = SampledWork(
@@ -117,6 +131,7 @@ class Session:
             graph_scan=graph_scan,
             window=self.window,
             sites=self.sites,
+            peer_window=self.window_spec if self.window_off else None,
             clock=clock,
         )
         self.recorder = EventRecorder(self.accelerator, lambda: self.work.probe)
@@ -158,6 +173,8 @@ class Session:
         self.use_run_dir(
             claim_run_dir(self.run_dir, force=self.force, file_name=self.run_file_name)
         )
+        if self.rank is not None:  # a run replaced with --force: its summary is not ours
+            forget_summary(self.run_dir / self.run_file_name)
         probes.acquire()
         state.session = self
         _forget_session_in_forked_children()
@@ -192,8 +209,21 @@ class Session:
             self.env["error"] = f"{type(error).__name__}: {error}"
         self.writer.flush(complete=True)
         self.writer.drop_claim()
+        if self._summarizes():
+            write_rank_summary(self.writer.path, quiet=self.quiet)
         if not self.quiet:
             print(terminal_line(f"perfkit: run saved to {self.shown_dir}"), file=sys.stderr)
+
+    def _summarizes(self) -> bool:
+        """Whether this process writes a rank summary now: a rank of a job whose run file
+        was written, not stopped by a signal (its time is short), and not told not to."""
+        return (
+            self.rank is not None
+            and summaries_on(self.rank_summary)
+            and self.writer.wrote
+            and not self.writer.failure
+            and not self.env.get("interrupted")
+        )
 
     def use_run_dir(self, run_dir: Path) -> None:
         """Write this run to ``run_dir`` (the one claimed at start)."""
@@ -421,6 +451,8 @@ class Session:
             "sync_semantics": "device" if self.accelerator else "would-sync (CPU-only run)",
             "window": list(dataclasses.astuple(self.window_spec)) if self.window_spec else None,
             "window_error": self.window.error if self.window is not None else "",
+            "window_ranks": str(self.window_ranks) if self.rank is not None else "",
+            "window_off": self.window_off,
             "sample_hz": self.sample_hz,
             "graph_scan": self.graph_scan,
             "probe_step": self.probe_step,

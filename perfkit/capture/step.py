@@ -13,6 +13,7 @@ from typing import Any, TypeVar, overload
 from perfkit.capture import guard, probes, state
 from perfkit.capture.session import Session
 from perfkit.capture.window import WindowSpec
+from perfkit.capture.window_ranks import WindowRanks
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -148,6 +149,8 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     inspect.signature(Session).bind(**options)
     if "window" in options:
         WindowSpec.parse(options["window"])
+    if "window_ranks" in options:
+        WindowRanks.parse(options["window_ranks"])
     if options.get("out") is not None:  # from here, before the script changes directory
         options = {**options, "out": Path(options["out"]).absolute()}
 

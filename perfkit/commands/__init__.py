@@ -24,6 +24,16 @@ def window_option(ctx: click.Context, param: click.Parameter, value: str | None)
     return numbers
 
 
+def window_ranks_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Check ``--window-ranks`` here, before any training starts."""
+    from perfkit.capture.window_ranks import WindowRanks
+
+    try:
+        return str(WindowRanks.parse(value))
+    except ValueError:
+        raise click.BadParameter("expected auto, all, or ranks such as 0,5") from None
+
+
 def capture_options(f):
     """The Session options shared by `run` and `reference`."""
     for decorator in reversed(
@@ -40,6 +50,15 @@ def capture_options(f):
                 metavar="WAIT,WARMUP,ACTIVE[,REPEAT]",
                 callback=window_option,
                 help="Profiler window in steps (default 5,1,3; REPEAT 0: every cycle) or 'off'.",
+            ),
+            click.option(
+                "--window-ranks",
+                default="auto",
+                show_default=True,
+                metavar="auto|all|RANKS",
+                callback=window_ranks_option,
+                help="Under torchrun, the ranks that record the window: auto (rank 0, each "
+                "node's local rank 0, 4 sampled), all, or a list (0,5).",
             ),
             click.option(
                 "--sample-hz",

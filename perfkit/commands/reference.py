@@ -39,7 +39,9 @@ def _print_catalogue(has_gpu: bool) -> None:
     "--ddp", is_flag=True, help="Run as one rank of a torchrun job, with DistributedDataParallel."
 )
 @capture_options
-def reference(inject, preset, steps, list_only, ddp, out, window, sample_hz, force) -> int:
+def reference(
+    inject, preset, steps, list_only, ddp, out, window, window_ranks, sample_hz, force
+) -> int:
     """Train the reference loop under perfkit and write a run directory.
 
     With no --inject it is the clean, well-written loop: a report on it should find
@@ -80,6 +82,7 @@ def reference(inject, preset, steps, list_only, ddp, out, window, sample_hz, for
         out=out,
         steps=n,
         window=window,
+        window_ranks=window_ranks,
         sample_hz=sample_hz,
         force=force,
         ddp=ddp,

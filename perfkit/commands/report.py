@@ -29,8 +29,7 @@ def load_report(
 ):
     """Read the input and analyze it; bad input raises a one-line InputError.
     ``thresholds``: the project's, checked (``Config.thresholds``)."""
-    from perfkit.analysis.engine import analyze
-    from perfkit.analysis.inputs import load_inputs
+    from perfkit.analysis.rankfiles import report_path
     from perfkit.rules import all_rules, select_rules, unknown_keys, unknown_rule_message
 
     unknown = unknown_keys(select + ignore)
@@ -38,7 +37,7 @@ def load_report(
         raise InputError(unknown_rule_message(unknown[0]))
     chosen = select_rules(select or None, ignore or None)
     left_out = [r for r in all_rules() if r not in chosen]
-    return analyze(load_inputs(path), chosen, unselected=left_out, thresholds=thresholds)
+    return report_path(path, chosen, unselected=left_out, thresholds=thresholds)
 
 
 @click.command(short_help="Report the bottlenecks in a run or trace.")

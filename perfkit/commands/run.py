@@ -25,7 +25,7 @@ from perfkit.commands.summary import print_summary
 )
 @click.argument("script", required=False, type=click.Path(dir_okay=False))
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
-def run(out, window, sample_hz, force, module, script, script_args) -> int:
+def run(out, window, window_ranks, sample_hz, force, module, script, script_args) -> int:
     """Run SCRIPT (or -m MODULE) with its arguments under perfkit and write a run directory.
 
     Steps are found without any code change: optimizer.step() calls, or backward()
@@ -59,6 +59,7 @@ def run(out, window, sample_hz, force, module, script, script_args) -> int:
     session = Session(
         out or default_run_dir(module.rpartition(".")[2] if module else script),  # not "perfkit"
         window=window,
+        window_ranks=window_ranks,
         sample_hz=sample_hz,
         auto_steps=True,
         force=force,

@@ -17,6 +17,7 @@ from perfkit.report.text import (
     location_text,
     notices,
     project_root,
+    sources_text,
     tally_text,
     verdict_text,
     workspace_path,
@@ -50,5 +51,5 @@ def render(report: Report, **_: Any) -> str:
     if report.not_checked:
         outcome += f"; {len(report.not_checked)} rule(s) not checked"
     # Plain text, on one line whatever the sources' names: it ends the log, not a command.
-    lines.append(terminal_line(f"perfkit report {', '.join(report.sources)}: {outcome}"))
+    lines.append(terminal_line(f"perfkit report {sources_text(report)}: {outcome}"))
     return "\n".join(lines) + "\n"

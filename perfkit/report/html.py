@@ -18,10 +18,12 @@ from perfkit.report.text import (
     duration_text,
     location_text,
     notices,
+    place_text,
     project_root,
     rank_rows,
     saving_text,
     slowest_text,
+    sources_text,
     verdict_text,
 )
 
@@ -100,10 +102,11 @@ def _finding(f: Finding, rule_example: str, several_sources: bool, root: str) ->
         for loc in f.locations
     )
     example = f"<pre>{_e(rule_example)}</pre>" if rule_example else ""
+    place = place_text(f, several_sources)
     return (
         f'<div class="finding {sev}"><span class="sev">{sev}</span> '
         f"<b>{_e(f.code)} {_e(f.rule)}</b><div>{_e(f.message)}</div>"
-        + (f'<div class="meta">in {_e(f.source)}</div>' if several_sources else "")
+        + (f'<div class="meta">{_e(place)}</div>' if place else "")
         + f"{locs}"
         f"<div><b>Fix:</b> {_e(f.fix)}</div>{example}"
         f'<div class="saving">{_e(saving_text(f))}. <span class="meta">{_e(f.saving_reason)}</span>'
@@ -307,7 +310,7 @@ def _body(report: Report) -> str:
             [[n.code, n.rule, n.reason] for n in report.not_checked], ["code", "rule", "why"]
         )
     return (
-        f"<h1>perfkit report</h1><div class=meta>{_e(', '.join(report.sources))}</div>"
+        f"<h1>perfkit report</h1><div class=meta>{_e(sources_text(report))}</div>"
         f"{_thresholds(report)}{warnings}"
         f"{_cards(report)}{_ranks(report)}<h2>Findings</h2>{findings}"
         f"<h2>Over the run</h2>{_plots(report)}{timeline.section(report.timeline)}"

@@ -12,6 +12,7 @@ SCHEMA = "perfkit.report/1"
 
 
 def finding_to_json(f: Finding) -> dict[str, Any]:
+    ranks = {"ranks": list(f.ranks)} if f.ranks else {}  # a finding of a job's ranks
     return {
         "code": f.code,
         "rule": f.rule,
@@ -24,6 +25,7 @@ def finding_to_json(f: Finding) -> dict[str, Any]:
         "saving_pct": f.saving_pct,
         "saving_reason": f.saving_reason,
         "source": f.source,
+        **ranks,
     }
 
 

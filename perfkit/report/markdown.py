@@ -8,15 +8,19 @@ from perfkit.escape import md_code, md_text
 from perfkit.findings import Report
 from perfkit.report.text import (
     RANK_COLUMNS,
+    TEXT_RANK_ROWS,
     filtered_text,
     header_facts,
     location_text,
     not_checked_lines,
     notices,
+    place_text,
     project_root,
     rank_rows,
+    rank_rows_note,
     saving_text,
     slowest_text,
+    sources_text,
     verdict_text,
 )
 
@@ -25,13 +29,15 @@ _ICON = {"error": "🔴", "warning": "🟠", "info": "🔵"}
 
 def render(report: Report, verbose: bool = False, **_: Any) -> str:
     lines = ["# perfkit report", ""]
-    lines.append(f"- **Source:** {', '.join(md_code(x) for x in report.sources)}")
+    job = report.summary.get("job")
+    sources = [sources_text(report)] if job else report.sources
+    lines.append(f"- **Source:** {', '.join(md_code(x) for x in sources)}")
     lines += [
         f"- **{label}:** {md_code(value) if label == 'Command' else md_text(value)}"
         for label, value in header_facts(report)
     ]
     lines += [f"- **Warning:** {md_text(n)}" for n in notices(report)]
-    rows = rank_rows(report)
+    rows = rank_rows(report, TEXT_RANK_ROWS)
     if rows:
         lines += [
             "",
@@ -41,7 +47,8 @@ def render(report: Report, verbose: bool = False, **_: Any) -> str:
             "|" + "---|" * len(RANK_COLUMNS),
         ]
         lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
-        lines += ["", md_text(slowest_text(report))]
+        cut = rank_rows_note(report, TEXT_RANK_ROWS)
+        lines += ["", *([md_text(cut), ""] if cut else []), md_text(slowest_text(report))]
     lines += ["", f"## Findings ({len(report.findings)})", ""]
     if filtered_text(report):
         lines += [md_text(filtered_text(report).strip(" ()")), ""]
@@ -54,7 +61,9 @@ def render(report: Report, verbose: bool = False, **_: Any) -> str:
         lines.append("")
         lines.append(md_text(f.message))
         lines.append("")
-        if len(report.sources) > 1:
+        if f.ranks:
+            lines += [md_text(place_text(f, True)).capitalize(), ""]
+        elif len(report.sources) > 1:
             lines += [f"In {md_code(f.source)}", ""]
         for loc in f.locations:
             code = f" — {md_code(loc.code)}" if loc.code else ""

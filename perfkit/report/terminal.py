@@ -16,15 +16,19 @@ from perfkit.escape import terminal_line
 from perfkit.findings import Finding, Report, Severity
 from perfkit.report.text import (
     RANK_COLUMNS,
+    TEXT_RANK_ROWS,
     filtered_text,
     header_facts,
     location_text,
     not_checked_lines,
     notices,
+    place_text,
     project_root,
     rank_rows,
+    rank_rows_note,
     saving_text,
     slowest_text,
+    sources_text,
     tally_text,
     verdict_text,
 )
@@ -49,8 +53,9 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.
 
 def _finding(f: Finding, several_sources: bool, root: str) -> Panel:
     body = [Text(terminal_line(f.message))]
-    if several_sources:
-        body.append(Text("  in ", style="dim").append(terminal_line(f.source)))
+    place = place_text(f, several_sources)
+    if place:
+        body.append(Text("  ", style="dim").append(terminal_line(place), style="dim"))
     for loc in f.locations:
         line = Text("  at ", style="dim").append(location_text(loc, root), style="bold")
         if loc.code:
@@ -69,9 +74,7 @@ def _finding(f: Finding, several_sources: bool, root: str) -> Panel:
 
 
 def _header(report: Report) -> Text:
-    text = Text("perfkit report", style="bold").append(
-        "  " + ", ".join(map(terminal_line, report.sources))
-    )
+    text = Text("perfkit report", style="bold").append("  " + terminal_line(sources_text(report)))
     facts = dict(header_facts(report))
     command = facts.pop("Command", None)
     tuned = facts.pop("Thresholds", None)
@@ -104,13 +107,14 @@ def render(
     for notice in notices(report):
         console.print(Text("! ", style="bold red").append(notice, style="bold"))
     console.print()
-    rows = rank_rows(report)
+    rows = rank_rows(report, TEXT_RANK_ROWS)
     if rows:
         table = Table(*(title for _, title in RANK_COLUMNS), box=None, header_style="bold")
         for row in rows:
             table.add_row(*map(Text, row))  # Text: "[red]" in data is not rich markup
         console.print(table)
-        console.print(Text(slowest_text(report), style="dim"))
+        cut = rank_rows_note(report, TEXT_RANK_ROWS)
+        console.print(Text((f"{cut}\n" if cut else "") + slowest_text(report), style="dim"))
         console.print()
     if not report.findings:
         judged = report.summary.get("rules_judged", 1)

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path, PurePath
 
 from perfkit.escape import clean, terminal_line
-from perfkit.findings import Finding, Location, Report, Severity
+from perfkit.findings import Finding, Location, Report, Severity, rank_ranges
 
 
 def verdict_text(report: Report) -> str:
@@ -29,11 +29,30 @@ def saving_text(f: Finding) -> str:
     return f"saves ~{f.saving_ms:.2f} ms/step{pct}"
 
 
+def place_text(f: Finding, several_sources: bool) -> str:
+    """Where a finding holds: the ranks of a job (its figures from one of them), else its
+    run or trace when the report has several ("" otherwise). Unescaped."""
+    if len(f.ranks) == 1:
+        return f"on rank {f.ranks[0]} ({f.source})"
+    if f.ranks:
+        return f"on ranks {rank_ranges(f.ranks)} ({len(f.ranks)} ranks); figures from {f.source}"
+    return f"in {f.source}" if several_sources else ""
+
+
+def sources_text(report: Report) -> str:
+    """What the report is of: its runs or traces, or a job's folder and its ranks."""
+    job = report.summary.get("job")
+    if job and report.sources:
+        return f"{os.path.dirname(report.sources[0]) or '.'} (job of {job['ranks']} ranks)"
+    return ", ".join(report.sources)
+
+
 def finding_line(f: Finding, with_source: bool = False) -> str:
     """A finding on one line, for formats with one message a finding (CI annotations);
     ``with_source`` when the report has several runs or traces."""
     line = f"{clean(f.message)} — fix: {clean(f.fix)} — {saving_text(f)}"
-    return f"{line} (in {clean(f.source)})" if with_source else line
+    place = place_text(f, with_source)
+    return f"{line} ({clean(place)})" if place else line
 
 
 def tally_text(report: Report) -> str:
@@ -92,6 +111,7 @@ def header_facts(report: Report) -> list[tuple[str, str]]:
     argv = (s.get("env") or {}).get("argv")
     if argv:
         facts.append(("Command", command_text([str(a) for a in argv])))
+    facts += job_facts(s)
     if s.get("thresholds"):  # findings were judged by the project's numbers, not perfkit's
         facts.append(("Thresholds", "; ".join(map(str, s["thresholds"]))))
     return facts
@@ -100,6 +120,20 @@ def header_facts(report: Report) -> list[tuple[str, str]]:
 def duration_text(ms: float) -> str:
     """A time for people: "12.34 ms", or "1.6 µs" for a step too short for 0.00 ms."""
     return f"{ms:.2f} ms" if ms >= 0.1 or ms == 0 else f"{ms * 1e3:.2g} µs"
+
+
+def job_facts(summary: dict) -> list[tuple[str, str]]:
+    """For a job: how its ranks were read, and which recorded the profiler window."""
+    job = summary.get("job")
+    if not job:
+        return []
+    facts = [("Ranks", f"{job['ranks']}, read from {job['read']}")]
+    profiled = job.get("profiled_ranks") or []
+    if job.get("window_off") and len(profiled) < job["ranks"]:
+        why = f"; the others record none: {job['window_off']}" if job.get("window_off") else ""
+        which = rank_ranges(profiled) if profiled else "none"
+        facts.append(("Profiled ranks", f"{which} ({len(profiled)} of {job['ranks']}){why}"))
+    return facts
 
 
 def command_text(argv: list[str]) -> str:
@@ -192,10 +226,18 @@ RANK_COLUMNS = (
 )
 
 
-def rank_rows(report: Report) -> list[list[str]]:
-    """The per-rank table as strings, in RANK_COLUMNS order (empty for single-process runs)."""
+# The text formats show at most this many ranks, the slowest (JSON and HTML show every one).
+TEXT_RANK_ROWS = 16
+
+
+def rank_rows(report: Report, limit: int | None = None) -> list[list[str]]:
+    """The per-rank table as strings, in RANK_COLUMNS order (empty for single-process runs);
+    past ``limit`` ranks, the ``limit`` slowest."""
+    ranks = report.summary.get("ranks") or []
+    if limit is not None and len(ranks) > limit:
+        ranks = sorted(ranks, key=lambda r: -(r.get("step_ms") or 0.0))[:limit]
     rows = []
-    for row in report.summary.get("ranks") or []:
+    for row in ranks:
         cells = []
         for key, _ in RANK_COLUMNS:
             value = row.get(key)
@@ -209,6 +251,14 @@ def rank_rows(report: Report) -> list[list[str]]:
                 cells.append(terminal_line(value))
         rows.append(cells)
     return rows
+
+
+def rank_rows_note(report: Report, limit: int) -> str:
+    """What a table cut to ``limit`` ranks leaves out ("" when it shows every rank)."""
+    n = len(report.summary.get("ranks") or [])
+    if n <= limit:
+        return ""
+    return f"the {limit} slowest of {n} ranks; every rank in -f json or -f html"
 
 
 def slowest_text(report: Report) -> str:

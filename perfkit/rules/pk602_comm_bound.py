@@ -34,7 +34,6 @@ from __future__ import annotations
 from perfkit.evidence import Evidence, Need, NotApplicable, share_text
 from perfkit.findings import WARNING_SHARE, Finding
 from perfkit.rules._base import Rule, Scope
-from perfkit.trace.summary import TraceSummary
 
 
 def check(ev: Evidence) -> list[Finding]:
@@ -42,21 +41,19 @@ def check(ev: Evidence) -> list[Finding]:
         return []  # judged once for the whole job, on the rank the others wait for
     rank = ev
     if ev.ranks:
-        traced = [r for r in ev.ranks if r.trace is not None and _collectives(r.trace)]
+        traced = [r for r in ev.ranks if r.collectives is not None]
         if not traced:
             raise NotApplicable("needs the ranks' traces with collectives")
         # On every other rank a collective also waits for the last rank to arrive: that is
         # the straggler's cost (rank-straggler), not communication. The last to arrive
         # waits the least in its collectives (in lockstep DDP every rank's step lasts the
         # same, so step time cannot tell): its exposed time is the communication itself.
-        rank = min(traced, key=lambda r: _exposed_per_step(r.trace))
-    trace = rank.the_trace
-    found = _collectives(trace)
+        rank = min(traced, key=_exposed_per_step)
+    found = rank.collectives
     if found is None:
         raise NotApplicable("no collectives in the trace (single process?)")
-    total_us, overlapped_us, count, where = found
-    exposed_us = total_us - overlapped_us
-    steps = len(trace.steps)
+    exposed_us = found.total_us - found.overlapped_us
+    steps = max(found.steps, 1)
     share = ev.share_of_step(exposed_us / steps / 1e3)
     if share < WARNING_SHARE:
         return []
@@ -65,14 +62,14 @@ def check(ev: Evidence) -> list[Finding]:
         RULE.finding(
             ev,
             ev.severity_for_share(share),
-            f"{where} run {total_us / 1e3 / steps:.1f} ms a step{on}, "
-            f"{share_text(exposed_us / total_us)} of it not overlapped "
+            f"{found.what} run {found.total_us / 1e3 / steps:.1f} ms a step{on}, "
+            f"{share_text(exposed_us / found.total_us)} of it not overlapped "
             f"with compute ({share_text(share)} of the step)",
             {
-                "comm_ms_per_step": round(total_us / 1e3 / steps, 3),
+                "comm_ms_per_step": round(found.total_us / 1e3 / steps, 3),
                 "exposed_ms_per_step": round(exposed_us / 1e3 / steps, 3),
-                "collectives": int(count),
-                "from": where,
+                "collectives": int(found.count),
+                "from": found.what,
                 "rank": rank.rank,
             },
             saving_ms=exposed_us / 1e3 / steps,
@@ -82,22 +79,11 @@ def check(ev: Evidence) -> list[Finding]:
     ]
 
 
-def _collectives(trace: TraceSummary) -> tuple[float, float, float, str] | None:
-    """(total µs, µs overlapped with compute, count, what) of the trace's collectives."""
-    k = trace.kernels
-    if k.get("comm"):
-        return k["comm_us"], k["comm_overlapped_us"], k["comm"], "communication kernels"
-    if k.get("comm_cpu"):
-        return k["comm_cpu_us"], k["comm_cpu_overlapped_us"], k["comm_cpu"], "collectives"
-    return None
-
-
-def _exposed_per_step(trace: TraceSummary | None) -> float:
-    found = _collectives(trace) if trace is not None else None
-    if trace is None or found is None:
+def _exposed_per_step(rank: Evidence) -> float:
+    found = rank.collectives
+    if found is None:
         return float("inf")
-    total_us, overlapped_us, _, _ = found
-    return (total_us - overlapped_us) / max(len(trace.steps), 1)
+    return (found.total_us - found.overlapped_us) / max(found.steps, 1)
 
 
 RULE = Rule(
