@@ -6,9 +6,9 @@ file is read in chunks; each chunk is cut after the last ``}`` ``,`` ``{`` it ho
 events before the cut are decoded in one call (into the few fields perfkit reads, see
 :mod:`perfkit.trace.events`). A cut inside a string or a nested object always leaves
 unbalanced JSON, so the parser itself proves every cut: a piece that parses is a run of
-whole events. A file this cannot follow (an unusual layout, or invalid
-JSON) raises :class:`NotStreamable`; the caller then reads it whole the ordinary way, which
-also gives the precise error for a broken file.
+whole events. A file this cannot follow (an unusual layout, or invalid JSON) raises
+:class:`NotStreamable`; the caller then reads it whole the ordinary way, which also gives
+the precise error for a broken file.
 """
 
 from __future__ import annotations

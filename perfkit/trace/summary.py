@@ -291,8 +291,8 @@ class _Collector:
         is_comm = np.array([bool(CPU_COMM.match(n)) for n in names], dtype=bool)
         kernels.update(self._cpu_comm(cpu_start, cpu_dur, cpu_thread, is_comm[cpu_name]))
         if not kernels["comm"]:  # no NCCL kernels: the host's records time the collectives
-            comm = is_comm[cpu_name]
-            _comm_per_step(steps, cpu_start[comm], cpu_start[comm] + cpu_dur[comm])
+            host = is_comm[cpu_name]
+            _comm_per_step(steps, cpu_start[host], cpu_start[host] + cpu_dur[host])
         shown_as = [
             "data" if kind == _DATA else "comm" if comm else "op"
             for kind, comm in zip(kinds.tolist(), is_comm.tolist(), strict=True)
