@@ -81,3 +81,26 @@ def test_the_window_starts_between_two_writes_of_the_run_file(tmp_path):
             opened = time.perf_counter()
         writer.join()
     assert opened >= released[0]
+
+
+def test_perfkit_s_own_writing_stays_out_of_the_trace(tmp_path):
+    """The profiler's Python tracer records every thread. The sampler thread's first tick
+    (0.1 s in) opens TensorBoard's writer and folds steps; with the window recording then,
+    those calls (protobuf's, importlib's, perfkit's) filled the trace: 900 KB instead of 9,
+    with names that broke TensorBoard's JSON parser."""
+    import re
+    import time
+
+    from perfkit import Session
+
+    with Session(tmp_path / "run", window=(1, 1, 3), sample_hz=10, quiet=True) as session:
+        for _ in range(8):
+            with session.step():
+                time.sleep(0.04)  # the window spans the sampler's first tick
+    [trace] = list((tmp_path / "run").glob("*.pt.trace.json.gz"))
+    names = {
+        e.get("name", "") for e in json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]
+    }
+    heavy = re.compile(r"tensorboard|protobuf|importlib|perfkit/capture/.*: (_?fold|flush|open)$")
+    ours = [n for n in names if heavy.search(n)]
+    assert not ours, ours[:5]

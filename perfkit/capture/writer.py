@@ -2,7 +2,7 @@
 
 The periodic flush runs on the sampler thread, so the file stays fresh while training
 runs; its interval stretches if writing gets expensive (a long run), keeping the cost
-under ``FLUSH_BUDGET`` of wall time. A write that fails (disk full, read-only directory)
+its CPU under ``FLUSH_BUDGET`` of wall time. A write that fails (disk full, read-only directory)
 is reported once and training goes on.
 """
 
@@ -115,15 +115,15 @@ class RunWriter:
     def maybe_flush(self) -> None:
         """Called from the sampler thread at every tick; never while the profiler records,
         since its Python tracer would record the write too (and TensorBoard's imports)."""
-        if self.session.profiler_recording():
-            return
-        if self.scalars.unopened:
-            # TensorBoard's writer is imported on the first tick, off the training thread
-            # and under the lock the profiler window waits for: the memory it takes is
-            # taken at the start, and its import never lands in a trace.
-            with self.lock:
+        with self.lock:  # the window starts under it: checked here, it stays off meanwhile
+            if self.session.profiler_recording():
+                return
+            if self.scalars.unopened:
+                # TensorBoard's writer is imported on the first tick, off the training
+                # thread: the memory it takes is taken at the start, and its import never
+                # lands in a trace (the profiler's Python tracer records every thread).
                 guard.call("the TensorBoard scalars", self.scalars.open)
-        self.session.steps.fold()
+            self.session.steps.fold()
         now = time.perf_counter()
         if now - self._last >= max(self.interval_s, self._cost / FLUSH_BUDGET):
             self.flush(complete=False)
@@ -135,13 +135,15 @@ class RunWriter:
         with self.lock:
             if not complete and s.profiler_recording():
                 return  # the window started meanwhile (it waits for a write in progress)
-            t0 = time.perf_counter()
+            cpu = time.thread_time()
             if not s.profiler_recording():
                 s.steps.fold()
             guard.call("the TensorBoard scalars", self._write_scalars, complete)
             guard.call("writing the run file", self._write_run_file, complete)
             self._last = time.perf_counter()
-            self._cost = self._last - t0
+            # The CPU the write took, not its wall time: waiting for the GIL while the
+            # loop runs costs the loop nothing, and would space writes minutes apart.
+            self._cost = time.thread_time() - cpu
 
     def _write_run_file(self, complete: bool) -> None:
         for attempt in range(SNAPSHOT_TRIES):
