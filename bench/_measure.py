@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).with_name("results.json")
 
 # Forks the measured command from a small fresh interpreter and prints its peak RSS: a
@@ -30,6 +31,7 @@ def measure(cmd: list[str], timeout: float) -> dict[str, Any]:
     try:
         proc = subprocess.run(
             [sys.executable, "-c", _PEAK_RSS, *cmd],
+            cwd=REPO,  # python -m perfkit, -c: this checkout's perfkit, wherever the bench runs
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

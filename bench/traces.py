@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _measure import RESULTS, measure
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).with_name("results.json")
 SOURCE = REPO / "tests" / "data" / "traces" / "hta-v100-nccl-2rank-rank1-ddp.pt.trace.json.gz"
 ID_ARGS = ("External id", "correlation", "Ev Idx")
 STEP = re.compile(r"^ProfilerStep#(\d+)$")
@@ -113,42 +113,6 @@ def _shifted(e: dict[str, Any], k: int, dt: float, id_stride: int, step_stride: 
 def _gzipped(path: Path) -> bool:
     with path.open("rb") as f:
         return f.read(2) == b"\x1f\x8b"
-
-
-# Forks the measured command from a small fresh interpreter and prints its peak RSS: a
-# child forked straight from this (large) process would report this process's RSS as its
-# own peak, since Linux carries the high-water mark across fork and exec.
-_PEAK_RSS = (
-    "import os, sys\n"
-    "pid = os.fork()\n"
-    "if pid == 0:\n"
-    "    os.execvp(sys.argv[1], sys.argv[1:])\n"
-    "_, status, usage = os.wait4(pid, 0)\n"
-    "print(f'peak_rss_kib={usage.ru_maxrss}', file=sys.stderr)\n"
-    "sys.exit(os.waitstatus_to_exitcode(status))\n"
-)
-
-
-def measure(cmd: list[str], timeout: float) -> dict[str, Any]:
-    """Run ``cmd``; wall seconds and its peak RSS (MiB), or why it failed."""
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _PEAK_RSS, *cmd],
-            cwd=REPO,  # python -m perfkit, -c: this checkout's perfkit, wherever the bench runs
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"over {timeout:.0f} s"}
-    elapsed = time.perf_counter() - t0
-    lines = proc.stderr.strip().splitlines()
-    if proc.returncode not in (0, 1) or not lines or not lines[-1].startswith("peak_rss_kib="):
-        last = next((ln for ln in reversed(lines) if not ln.startswith("peak_rss")), "")
-        return {"error": f"exit {proc.returncode}: {last[:60]}"}
-    return {"s": round(elapsed, 2), "rss_mib": round(int(lines[-1].split("=")[1]) / 1024)}
 
 
 def readers(path: Path, gz: Path, out: Path, hta_python: str | None) -> dict[str, list[str] | None]:
