@@ -133,9 +133,18 @@ def test_a_truncated_trace_is_a_clean_error(tmp_path, monkeypatch, cut, gz, chun
 
 
 def load_bench_module():
-    spec = importlib.util.spec_from_file_location("bench_traces", REPO / "bench" / "traces.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """bench/traces.py, as ``python bench/traces.py`` loads it: with bench/ on the path
+    (it imports bench/_measure.py)."""
+    import sys
+
+    bench = str(REPO / "bench")
+    sys.path.insert(0, bench)
+    try:
+        spec = importlib.util.spec_from_file_location("bench_traces", REPO / "bench" / "traces.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(bench)
     return module
 
 
