@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import compress
@@ -21,6 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from perfkit.trace.columns import (
+    CPU,
+    KERNEL,
+    MEMCPY,
+    MEMSET,
+    PYTHON,
+    RUNTIME,
+    Batch,
+    Column,
+    Names,
+)
 from perfkit.trace.events import Args, Event, Metadata, sane
 from perfkit.trace.intervals import Intervals, nesting
 from perfkit.trace.stream import TraceStream
@@ -45,22 +55,8 @@ TENSOR_CORE = re.compile(
 )
 GEMM_OR_CONV = re.compile(r"gemm|conv|cutlass|cublas|matmul|wgrad|dgrad|fprop", re.I)
 
-# What an event is, by its category (lower-cased); kernels, copies and memsets run on a
-# GPU stream, told apart from CPU threads.
-_NONE, _CPU, _RUNTIME, _KERNEL, _MEMCPY, _MEMSET, _PYTHON = range(7)
-_CATEGORIES = {
-    **dict.fromkeys(("cpu_op", "operator", "user_annotation"), _CPU),
-    **dict.fromkeys(("cuda_runtime", "runtime", "cuda_driver"), _RUNTIME),
-    "kernel": _KERNEL,
-    **dict.fromkeys(("gpu_memcpy", "memcpy"), _MEMCPY),
-    **dict.fromkeys(("gpu_memset", "memset"), _MEMSET),
-    "python_function": _PYTHON,
-}
 # How far back (in a thread's Python frames) to look for the frames enclosing a scalar read.
-# Bounds of a sane event: microseconds since the epoch are ~1.8e15; an event longer than
-# ~12 days or a copy of over a petabyte is a corrupt or hostile file, and is left out.
-MAX_TIME_US = 1e18
-MAX_EVENT_US = 1e12
+# A copy of over a petabyte is a corrupt or hostile file's, and is left out.
 MAX_COPY_BYTES = 1e15
 ENCLOSING_FRAMES_WINDOW = 400
 # What a CPU op's name says it is; per-step figures sum these (first match wins).
@@ -131,48 +127,6 @@ def summarize_file(path: str | os.PathLike[str]) -> TraceSummary:
     return collector.finish(stream.header, str(path))
 
 
-class _Names:
-    """Interned names: one small int per event instead of a string reference."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.index)  # in the order first seen, so a name's id is its place
-
-    def ids(self, names: list[Any]) -> np.ndarray:
-        return _ids(self.index, names)
-
-
-class _Column:
-    """start, duration, name id and thread id per event, in typed arrays."""
-
-    def __init__(self) -> None:
-        self.start = array("d")
-        self.dur = array("d")
-        self.name = array("q")
-        self.thread = array("q")
-
-    def extend(self, start: np.ndarray, dur: np.ndarray, name: Any, thread: Any) -> None:
-        n = len(start)
-        self.start.frombytes(start.tobytes())
-        self.dur.frombytes(dur.tobytes())
-        self.name.frombytes(np.broadcast_to(np.asarray(name, np.int64), n).tobytes())
-        self.thread.frombytes(np.broadcast_to(np.asarray(thread, np.int64), n).tobytes())
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return (
-            np.frombuffer(self.start, dtype=np.float64),
-            np.frombuffer(self.dur, dtype=np.float64),
-            np.frombuffer(self.name, dtype=np.int64),
-            np.frombuffer(self.thread, dtype=np.int64),
-        )
-
-
 class _Collector:
     """Folds batches of events into columns and running totals.
 
@@ -187,14 +141,14 @@ class _Collector:
         # CPU threads by tid, GPU streams by ("gpu", pid, tid): one index each.
         self.threads: dict[Any, int] = {}
         self.thread_names: dict[Any, str] = {}  # (pid, tid) -> the trace's own name
-        self.cpu, self.cpu_names = _Column(), _Names()
-        self.kernel, self.kernel_names = _Column(), _Names()
-        self.python, self.python_names = _Column(), _Names()
-        self.copies, self.copy_names = _Column(), _Names()  # memcpy/memset: GPU busy
+        self.cpu, self.cpu_names = Column(), Names()
+        self.kernel, self.kernel_names = Column(), Names()
+        self.python, self.python_names = Column(), Names()
+        self.copies, self.copy_names = Column(), Names()  # memcpy/memset: GPU busy
         self.scalar_stacks: list[tuple[float, int, Any]] = []
         self.memcpy: dict[str, dict[str, float]] = {}
         self.syncs: dict[str, dict[str, float]] = {}
-        self.sync_times = _Column()
+        self.sync_times = Column()
         self.runtime = 0
         self.rocm = False
         self.runtime_span = [float("inf"), float("-inf")]
@@ -204,18 +158,18 @@ class _Collector:
         self.events += len(events)
         for e in [e for e in events if type(e) is Metadata]:
             self._metadata(e)
-        batch = _Batch.complete([e for e in events if type(e) is Event], self.threads)
+        batch = Batch.complete([e for e in events if type(e) is Event], self.threads)
         kind = batch.kind
-        self._cpu(batch, np.flatnonzero(kind == _CPU))
-        self._runtime(batch, np.flatnonzero(kind == _RUNTIME))
-        batch.fold(self.kernel, self.kernel_names, np.flatnonzero(kind == _KERNEL))
-        copies = np.flatnonzero((kind == _MEMCPY) | (kind == _MEMSET))
+        self._cpu(batch, np.flatnonzero(kind == CPU))
+        self._runtime(batch, np.flatnonzero(kind == RUNTIME))
+        batch.fold(self.kernel, self.kernel_names, np.flatnonzero(kind == KERNEL))
+        copies = np.flatnonzero((kind == MEMCPY) | (kind == MEMSET))
         batch.fold(self.copies, self.copy_names, copies)
-        for i in np.flatnonzero(kind == _MEMCPY).tolist():
+        for i in np.flatnonzero(kind == MEMCPY).tolist():
             self._memcpy(batch.name[i], float(batch.dur[i]), batch.events[i].args)
-        batch.fold(self.python, self.python_names, np.flatnonzero(kind == _PYTHON))
+        batch.fold(self.python, self.python_names, np.flatnonzero(kind == PYTHON))
 
-    def _cpu(self, batch: _Batch, rows: np.ndarray) -> None:
+    def _cpu(self, batch: Batch, rows: np.ndarray) -> None:
         names = [batch.name[i] for i in rows.tolist()]
         unique = set(names)
         steps = {n for n in unique if n.startswith("ProfilerStep#")}
@@ -233,7 +187,7 @@ class _Collector:
                     stack = args.call_stack if args is not None else None
                     self.scalar_stacks.append((float(batch.ts[i]), int(batch.thread[i]), stack))
 
-    def _runtime(self, batch: _Batch, rows: np.ndarray) -> None:
+    def _runtime(self, batch: Batch, rows: np.ndarray) -> None:
         if not len(rows):
             return
         names = [batch.name[i] for i in rows.tolist()]
@@ -460,7 +414,7 @@ class _StepWindow:
 class _ThreadFrames:
     """Python frames per thread, ordered by start, to find those enclosing a moment."""
 
-    def __init__(self, column: _Column, names: list[str]) -> None:
+    def __init__(self, column: Column, names: list[str]) -> None:
         start, dur, name, thread = column.arrays()
         order = np.lexsort((start, thread))
         self.start, self.name, self.thread = start[order], name[order], thread[order]
@@ -480,53 +434,6 @@ class _ThreadFrames:
         open_at = self.end[window] >= ts
         names = self.name[window][open_at][::-1]
         return _user_frame([self.names[n] for n in names])
-
-
-@dataclass
-class _Batch:
-    """A batch's complete events (those with a name and a sane time), a field at a time."""
-
-    events: list[Event]
-    name: list[str]
-    thread_key: list[Any]  # the tid, or ("gpu", pid, tid) for a GPU stream
-    ts: np.ndarray
-    dur: np.ndarray
-    kind: np.ndarray  # _CPU, _KERNEL ... by category
-    thread: np.ndarray  # the index of thread_key in the collector's threads
-
-    @classmethod
-    def complete(cls, events: list[Event], threads: dict[Any, int]) -> _Batch:
-        name: list[Any] = [e.name for e in events]
-        ts = np.array([e.ts for e in events], dtype=np.float64)  # None: NaN
-        # JSON's 1e308 overflows any sum: no event of a profiled window sits that far.
-        valid = np.abs(ts) < MAX_TIME_US
-        if None in name:
-            valid &= np.array([n is not None for n in name], dtype=bool)
-        if not valid.all():
-            keep = valid.tolist()
-            events, name, ts = list(compress(events, keep)), list(compress(name, keep)), ts[valid]
-        dur = np.array([e.dur for e in events], dtype=np.float64)
-        dur[~((dur > 0) & (dur < MAX_EVENT_US))] = 0.0  # none (NaN) or absurd: no length
-        cats = [e.cat for e in events]
-        kinds = {c: _CATEGORIES.get(c.lower(), _NONE) for c in set(cats)}
-        kind = np.fromiter(map(kinds.__getitem__, cats), np.int8, len(cats))
-        key: list[Any] = [e.tid for e in events]
-        for i in np.flatnonzero((kind >= _KERNEL) & (kind <= _MEMSET)).tolist():
-            key[i] = ("gpu", events[i].pid, key[i])
-        return cls(events, name, key, ts, dur, kind, _ids(threads, key))
-
-    def fold(self, column: _Column, names: _Names, rows: np.ndarray) -> None:
-        """Append the events at ``rows`` to ``column``, their names interned in ``names``."""
-        if len(rows):
-            ids = names.ids([self.name[i] for i in rows.tolist()])
-            column.extend(self.ts[rows], self.dur[rows], ids, self.thread[rows])
-
-
-def _ids(index: dict[Any, int], keys: list[Any]) -> np.ndarray:
-    """Each key's id in ``index``, where a new key gets the next: in the order first seen."""
-    for key in dict.fromkeys(keys):  # a batch holds few distinct names and threads
-        index.setdefault(key, len(index))
-    return np.fromiter(map(index.__getitem__, keys), np.int64, len(keys))
 
 
 def _cpu_kind(name: str) -> int:
