@@ -369,9 +369,8 @@ class Session:
             self.boundaries.changes[-1]["steps_recut"] = self.step_count
         first = Interval()
         acc = self.recorder.acc
-        folded = self.steps.merged_blocks()
-        first.merge_events(folded[0])
-        first.data_wait_s, first.batches = folded[1], folded[2]
+        folded_events, first.data_wait_s, first.batches = self.steps.merged_blocks()
+        first.merge_events(folded_events)
         for record in self.steps.records():
             if record.events is not None:
                 first.merge_events(record.events)

@@ -136,8 +136,7 @@ class RunWriter:
             if not complete and s.profiler_recording():
                 return  # the window started meanwhile (it waits for a write in progress)
             cpu = time.thread_time()
-            if not s.profiler_recording():
-                s.steps.fold()
+            s.steps.fold()  # the window is closed by the final write
             guard.call("the TensorBoard scalars", self._write_scalars, complete)
             guard.call("writing the run file", self._write_run_file, complete)
             self._last = time.perf_counter()
