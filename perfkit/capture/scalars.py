@@ -73,17 +73,18 @@ class ScalarWriter:
             self.status = {"written": True, "reason": ""}
         return self._writer
 
+    def wants(self, index: int, complete: bool) -> bool:
+        """Whether step ``index`` gets a point of its own now: one of the first steps, or
+        at the end the last ones, and not written yet."""
+        return index > self.through and (index < HEAD or complete)
+
     def write(self, steps: list[Step], blocks: list[StepBlock], complete: bool) -> None:
         """Add what was not written yet, then flush it to the event file: one point per step
         of the first ones, then one per block of folded steps once the block is full (a long
         run stays a few thousand points), and at the end the last steps."""
-        through = self.through
-        points: list[tuple[int, dict[str, float]]] = []
-        for step in steps:
-            if step.i > through and (step.i < HEAD or complete):
-                points.append((step.i, _step_point(step)))
+        points = [(step.i, _step_point(step)) for step in steps if self.wants(step.i, complete)]
         full = blocks if complete else blocks[:-1]
-        points += [(b.last, _block_point(b)) for b in full if b.first > through]
+        points += [(b.last, _block_point(b)) for b in full if b.first > self.through]
         if not points or (self._writer is None and self.open() is None):
             return
         w = self._writer

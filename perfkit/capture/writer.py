@@ -180,7 +180,7 @@ class RunWriter:
 
     def _write_scalars(self, complete: bool) -> None:
         converted = self._convert()
-        new = [self._step(i, r) for i, r in converted.kept if i > self.scalars.through]
+        new = [self._step(i, r) for i, r in converted.kept if self.scalars.wants(i, complete)]
         self.scalars.write(new, [block for block, _ in converted.blocks], complete)
         if complete:
             self.scalars.close()
