@@ -35,6 +35,41 @@ def test_a_failing_probe_is_reported_once_and_training_goes_on(tmp_path, monkeyp
     assert err.count("perfkit: internal error in the sync probe") == 1
 
 
+@pytest.mark.parametrize(
+    "method, where",
+    [
+        ("on_backward", "the backward probe"),
+        ("on_optimizer_step", "the optimizer probe"),
+        ("on_zero_grad", "the zero_grad probe"),
+        ("end_step", "ending a step"),
+    ],
+)
+def test_a_failing_per_step_probe_costs_a_line_not_the_step(
+    tmp_path, monkeypatch, capsys, method, where
+):
+    """The probes every step passes through catch inline (not through guard.call): each
+    failure is still one line, and the step's own work is done."""
+
+    def broken(*args):
+        raise RuntimeError("probe bug")
+
+    monkeypatch.setattr(Session, method, broken)
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model.weight.detach().clone()
+
+    def step():
+        opt.zero_grad()
+        model(torch.ones(4, 2)).sum().backward()
+        opt.step()
+
+    run = capture(tmp_path / "run", step, steps=3)
+    assert not torch.equal(model.weight, before)  # the optimizer stepped
+    assert run.complete
+    assert run.capture["errors"] == [f"{where}: RuntimeError: probe bug"]
+    assert capsys.readouterr().err.count(f"perfkit: internal error in {where}") == 1
+
+
 def test_a_failing_heap_scan_leaves_the_steps_intact(tmp_path, monkeypatch):
     def broken(*args):
         raise MemoryError("scan failed")

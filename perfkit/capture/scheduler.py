@@ -57,11 +57,11 @@ class SampledWork:
         # Steps still to probe, in order (see PROBE_STEPS).
         self._probe_queue: list[int] = list(PROBE_STEPS) if probe_step else []
         self._scan_total_s = 0.0
-        self._last_scan_end = 0.0
-        self._last_scan_cost = 0.0
+        # When a scan is next due by time (the step count may make one due earlier)
+        self._scan_deadline = 0.0
 
     def start(self, t0: float) -> None:
-        self._last_scan_end = t0
+        self._scan_deadline = t0 + MIN_SCAN_INTERVAL_S
 
     def recording(self) -> bool:
         """Whether the profiler window records now. Heap scans wait meanwhile: they would
@@ -98,8 +98,12 @@ class SampledWork:
     def after_step(self, index: int, now: float) -> None:
         if self.window is not None:
             self.window.after_step(index)
-        if self.graph_scan and self._scan_due(index + 1, now) and not self.recording():
-            guard.call("the heap scan", self.scan, index + 1)
+        steps_done = index + 1
+        # The hot path: most steps are before the deadline and not a power of two.
+        if not self.graph_scan or (now < self._scan_deadline and steps_done & index):
+            return
+        if self._scan_due(steps_done, now) and not self.recording():
+            guard.call("the heap scan", self.scan, steps_done)
 
     def forget(self) -> None:
         """Steps were re-cut: what was sampled per step no longer matches them; redo it."""
@@ -146,8 +150,7 @@ class SampledWork:
     # -- heap scans ----------------------------------------------------------------------
 
     def _scan_due(self, steps_done: int, now: float) -> bool:
-        since = now - self._last_scan_end
-        if since >= max(MIN_SCAN_INTERVAL_S, self._last_scan_cost / SCAN_BUDGET):
+        if now >= self._scan_deadline:
             return True
         early = steps_done >= 2 and steps_done & (steps_done - 1) == 0
         # Growth is judged from several scans: a slow or loaded machine still gets a few.
@@ -161,7 +164,7 @@ class SampledWork:
         record = graphscan.scan(steps_done, previous)
         if final:
             record["final"] = True  # after the loop: the training's locals may be gone
-        self._last_scan_end = self.clock()
-        self._last_scan_cost = self._last_scan_end - t0
-        self._scan_total_s += self._last_scan_cost
+        end = self.clock()
+        self._scan_total_s += end - t0
+        self._scan_deadline = end + max(MIN_SCAN_INTERVAL_S, (end - t0) / SCAN_BUDGET)
         self.graph_scans.append(record)

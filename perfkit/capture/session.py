@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import functools
 import os
 import sys
 import threading
@@ -58,6 +59,10 @@ def _forget_session_in_forked_children() -> None:
     if not _fork_hook_installed and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_clear_in_child)
         _fork_hook_installed = True
+
+
+# StepRecord(...) without the NamedTuple's Python-level __new__ (a frame per step)
+_new_record = functools.partial(tuple.__new__, StepRecord)
 
 
 class Session:
@@ -269,12 +274,13 @@ class Session:
         Calls from other threads run unrecorded (said once on stderr)."""
         if not self._started:
             self.start()
-        if not self._owns_steps():
+        if threading.get_ident() != self._step_thread and not self._owns_steps():
             return
-        if self._in_step and self.source == "decorator":
+        decorated = self.boundaries.source == "decorator"
+        if self._in_step and decorated:
             self._nested += 1
             return
-        if self.source != "decorator":
+        if not decorated:
             self.boundaries.on_signal("decorator", self.clock())
             self._drop_automatic_steps()
         self.step_marker = marker
@@ -309,9 +315,9 @@ class Session:
         """Open a step at ``now`` (or at ``start``, an earlier boundary being re-cut)."""
         if self._first_start is None:
             self._first_start = now if start is None else start
-        self.recorder.end_gap(between_steps=self.step_count > 0 and self.source == "decorator")
+        self.recorder.end_gap(self.step_count > 0 and self.boundaries.source == "decorator")
         # Zero when boundaries are back to back (automatic steps).
-        self._outside_s = max(0.0, now - self._last_end)
+        self._outside_s = now - self._last_end if now > self._last_end else 0.0
         self._in_step = True
         self.work.before_step(self.step_count)
         self._step_start = self.clock() if start is None else start
@@ -322,16 +328,18 @@ class Session:
         probed = self.work.finish_probe()
         data_wait_s, batches, events = self.recorder.take()
         self.steps.append(
-            StepRecord(
-                self._step_start - self.t0,
-                now - self._step_start,
-                self._outside_s,
-                data_wait_s,
-                batches,
-                self.memory.read(now),
-                events,
-                "probe" if probed else self.work.phase(index),
-                type(error).__name__ if error is not None else None,
+            _new_record(
+                (
+                    self._step_start - self.t0,
+                    now - self._step_start,
+                    self._outside_s,
+                    data_wait_s,
+                    batches,
+                    self.memory.read(now),
+                    events,
+                    "probe" if probed else self.work.phase(index),
+                    type(error).__name__ if error is not None else None,
+                )
             )
         )
         self.step_count = index + 1
@@ -404,9 +412,8 @@ class Session:
         self.work.forget()
 
     def _auto_boundary(self, source: str, at: float | None = None, key: int | None = None) -> None:
-        """An automatic boundary signal: re-cut on a stronger source, else cut where it says."""
-        if not self.auto_steps:
-            return
+        """An automatic boundary signal (with ``auto_steps`` on): re-cut on a stronger source,
+        else cut where it says."""
         now = self.clock() if at is None else at
         cuts = self.boundaries.on_signal(source, now, key)
         if cuts is None:
@@ -422,18 +429,23 @@ class Session:
     # -- events from probes ----------------------------------------------------------
 
     def on_batch_start(self, t0: float) -> None:
-        self._auto_boundary("batch", t0)
+        if self.auto_steps:
+            self._auto_boundary("batch", t0)
 
     def on_backward(self) -> None:
-        if self.work.probe is not None:
-            self.work.probe.backward_calls += 1
-        self._auto_boundary("backward")
+        probe = self.work.probe
+        if probe is not None:
+            probe.backward_calls += 1
+        if self.auto_steps:
+            self._auto_boundary("backward")
 
     def on_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.work.probe is not None:
-            self.work.probe.optimizer_done()
+        probe = self.work.probe
+        if probe is not None:
+            probe.optimizer_done()
         self.config.on_optimizer_step(optimizer)
-        self._auto_boundary("optimizer", key=id(optimizer))
+        if self.auto_steps:
+            self._auto_boundary("optimizer", key=id(optimizer))
 
     def on_zero_grad(self, set_to_none: bool) -> None:
         self.config.on_zero_grad(set_to_none, None if set_to_none else site_key(caller()[1]))

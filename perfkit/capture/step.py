@@ -41,9 +41,11 @@ def _begin(options: dict[str, Any]) -> Session | None:
     """Open a step in the session; None when that failed or there is none (the step runs,
     unrecorded)."""
     try:
-        sess = _session_for(options)
+        sess = state.session
         if sess is None:
-            return None
+            sess = _session_for(options)
+            if sess is None:
+                return None
         sess.begin_step()
     except Exception as e:
         guard.internal_error("starting a step", e)
@@ -52,7 +54,10 @@ def _begin(options: dict[str, Any]) -> Session | None:
 
 
 def _end(sess: Session, error: BaseException | None = None) -> None:
-    guard.call("ending a step", sess.end_step, error)
+    try:
+        sess.end_step(error)
+    except Exception as e:
+        guard.internal_error("ending a step", e)
 
 
 def _each_resumption_a_step(gen: Generator[Any, Any, Any], options: dict[str, Any]) -> Any:
@@ -106,21 +111,6 @@ def _nested_call(step_fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         return step_fn(*args, **kwargs)
     finally:
         _depth.calls -= 1
-
-
-def _outermost_call(sess: Session, step_fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    _depth.calls, _depth.limit = 1, sys.getrecursionlimit()
-    try:
-        result = step_fn(*args, **kwargs)
-    except BaseException as e:
-        _end(sess, e)
-        raise
-    finally:
-        _depth.calls = 0
-        if sys.getrecursionlimit() != _depth.limit:  # only a recursive step raised it
-            sys.setrecursionlimit(_depth.limit)  # shallow again: lowering it cannot fail
-    _end(sess)
-    return result
 
 
 def default_session() -> Session | None:
@@ -190,12 +180,25 @@ def profile_step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
         @functools.wraps(step_fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if _depth.calls:  # inside a decorated step of this thread (recursion)
+            # Every training step runs through here: one frame, no calls it can do without.
+            depth = _depth
+            if depth.calls:  # inside a decorated step of this thread (recursion)
                 return _nested_call(step_fn, args, kwargs)
             sess = _begin(options)
             if sess is None:
                 return step_fn(*args, **kwargs)
-            return _outermost_call(sess, step_fn, args, kwargs)
+            depth.calls, depth.limit = 1, sys.getrecursionlimit()
+            try:
+                result = step_fn(*args, **kwargs)
+            except BaseException as e:
+                _end(sess, e)
+                raise
+            finally:
+                depth.calls = 0
+                if sys.getrecursionlimit() != depth.limit:  # only a recursive step raised it
+                    sys.setrecursionlimit(depth.limit)  # shallow again: lowering cannot fail
+            _end(sess)
+            return result
 
         return wrapper
 

@@ -14,11 +14,17 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from perfkit.capture import guard, state
 from perfkit.capture.patching import Patches
 
+# The optimizer, zero_grad and backward probes run every step: they catch inline rather
+# than through guard.call, one frame fewer each.
+
 
 def _on_optimizer_step(optimizer, args, kwargs) -> None:
     sess = state.session
     if sess is not None:
-        guard.call("the optimizer probe", sess.on_optimizer_step, optimizer)
+        try:
+            sess.on_optimizer_step(optimizer)
+        except Exception as e:
+            guard.internal_error("the optimizer probe", e)
 
 
 def _probe_zero_grad(original):
@@ -26,8 +32,10 @@ def _probe_zero_grad(original):
     def zero_grad(self, *args, **kwargs):
         sess = state.session
         if sess is not None:
-            set_to_none = args[0] if args else kwargs.get("set_to_none", True)
-            guard.call("the zero_grad probe", sess.on_zero_grad, bool(set_to_none))
+            try:
+                sess.on_zero_grad(bool(args[0] if args else kwargs.get("set_to_none", True)))
+            except Exception as e:
+                guard.internal_error("the zero_grad probe", e)
         return original(self, *args, **kwargs)
 
     return zero_grad
@@ -39,7 +47,10 @@ def _probe_backward(original):
         result = original(*args, **kwargs)
         sess = state.session
         if sess is not None:
-            guard.call("the backward probe", sess.on_backward)
+            try:
+                sess.on_backward()
+            except Exception as e:
+                guard.internal_error("the backward probe", e)
         return result
 
     return backward
