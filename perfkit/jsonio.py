@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import stat
-import zlib
 from pathlib import Path
 from typing import IO, Any
 
 import orjson  # parses large files several times faster than the stdlib
 
+from perfkit import gunzip
 from perfkit.errors import FileError
 
 
@@ -66,8 +65,8 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     limit = MAX_WHOLE_READ_BYTES
     with open_regular(p) as f:
         try:
-            gzipped = f.peek(2)[:2] == b"\x1f\x8b"  # type: ignore[attr-defined]
-            source: Any = gzip.GzipFile(fileobj=f, mode="rb") if gzipped else f
+            gzipped = f.peek(2)[:2] == gunzip.MAGIC  # type: ignore[attr-defined]
+            source: Any = gunzip.gunzipped(f) if gzipped else f
             raw = source.read(min(HEAD_BYTES, limit + 1))
             head = raw.lstrip(b" \t\r\n")
             if head and head[:1] not in (b"{", b"["):
@@ -76,7 +75,7 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
                 raise JsonFileError(p, f"not valid JSON (it starts with {HEAD_BYTES} spaces)")
             if len(raw) <= limit:
                 raw += source.read(limit + 1 - len(raw))
-        except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        except gunzip.ERRORS as e:
             raise JsonFileError(p, f"corrupt or truncated gzip ({e})") from None
         except OSError as e:
             raise open_error(p, e) from None

@@ -16,13 +16,12 @@ from __future__ import annotations
 import gzip
 import os
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import msgspec
 
-from perfkit import jsonio
+from perfkit import gunzip, jsonio
 from perfkit.jsonio import JsonFileError, open_error, open_regular
 from perfkit.trace import events as trace_events
 
@@ -101,7 +100,7 @@ class TraceStream:
                 observer(str(self.path), raw.tell(), size)
             try:
                 chunk = f.read(CHUNK_BYTES)
-            except (OSError, EOFError, zlib.error) as e:
+            except gunzip.ERRORS + (OSError,) as e:
                 raise JsonFileError(self.path, f"corrupt or truncated gzip ({e})") from None
             if not chunk:
                 return
@@ -168,8 +167,8 @@ def _open(path: str | os.PathLike[str]) -> IO[bytes]:
     except OSError as e:
         f.close()
         raise open_error(path, e) from None
-    if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+    if magic == gunzip.MAGIC:
+        return gunzip.gunzipped(f)  # type: ignore[return-value]
     return f
 
 
