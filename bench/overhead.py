@@ -6,7 +6,8 @@ sampler, heap scans and probe step on; the profiler window off, since it only co
 few sampled steps). Each iteration is timed from fetching the batch to the end of the
 step, so the DataLoader probe is paid too. Alternating every step puts both variants under
 the same machine noise; the figures are medians over all pairs: iteration times, the
-ratio of each pair, and the difference in microseconds (the fixed cost per step).
+ratio of each pair, and the difference in microseconds (the fixed cost per step). Then the
+same difference once the loop has settled after each switch (see ``settled_blocks``).
 
 Next to profilers: a profiler cannot be switched on and off between two steps, so blocks
 of steps rotate instead: plain, perfkit always-on, perfkit inside its profiler window
@@ -121,6 +122,7 @@ def measure(preset: str, pairs: int, device: str = "cpu") -> dict[str, float]:
                     plain.append(timed(batches, raw_step))
                 state.session = session
                 profiled.append(timed(batches, decorated))
+            settled = settled_blocks(batches, raw_step, decorated, session, max(4, pairs // 50))
     # The one closely-probed step and heap-scan steps are sampled outliers; medians skip them.
     p, q = statistics.median(plain), statistics.median(profiled)
     return {
@@ -131,7 +133,32 @@ def measure(preset: str, pairs: int, device: str = "cpu") -> dict[str, float]:
             statistics.median(b - a for a, b in zip(plain, profiled, strict=True)) * 1e6, 2
         ),
         "pairs": pairs,
+        "settled_fixed_cost_us": round(statistics.median(settled) * 1e6, 2),
+        "settled_blocks": len(settled),
     }
+
+
+def settled_blocks(batches, raw_step, decorated, session, rounds: int) -> list[float]:
+    """The fixed cost once the loop has settled: switching the probes off and on changes
+    attributes of torch.Tensor, which empties Python's type caches, and the next step pays
+    ~100 µs to refill them (both sides of each pair above pay it). Here each round runs a
+    block of plain steps and a block of profiled ones, each after settling steps that are
+    not timed; the figure per round is the difference of the blocks' medians."""
+    settle, size = 30, 100
+    differences = []
+    for _ in range(rounds):
+        state.session = None
+        with probes.suspended():
+            for _ in range(settle):
+                timed(batches, raw_step)
+            plain = statistics.median(timed(batches, raw_step) for _ in range(size))
+        state.session = session
+        for _ in range(settle):
+            timed(batches, decorated)
+        differences.append(
+            statistics.median(timed(batches, decorated) for _ in range(size)) - plain
+        )
+    return differences
 
 
 # Steps per block and rotations for the profiler comparison.
@@ -221,13 +248,16 @@ def main() -> None:
     presets = ["iris", "cnn"] if args.preset == "all" else [args.preset]
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    print(f"{'preset':<8}{'plain ms':>10}{'perfkit ms':>12}{'ratio':>8}{'fixed µs':>10}")
+    print(
+        f"{'preset':<8}{'plain ms':>10}{'perfkit ms':>12}{'ratio':>8}{'fixed µs':>10}"
+        f"{'settled µs':>12}"
+    )
     for preset in presets:
         r = measure(preset, args.pairs or {"iris": 3000, "cnn": 300}[preset])
         results[f"overhead/{preset}"] = {**r, "machine": machine, "torch": torch.__version__}
         print(
             f"{preset:<8}{r['plain_ms']:>10.3f}{r['profiled_ms']:>12.3f}{r['ratio']:>8.3f}"
-            f"{r['fixed_cost_us']:>10.1f}"
+            f"{r['fixed_cost_us']:>10.1f}{r['settled_fixed_cost_us']:>12.1f}"
         )
     for preset in presets:
         r = compare_profilers(preset)
