@@ -48,16 +48,25 @@ def analyze(
     return report_path(path, chosen, left_out, thresholds=tuned)
 
 
-def compare(base: Any, new: Any):
+def compare(
+    base: Any,
+    new: Any,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    thresholds: dict[str, Any] | None = None,
+):
     """The Comparison of two inputs (each what ``analyze`` takes): the speedup of the median
     step, its change with a 95% noise interval, the phases, the findings fixed, new and
     remaining, and what differs in their setups. A job of several ranks is compared per
     representative (``pairs["slowest rank"]``, ``pairs["median rank"]``), a run or a trace
     as ``pairs[""]``; ``headline`` is the first. ``regressed(pct)`` is the CI gate.
+    ``select``, ``ignore`` and ``thresholds`` choose and tune the rules, as for ``analyze``.
     """
     from perfkit.analysis.compare import compare as compare_inputs
+    from perfkit.rules import select_rules, thresholds_from_table
 
-    return compare_inputs(base, new)
+    tuned = thresholds_from_table(thresholds) if thresholds else None
+    return compare_inputs(base, new, select_rules(select, ignore), tuned)
 
 
 def __getattr__(name: str) -> Any:

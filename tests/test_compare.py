@@ -303,3 +303,49 @@ def test_compare_says_first_that_an_input_was_stopped(capsys, tmp_path, fmt):
     else:
         assert said in out and out.index(said) < out.index("speedup")
     assert "base: the process" not in out
+
+
+# -- the rules compared ---------------------------------------------------------------------
+
+RUNS = Path(__file__).resolve().parent.parent / "reports" / "runs"  # real CNN captures
+
+
+def _fixed(capsys, *args) -> list[str]:
+    code, out, err = invoke(
+        capsys, "compare", str(RUNS / "before"), str(RUNS / "after"), "-f", "json", *args
+    )
+    assert code == 0, err
+    return json.loads(out)["fixed"]
+
+
+def test_compare_takes_the_projects_rules_and_thresholds(capsys, tmp_path, monkeypatch):
+    """The findings compared are those `perfkit report` shows in the same project."""
+    everything = _fixed(capsys)
+    assert {"PK101 host-sync", "PK301 data-starved"} <= set(everything)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.perfkit]\nignore = ["PK101"]\n')
+    assert _fixed(capsys) == [f for f in everything if not f.startswith("PK101")]
+    # The command line's --ignore replaces the project's, as for `perfkit report`.
+    assert _fixed(capsys, "--ignore", "PK202") == [f for f in everything if "PK202" not in f]
+    assert _fixed(capsys, "--select", "PK3") == ["PK301 data-starved"]
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.perfkit.thresholds.data-starved]\nmin-wait-ms = 50\n"  # the base waits 33 ms
+    )
+    assert "PK301 data-starved" not in _fixed(capsys)
+
+
+def test_compare_refuses_an_unknown_rule_in_one_line(capsys):
+    code, out, err = invoke(
+        capsys, "compare", str(RUNS / "before"), str(RUNS / "after"), "--ignore", "PK999"
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1 and "PK999" in err
+
+
+def test_the_api_compares_the_rules_it_is_given():
+    both = perfkit.compare(RUNS / "before", RUNS / "after", select=["PK301"])
+    assert both.headline.fixed == ("PK301 data-starved",)
+    tuned = {"data-starved": {"min-wait-ms": 50}}
+    assert (
+        "PK301 data-starved"
+        not in perfkit.compare(RUNS / "before", RUNS / "after", thresholds=tuned).headline.fixed
+    )

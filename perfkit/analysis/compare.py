@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from perfkit.analysis.differences import differences
@@ -22,6 +23,8 @@ from perfkit.analysis.ranks import representatives
 from perfkit.evidence import Evidence, phase_series
 from perfkit.findings import Report
 from perfkit.rules import all_rules
+from perfkit.rules._base import Rule
+from perfkit.thresholds import Overrides
 
 # The parts of the step; ``phases`` gives them at the median step, so they add up to it.
 STEP_PARTS = ("data_wait_ms", "compute_ms")
@@ -67,8 +70,15 @@ class Comparison:
         return step.interval is None or step.interval[0] > 0
 
 
-def compare(base: str | os.PathLike[str], new: str | os.PathLike[str]) -> Comparison:
-    """Read, analyze and compare two inputs; bad input raises InputError."""
+def compare(
+    base: str | os.PathLike[str],
+    new: str | os.PathLike[str],
+    rules: Sequence[Rule] | None = None,
+    thresholds: Overrides | None = None,
+) -> Comparison:
+    """Read, analyze and compare two inputs; bad input raises InputError. ``rules``: those
+    whose findings are compared (all by default); ``thresholds``: the project's, checked."""
+    rules = all_rules() if rules is None else rules
     base_units, new_units = load_inputs(base), load_inputs(new)
     before, after = representatives(base_units), representatives(new_units)
     keys = [k for k in before if k in after] or [""]
@@ -83,21 +93,24 @@ def compare(base: str | os.PathLike[str], new: str | os.PathLike[str]) -> Compar
     return Comparison(
         base=str(base),
         new=str(new),
-        pairs={key: _pair(b, n) for key, (b, n) in units.items()},
+        pairs={key: _pair(b, n, rules, thresholds) for key, (b, n) in units.items()},
         differences=differences(first_base, first_new),
         notices=tuple(
             f"{side}: {line}"
             for side, units in (("base", base_units), ("new", new_units))
-            for line in notices(units, all_rules())
+            for line in notices(units, rules)
         ),
     )
 
 
-def _pair(base: Evidence, new: Evidence) -> Pair:
+def _pair(
+    base: Evidence, new: Evidence, rules: Sequence[Rule], thresholds: Overrides | None
+) -> Pair:
     before, after = phases(base), phases(new)
     names = list(dict.fromkeys([*before, *after]))
     b_step, n_step = before.get("step_ms"), after.get("step_ms")
-    old, now = _labels(analyze([base])), _labels(analyze([new]))
+    old = _labels(analyze([base], rules, thresholds=thresholds))
+    now = _labels(analyze([new], rules, thresholds=thresholds))
     return Pair(
         base=base.source,
         new=new.source,

@@ -6,7 +6,13 @@ import click
 
 from perfkit.errors import InputError
 
-__all__ = ["InputError", "capture_options", "force_option", "window_option"]
+__all__ = [
+    "InputError",
+    "capture_options",
+    "force_option",
+    "rule_options",
+    "window_option",
+]
 
 
 def window_option(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple | None:
@@ -81,3 +87,19 @@ def capture_options(f):
 force_option = click.option(
     "--force", is_flag=True, help="Replace -o's file even if it is not a perfkit report."
 )
+
+
+def rule_options(f):
+    """--select and --ignore, as report and compare take them."""
+    f = click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules.")(f)
+    return click.option(
+        "--select",
+        multiple=True,
+        metavar="CODES",
+        help="Only these rules (codes, PK1 prefixes, slugs).",
+    )(f)
+
+
+def split_keys(values: tuple[str, ...]) -> list[str]:
+    """Rule keys from repeated, comma-separated options."""
+    return [k.strip() for v in values for k in v.split(",") if k.strip()]

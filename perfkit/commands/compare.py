@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from perfkit.commands import force_option
+from perfkit.commands import force_option, rule_options, split_keys
 from perfkit.commands.output import write_output
 
 
@@ -28,7 +28,8 @@ from perfkit.commands.output import write_output
     metavar="PCT",
     help="Exit 1 when the median step got slower by more than PCT percent, beyond noise.",
 )
-def compare(base, new, fmt, output, force, fail_on_regression) -> int:
+@rule_options
+def compare(base, new, fmt, output, force, fail_on_regression, select, ignore) -> int:
     """Compare BASE and NEW (run directories, run files or traces).
 
     Prints the speedup of the median step (base / new) and its change with a 95%
@@ -43,19 +44,28 @@ def compare(base, new, fmt, output, force, fail_on_regression) -> int:
     by more than PCT percent and the interval's lower end is above zero too; an input of
     one step has no interval, and the change alone decides.
 
+    The findings compared are those `perfkit report` would show: --select and --ignore
+    default to [tool.perfkit] in the nearest pyproject.toml, and its thresholds apply.
+
     \b
     Exit codes: 0 done, 1 a regression beyond --fail-on-regression, 2 bad input.
     \b
     Example:  perfkit compare runs/before runs/after -o compare.html --fail-on-regression 5
     """
-    from perfkit import compare as compare_inputs
+    from perfkit.analysis.compare import compare as compare_inputs
+    from perfkit.commands.report import chosen_rules
+    from perfkit.config import load_config
     from perfkit.escape import terminal_line
     from perfkit.progress import reading
     from perfkit.report import for_path
     from perfkit.report.compare import WARNING, render, step_text
 
+    config = load_config()
+    rules = chosen_rules(
+        split_keys(select) or list(config.select), split_keys(ignore) or list(config.ignore)
+    )
     with reading(sys.stderr.isatty()):
-        result = compare_inputs(base, new)
+        result = compare_inputs(base, new, rules, config.thresholds)
     if fmt is None:
         chosen = for_path(output) if output else None
         fmt = chosen.name if chosen else "terminal"

@@ -7,18 +7,18 @@ import sys
 import tempfile
 import webbrowser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from perfkit.commands import InputError, force_option
+from perfkit.commands import InputError, force_option, rule_options, split_keys
 from perfkit.commands.output import write_output
 from perfkit.config import load_config
 from perfkit.progress import reading
 from perfkit.report import FORMATS
 
-
-def split_keys(values: tuple[str, ...]) -> list[str]:
-    return [k.strip() for v in values for k in v.split(",") if k.strip()]
+if TYPE_CHECKING:
+    from perfkit.rules._base import Rule
 
 
 def load_report(
@@ -30,14 +30,21 @@ def load_report(
     """Read the input and analyze it; bad input raises a one-line InputError.
     ``thresholds``: the project's, checked (``Config.thresholds``)."""
     from perfkit.analysis.rankfiles import report_path
-    from perfkit.rules import all_rules, select_rules, unknown_keys, unknown_rule_message
+    from perfkit.rules import all_rules
+
+    chosen = chosen_rules(select, ignore)
+    left_out = [r for r in all_rules() if r not in chosen]
+    return report_path(path, chosen, unselected=left_out, thresholds=thresholds)
+
+
+def chosen_rules(select: list[str], ignore: list[str]) -> tuple[Rule, ...]:
+    """The rules --select and --ignore leave; an unknown key is an InputError."""
+    from perfkit.rules import select_rules, unknown_keys, unknown_rule_message
 
     unknown = unknown_keys(select + ignore)
     if unknown:
         raise InputError(unknown_rule_message(unknown[0]))
-    chosen = select_rules(select or None, ignore or None)
-    left_out = [r for r in all_rules() if r not in chosen]
-    return report_path(path, chosen, unselected=left_out, thresholds=thresholds)
+    return select_rules(select or None, ignore or None)
 
 
 @click.command(short_help="Report the bottlenecks in a run or trace.")
@@ -59,13 +66,7 @@ def load_report(
     type=click.Choice(["info", "warning", "error"]),
     help="Exit 1 when a finding reaches this severity (for CI).",
 )
-@click.option(
-    "--select",
-    multiple=True,
-    metavar="CODES",
-    help="Only these rules (codes, PK1 prefixes, slugs).",
-)
-@click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules.")
+@rule_options
 @click.option("-v", "--verbose", is_flag=True, help="List every rule not checked, one a line.")
 @click.option("--open", "open_page", is_flag=True, help="Open the HTML report in the browser.")
 @click.option(
