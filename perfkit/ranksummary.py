@@ -126,7 +126,7 @@ class RankSummary:
 
     rank: int
     schema: str = SCHEMA
-    perfkit: str = ""  # the version that judged the findings
+    perfkit: str = ""  # what judged the findings: judge_version.judge_version()
     run_file: str = ""  # the run file's name, in the summary's directory
     run_bytes: int | None = None  # its size when reduced: a different size, a newer run
     host: str = ""

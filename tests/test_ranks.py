@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from perfkit import judge_version
 from perfkit.analysis import rankfiles
 from perfkit.analysis.engine import analyze, analyze_job
 from perfkit.analysis.inputs import load_inputs
@@ -119,6 +120,41 @@ def test_a_stale_summary_is_not_used(tmp_path):
     assert job is not None and job.read.startswith("3 rank summaries; 1 rank file without")
     tuned = load_job(folder, thresholds={"": {"warning-share": 0.5}})
     assert tuned is not None and tuned.read.startswith("4 rank files without a fresh summary")
+
+
+def test_a_summary_judged_by_other_code_is_not_used(tmp_path):
+    """Same version, another rule: a summary written before the judging code changed (or
+    by a perfkit that recorded its version alone) is reduced again."""
+    folder = job_copy(tmp_path, summaries=True)
+    path = folder / "summary.rank1.json"
+    data = json.loads(path.read_text())
+    assert data["perfkit"] == judge_version.judge_version()
+    data["perfkit"] = judge_version.__version__
+    path.write_text(json.dumps(data))
+    job = load_job(folder)
+    assert job is not None and job.read.startswith("3 rank summaries; 1 rank file without")
+
+
+def test_the_judge_version_follows_the_judging_code(tmp_path, monkeypatch):
+    package = Path(judge_version.__file__).parent
+    copy = tmp_path / "perfkit"
+    for name in judge_version.JUDGING:
+        source = package / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, copy / name)
+    monkeypatch.setattr(judge_version, "_PACKAGE", copy)
+    judge_version.judge_version.cache_clear()
+    try:
+        same = judge_version.judge_version()
+        rule = copy / "rules" / "pk301_data_starved.py"
+        rule.write_text(rule.read_text() + "# a changed rule\n")
+        judge_version.judge_version.cache_clear()
+        changed = judge_version.judge_version()
+        assert same.startswith(judge_version.__version__ + "+") and changed != same
+    finally:
+        judge_version.judge_version.cache_clear()
 
 
 def test_a_malformed_summary_is_one_error_naming_the_file_and_field(tmp_path, capsys):

@@ -1,12 +1,13 @@
 """A run directory of rank files, read as one job in bounded time and memory.
 
 Each rank's summary (``summary.rank<R>.json``, written by the rank at close) is used when
-it is fresh: written by this version of perfkit, for the run file beside it as it is now
-(same size), judged by the thresholds this report judges by. The ranks without one (a rank
-killed before its close, a run recorded before summaries existed, other thresholds) are
-reduced here from their run files and traces — by a pool of worker processes when there
-are many, each worker holding one rank at a time, results in rank order. The lead rank's
-run file is read whole too: the report's header, plots and timeline describe it.
+it is fresh: judged by this perfkit (its version and a digest of its judging code), for
+the run file beside it as it is now (same size), by the thresholds this report judges by.
+The ranks without one (a rank killed before its close, a run recorded before summaries
+existed, other thresholds) are reduced here from their run files and traces — by a pool of
+worker processes when there are many, each worker holding one rank at a time, results in
+rank order. The lead rank's run file is read whole too: the report's header, plots and
+timeline describe it.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
 
-from perfkit._version import __version__
 from perfkit.analysis.engine import analyze, analyze_job
 from perfkit.analysis.inputs import load_inputs, tell
 from perfkit.analysis.ranks import Job
 from perfkit.analysis.reduce import reduce_rank
 from perfkit.errors import InputError
 from perfkit.findings import Report
+from perfkit.judge_version import judge_version
 from perfkit.ranksummary import RankSummary, read_summary, summary_path
 from perfkit.rules._base import Rule
 from perfkit.runfile import RUN_FILE_NAME, rank_files
@@ -103,7 +104,7 @@ def _fresh_summary(run_file: Path, judged_by: dict[str, dict[str, float]]) -> Ra
         return None
     summary = read_summary(path, source=str(run_file))
     fresh = (
-        summary.perfkit == __version__
+        summary.perfkit == judge_version()
         and summary.run_file == run_file.name
         and summary.run_bytes == run_file.stat().st_size
         and summary.thresholds == judged_by

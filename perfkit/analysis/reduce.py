@@ -12,11 +12,11 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from perfkit._version import __version__
 from perfkit.analysis.judge import Verdicts
 from perfkit.analysis.notices import run_notices
 from perfkit.analysis.ranks import rank_row
 from perfkit.evidence import Evidence, Need, phase_series
+from perfkit.judge_version import judge_version
 from perfkit.ranksummary import FindingRecord, Phases, RankSummary
 from perfkit.rules import all_rules
 from perfkit.rules._base import Rule
@@ -39,7 +39,7 @@ def reduce_rank(ev: Evidence, rules: Sequence[Rule] | None = None) -> RankSummar
     traces = run.traces if run is not None else (Path(ev.trace.path).name,) if ev.trace else ()
     return RankSummary(
         rank=ev.rank,
-        perfkit=__version__,
+        perfkit=judge_version(),
         host=env.host if env is not None else "",
         local_rank=env.distributed.local_rank if env is not None else None,
         world_size=env.distributed.world_size if env is not None else None,
