@@ -167,13 +167,18 @@ class Evidence:
         """A quantile over the whole run of the step time (``period_ms``) or another phase
         a block keeps a sketch of (``wall_ms``, ``outside_ms``, ``data_wait_ms``): the timed
         steps kept whole and the blocks of folded steps (within 1%, sketch.py)."""
+        return sketch.quantile(*self.step_sketch(phase), q)
+
+    def step_sketch(self, phase: str = "period_ms") -> tuple[Counter[int], int]:
+        """The whole run's sketch of a phase (as ``step_quantile`` names them): bucket
+        counts, and how many steps were zero."""
         counts: Counter[int] = Counter()
         zeros = sketch.add_values(counts, (getattr(s, phase) for s in self.timed_steps))
         for block in self.run.step_blocks if self.run is not None else ():
             spread = getattr(block, phase)
             counts.update(spread.sketch())
             zeros += spread.zeros
-        return sketch.quantile(counts, zeros, q)
+        return counts, zeros
 
     @property
     def step_count(self) -> int:

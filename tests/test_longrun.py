@@ -40,6 +40,26 @@ def test_a_sketched_quantile_is_within_one_percent_of_the_exact_one(values, q):
     assert got == pytest.approx(exact, rel=sketch.ACCURACY * 1.001, abs=sketch.TINY)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(0.5, 50.0), min_size=2, max_size=200),
+    st.lists(st.floats(0.5, 50.0), min_size=2, max_size=200),
+)
+def test_a_change_from_sketches_is_the_change_from_the_steps_within_their_rounding(base, new):
+    """What `perfkit compare` says of long runs (from their sketches) is what it says of
+    the same steps kept whole: medians within 1% each, so the change within ~2%."""
+    from perfkit.analysis.noise import sketched_change, step_change
+
+    def sketched(values):
+        counts: Counter[int] = Counter()
+        return counts, sketch.add_values(counts, values)
+
+    exact, rounded = step_change(base, new), sketched_change(sketched(base), sketched(new))
+    assert exact is not None and rounded is not None
+    assert 1 + rounded.change == pytest.approx(1 + exact.change, rel=0.0202)
+    assert rounded.interval is not None and rounded.interval[0] <= rounded.interval[1]
+
+
 def test_the_step_log_keeps_the_head_the_tail_and_what_is_measured_apart(monkeypatch):
     monkeypatch.setattr(steplog, "MAX_BLOCKS", 8)  # coarsening, within a small run
     log = StepLog()
@@ -142,6 +162,12 @@ def test_compare_of_two_long_runs_compares_their_whole_runs(tmp_path):
     assert pair.phases["step_ms"][0] == pytest.approx(5.0, rel=0.011)
     assert pair.phases["step_ms"][1] == pytest.approx(4.0, rel=0.011)
     assert pair.speedup == pytest.approx(1.25, rel=0.03)
+    # The change and its interval come from the whole runs too, so the CI gate sees the
+    # slowdown in the middle of the run that the kept steps do not show.
+    assert pair.step.change == pytest.approx(0.8 - 1, abs=0.02)
+    assert pair.step.beyond_noise
+    assert compare(tmp_path / "b", tmp_path / "a").regressed(10)
+    assert not compare(tmp_path / "a", tmp_path / "b").regressed(0)
 
 
 def test_the_report_of_a_long_run_draws_bins_of_steps(tmp_path):

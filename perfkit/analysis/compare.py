@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from perfkit import sketch
 from perfkit.analysis.differences import differences
 from perfkit.analysis.engine import analyze
 from perfkit.analysis.inputs import load_inputs
-from perfkit.analysis.noise import StepChange, step_change
+from perfkit.analysis.noise import StepChange, sketched_change, step_change
 from perfkit.analysis.notices import notices
 from perfkit.analysis.ranks import representatives
 from perfkit.evidence import Evidence, phase_series
@@ -115,7 +117,11 @@ def _pair(
         base=base.source,
         new=new.source,
         speedup=b_step / n_step if b_step and n_step else None,
-        step=step_change(_steps(base), _steps(new)),
+        step=(
+            sketched_change(_step_sketch(base), _step_sketch(new))
+            if _folded(base) or _folded(new)
+            else step_change(_steps(base), _steps(new))
+        ),
         phases={k: (before.get(k), after.get(k)) for k in names},
         fixed=tuple(v for k, v in sorted(old.items()) if k not in now),
         new_findings=tuple(v for k, v in sorted(now.items()) if k not in old),
@@ -125,6 +131,25 @@ def _pair(
 
 def _steps(ev: Evidence) -> list[float]:
     return phase_series(ev).get("step_ms", [])
+
+
+def _step_sketch(ev: Evidence) -> tuple[Counter[int], int]:
+    """The input's step times as a sketch: a long run's own, else its steps counted in."""
+    if _folded(ev):
+        return ev.step_sketch()
+    counts: Counter[int] = Counter()
+    return counts, sketch.add_values(counts, _steps(ev))
+
+
+def _folded(ev: Evidence) -> bool:
+    """A long run: most of its steps are in blocks, and its steps are what phase_series
+    gives (a run of timed steps, not a reduced rank or a trace)."""
+    return (
+        ev.reduced is None
+        and ev.run is not None
+        and bool(ev.timed_steps)
+        and bool(ev.run.step_blocks)
+    )
 
 
 def phases(ev: Evidence) -> dict[str, float | None]:
@@ -143,7 +168,7 @@ def phases(ev: Evidence) -> dict[str, float | None]:
         "compute_ms": statistics.fmean(step[i] - wait[i] for i in middle),
     }
     from_run = ev.run is not None and bool(ev.timed_steps)  # as phase_series chose
-    if from_run and ev.the_run.step_blocks:
+    if _folded(ev):
         # A long run: the whole run's median step, as the report's, and its median wait.
         whole, waits = ev.step_quantile(0.5), ev.step_quantile(0.5, "data_wait_ms")
         if whole is not None and waits is not None:

@@ -5,15 +5,21 @@ Each resample draws every input's steps with replacement and takes the change of
 medians, ``median(new) / median(base) - 1``; the interval is the middle 95% of 2,000 such
 changes. The seed is fixed, so the same inputs always give the same interval. A change is
 beyond noise when the interval leaves out zero.
+
+A long run keeps most of its steps only in sketches (counts in 1% buckets): its change and
+interval come from each run's whole histogram instead, each resample drawing the bucket
+counts from a multinomial (the same bootstrap, on values rounded to 1%).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from perfkit import sketch
 
 RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -57,6 +63,52 @@ def step_change(base_ms: Sequence[float], new_ms: Sequence[float]) -> StepChange
     return StepChange(change, _interval(np.asarray(base_ms), np.asarray(new_ms)))
 
 
+def sketched_change(
+    base: tuple[Mapping[int, int], int], new: tuple[Mapping[int, int], int]
+) -> StepChange | None:
+    """``step_change`` over two sketches of step times (bucket counts, zeros), as
+    ``Evidence.step_sketch`` gives them."""
+    (b_values, b_counts), (n_values, n_counts) = _histogram(*base), _histogram(*new)
+    b_total, n_total = int(b_counts.sum()), int(n_counts.sum())
+    if not b_total or not n_total:
+        return None
+    base_median = _medians(b_values, b_counts[None])[0]
+    if base_median <= 0:
+        return None
+    change = float(_medians(n_values, n_counts[None])[0] / base_median - 1)
+    short = [name for name, total in (("base", b_total), ("new", n_total)) if total < 2]
+    if short:
+        who = " and the ".join(short) + (" inputs have" if len(short) > 1 else " input has")
+        return StepChange(change, None, f"the {who} one step")
+    rng = np.random.default_rng(SEED)
+    b = _medians(b_values, rng.multinomial(b_total, b_counts / b_total, RESAMPLES))
+    m = _medians(n_values, rng.multinomial(n_total, n_counts / n_total, RESAMPLES))
+    return StepChange(change, _percentiles(m / np.where(b > 0, b, np.nan) - 1))
+
+
+def _histogram(counts: Mapping[int, int], zeros: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending values (0, then each bucket's representative) and how many of each."""
+    order = sorted(counts)
+    values = np.array([0.0] + [sketch.representative(i) for i in order])
+    return values, np.array([zeros] + [counts[i] for i in order], dtype=np.int64)
+
+
+def _medians(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The median of each row of ``counts`` (how many of each value; rows of one total),
+    the mean of the two middle values when the total is even, as ``statistics.median``."""
+    total = int(counts[0].sum())
+    cumulative = np.cumsum(counts, axis=1)
+    low = (cumulative <= (total - 1) // 2).sum(axis=1)  # the index holding that rank
+    high = (cumulative <= total // 2).sum(axis=1)
+    return (values[low] + values[high]) / 2
+
+
+def _percentiles(changes: np.ndarray) -> tuple[float, float]:
+    tail = 100 * (1 - CONFIDENCE) / 2
+    low, high = np.nanpercentile(changes, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def _interval(base: np.ndarray, new: np.ndarray) -> tuple[float, float]:
     rng = np.random.default_rng(SEED)
     per_chunk = max(1, _CHUNK_VALUES // (len(base) + len(new)))
@@ -66,6 +118,4 @@ def _interval(base: np.ndarray, new: np.ndarray) -> tuple[float, float]:
         b = np.median(base[rng.integers(0, len(base), (n, len(base)))], axis=1)
         m = np.median(new[rng.integers(0, len(new), (n, len(new)))], axis=1)
         changes.append(m / np.where(b > 0, b, np.nan) - 1)
-    tail = 100 * (1 - CONFIDENCE) / 2
-    low, high = np.nanpercentile(np.concatenate(changes), [tail, 100 - tail])
-    return float(low), float(high)
+    return _percentiles(np.concatenate(changes))
