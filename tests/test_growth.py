@@ -78,8 +78,9 @@ def test_a_bounded_replay_buffer_is_named_and_noted_not_flagged(tmp_path):
 
     buffer = deque(maxlen=5000)
 
-    def step():
-        buffer.append((torch.randn(64), torch.randn(64)))
+    def step():  # 4 KiB a step: past the rule's 16 KiB by step 8, the scans a loaded
+        # machine still affords in 400 short steps (each scan costs more there, fewer run)
+        buffer.append((torch.randn(512), torch.randn(512)))
 
     capture(tmp_path / "run", step, steps=400)
     [f] = [f for f in analyze(tmp_path / "run").findings if f.rule == "memory-growth"]
