@@ -65,6 +65,36 @@ def test_no_problems_only_when_some_rule_could_judge():
     ]
 
 
+@pytest.mark.parametrize("fmt", ["terminal", "markdown"])
+def test_a_crash_before_the_first_step_is_one_short_line_and_no_verdict(fmt):
+    """torch.load's refusal: a long message of several lines with terminal styling codes.
+    The notice keeps its first line (the run file keeps it whole); with no step there is
+    nothing to call clean."""
+    run = cpu_run(steps=[])
+    run["env"]["error"] = (
+        "UnpicklingError: Weights only load failed, \x1b[1mdo those steps only if you trust "
+        "the source\x1b[0m. \n\t(1) In PyTorch 2.6, we changed the default value ..."
+    )
+    text = render(report(run), fmt)
+    notice = (
+        "the training stopped with UnpicklingError: Weights only load failed, do those steps "
+        "only if you trust the source.… before the first step"
+    )
+    assert notice in " ".join(text.split())  # the terminal wraps long lines
+    assert "x1b" not in text and "(1) In PyTorch" not in text and "covers the steps" not in text
+    assert "No problems found." not in text
+    assert "Nothing could be judged: no training steps were recorded." in text
+
+
+def test_an_error_line_is_short_and_plain():
+    from perfkit.analysis.notices import MAX_ERROR_CHARS, error_line
+
+    assert error_line("ValueError: bad") == "ValueError: bad"
+    assert error_line("E: \x1b[31mred\x1b[0m text") == "E: red text"
+    long = error_line("E: " + "x" * 500)
+    assert len(long) == MAX_ERROR_CHARS and long.endswith("…")
+
+
 def finding(saving_ms, source="run", code="PK1"):
     return Finding(code, code, Severity.WARNING, "m", {}, "f", saving_ms=saving_ms, source=source)
 
@@ -172,15 +202,23 @@ def test_syncs_after_a_decorated_loop_are_not_per_step_but_between_steps_are(tmp
         assert ("host-sync" in rules) == between, (name, rules)
 
 
-def test_reads_of_tensors_made_before_the_step_are_syncs_and_of_host_indices_are_not(tmp_path):
+@pytest.mark.parametrize("ops_followed", [True, False])
+def test_reads_of_tensors_made_before_the_step_are_syncs_and_of_host_indices_are_not(
+    tmp_path, monkeypatch, ops_followed
+):
     """A script that builds its data with device=device up front (no autograd, manual
     updates) syncs at loss.item() on a GPU; an index drawn on the host in the step and used
-    to slice numpy does not."""
+    to slice numpy does not. The same verdict when the probe step cannot follow ops (the
+    script uses torch.compile, as nanoGPT does by default)."""
     import numpy as np
     import torch
 
     from perfkit import analyze as analyze_path
+    from perfkit.capture import probe_step
     from tests.conftest import capture
+
+    if not ops_followed:
+        monkeypatch.setattr(probe_step, "compiled_code_ran", lambda: True)
 
     x, w = torch.randn(64, 32), torch.randn(32, 8)
     table = np.arange(1000)
@@ -194,9 +232,13 @@ def test_reads_of_tensors_made_before_the_step_are_syncs_and_of_host_indices_are
         return loss.item(), rows
 
     capture(tmp_path / "run", step, steps=20)
-    [sync] = [f for f in analyze_path(tmp_path / "run").findings if f.rule == "host-sync"]
+    report = analyze_path(tmp_path / "run")
+    [sync] = [f for f in report.findings if f.rule == "host-sync"]
     assert sync.evidence["syncs_per_step"] == 1
     assert [loc.code for loc in sync.locations] == ["return loss.item(), rows"]
+    if not ops_followed:  # launch-bound says why it could not judge
+        [reason] = [n.reason for n in report.not_checked if n.rule == "launch-bound"]
+        assert "torch.compile is in use" in reason
 
 
 def test_the_engine_says_what_a_rule_lacks_from_its_declared_needs():

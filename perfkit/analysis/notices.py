@@ -3,6 +3,7 @@ that could not be read. Told for a run, a folder of traces, or the ranks of a jo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,14 +54,19 @@ def run_notices(ev: Evidence) -> list[str]:
     out = []
     error = run.env.error
     failed = [s for s in run.steps if s.error]
-    at = f" after {run.step_count} steps" if run.steps else " before the first step"
+    # Without steps, the notice below says what that means for the report.
+    at, covers = (
+        (f" after {run.step_count} steps", "; the report covers the steps before it")
+        if run.steps
+        else (" before the first step", "")
+    )
     if run.env.interrupted:
+        saved = ", and the report covers the steps before it" if run.steps else ""
         out.append(
-            f"the process was stopped by {run.env.interrupted}{at}; the run was "
-            "saved, and the report covers the steps before it"
+            f"the process was stopped by {run.env.interrupted}{at}; the run was saved{saved}"
         )
     if error:
-        out.append(f"the training stopped with {error}{at}; the report covers the steps before it")
+        out.append(f"the training stopped with {error_line(error)}{at}{covers}")
     elif failed:
         out.append(f"step {failed[0].i} raised {failed[0].error}")
     if not run.complete:
@@ -71,6 +77,22 @@ def run_notices(ev: Evidence) -> list[str]:
     if not run.steps:
         out.append("no training steps were recorded, so most rules cannot judge")
     return out + _window_not_reached(run)
+
+
+# An exception's message as a notice shows: its first line, this long at most (the run
+# file keeps it whole).
+MAX_ERROR_CHARS = 200
+# Terminal colour and style codes some libraries put in their messages (torch.load does)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def error_line(error: str) -> str:
+    """``Type: message`` as one short line: styling codes dropped, the first line kept."""
+    lines = [line.strip() for line in _ANSI.sub("", error).splitlines() if line.strip()]
+    text = lines[0] if lines else error
+    if len(lines) > 1 or len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 1].rstrip() + "…"
+    return text
 
 
 def _window_not_reached(run: Any) -> list[str]:

@@ -280,10 +280,22 @@ class StepProbe:
     def seen_on_device(self, t: torch.Tensor) -> bool:
         return self._pushed and self._ops.seen_on_device(t)
 
-    def on_scalar_read(self, t: torch.Tensor, site: SiteKey) -> None:
-        if self._pushed:  # without the mode, where the tensor came from is unknown
+    def on_scalar_read(self, t: torch.Tensor, site: SiteKey, implicit: bool = False) -> None:
+        """A scalar read at ``site`` on a CPU-only run: of device data (a sync on a GPU run)
+        or of host data? With the mode pushed, where ``t`` came from says. Without it (the
+        ops were not followed: torch.compile) a tensor with autograd history still comes
+        from the parameters. One without it, read ``implicit``-ly (used as an index, or read
+        inside a library: numpy slicing with an index drawn on the host), is not claimed as
+        device data; an explicit read of it (``x.item()``) stays unknown, and counted."""
+        if self._pushed:
             device = self._ops.is_device_data(t)
-            self.read_sites[site] = self.read_sites.get(site, False) or device
+        elif t.requires_grad or t.grad_fn is not None:
+            device = True
+        elif implicit:
+            device = False
+        else:
+            return
+        self.read_sites[site] = self.read_sites.get(site, False) or device
 
     def _on_event(self, frame: FrameType, event: str, arg: Any) -> None:
         if event == "c_call":

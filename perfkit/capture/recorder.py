@@ -84,8 +84,8 @@ class EventRecorder:
                 return  # x.cpu().item(): the .cpu() was already counted as the sync
         key = site_key(frame)
         probe = self._probe()
-        if on_cpu and probe is not None:
-            probe.on_scalar_read(tensor, key)  # host data or would-be device data?
+        if on_cpu and probe is not None:  # host data or would-be device data?
+            probe.on_scalar_read(tensor, key, implicit=who == LIBRARY or kind == "index")
         self.acc.add_sync(key, kind)
 
     def _torch_read(self, tensor: torch.Tensor, key: tuple, kind: str) -> None:

@@ -12,6 +12,8 @@ from perfkit.findings import Finding, Location, Report, Severity, rank_ranges
 
 def verdict_text(report: Report) -> str:
     """What to say when there are no findings: only "no problems" when rules could judge."""
+    if report.summary.get("kind") == "run" and report.summary.get("steps") == 0:
+        return "Nothing could be judged: no training steps were recorded."
     if report.summary.get("rules_judged", 1):
         return "No problems found."
     return "Nothing could be judged: every rule lacked the data it needs (see Not checked)."
@@ -100,7 +102,8 @@ def header_facts(report: Report) -> list[tuple[str, str]]:
     facts = []
     if s.get("steps") is not None:
         marked_by = s.get("step_marker") or s.get("step_source")
-        facts.append(("Steps", f"{s['steps']:,} (boundaries: {marked_by})"))
+        boundaries = f" (boundaries: {marked_by})" if marked_by else ""
+        facts.append(("Steps", f"{s['steps']:,}{boundaries}"))
     if s.get("median_step_ms") is not None:
         # A trace alone times only the profiled steps, which run slower under the profiler.
         label = "Median step" if s.get("kind") == "run" else "Median profiled step"

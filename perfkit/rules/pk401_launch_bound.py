@@ -72,6 +72,8 @@ def check(ev: Evidence) -> list[Finding]:
     probe = ev.the_probe
     step_ms = ev.median_step_ms
     ops = probe.torch_calls
+    if probe.ops_skipped:
+        raise NotApplicable(f"the probe step could not count ops: {probe.ops_skipped}")
     if not ops or not step_ms:
         raise NotApplicable("the probe step counted no ops, or no step was timed")
     us_per_op = step_ms * 1e3 / ops
