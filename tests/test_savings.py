@@ -29,6 +29,30 @@ def test_launch_bound_saving_is_what_batching_the_loop_saves(reference_run):
     assert 0.5 <= estimate / measured <= 2.0, (estimate, measured)
 
 
+def test_a_loop_repeated_by_several_forward_backward_passes_saves_per_pass():
+    """A closure evaluated again and again (L-BFGS) or micro-batches repeat the loop in
+    every pass: batching it leaves one iteration per pass, not one per step."""
+    import json
+
+    from perfkit.evidence import Evidence
+    from perfkit.rules import find_rule
+    from perfkit.runfile import run_from_dict
+
+    data = json.loads((REPO / "tests" / "rules" / "PK401" / "trigger.json").read_text())
+
+    def launch_bound(backward_calls: int):
+        data["probe"]["backward_calls"] = backward_calls
+        run = run_from_dict(data)
+        [f] = analyze([Evidence(run=run)], [find_rule("launch-bound")]).findings
+        return f
+
+    one, four = launch_bound(1), launch_bound(4)  # the line's 64 visits: 4 passes of 16
+    assert "(16 in each of 4 forward-backward passes)" in four.message
+    assert "16 iterations in each of its 4 forward-backward passes" in four.saving_reason
+    # Batching removes 63 of 64 iterations in one pass, 60 of 64 in four.
+    assert four.saving_ms == pytest.approx(one.saving_ms * 60 / 63, rel=1e-3)
+
+
 def test_data_starved_saving_is_what_a_worker_saves_on_this_machine(tmp_path):
     """slow_augment with no worker, then with one (the 2 cores less the training process):
     alternated three times, medians, since a few milliseconds of saving is near this VM's

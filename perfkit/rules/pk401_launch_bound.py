@@ -23,7 +23,9 @@ before the next is queued: it can be slower than the CPU.
 
 ## Fix
 Vectorise per-sample loops into batched ops, use larger batches, or remove the overhead with
-torch.compile or CUDA graphs.
+torch.compile or CUDA graphs. A loop whose iterations depend on each other (an RNN cell
+stepped over time) cannot be batched: nn.LSTM/nn.GRU run the whole sequence in fused
+kernels, and torch.compile fuses the loop.
 
 ## Saving
 From a run file: the ops the fix removes (a loop's lines, over samples or layers, with their
@@ -86,20 +88,24 @@ def check(ev: Evidence) -> list[Finding]:
     looped = _looped_lines(ev)
     loop_ops = sum(calls for _, _, calls, _ in looped)
     forward = max(ops - backward - optimizer, 1)
+    passes = _passes(probe.backward_calls)
     if looped:
-        # Batching an n-times loop leaves one pass of its share of forward and backward;
-        # a loop over layers also takes the optimizer's per-parameter work with it.
+        # Batching an n-times loop leaves one pass of its share of forward and backward, in
+        # each forward-backward pass of the step (a closure evaluated again and again, or
+        # micro-batches); a loop over layers also takes the optimizer's per-parameter work.
         _, visits, _, modules = looped[0]
         over_layers = modules * 2 >= visits
         share_looped = min(1.0, loop_ops / forward)
         shrinking = forward + backward + (optimizer if over_layers else 0)
-        replaced = shrinking * share_looped * (1 - 1 / visits)
+        replaced = shrinking * share_looped * (1 - passes / visits)
         saving_ms = min(step_ms, replaced * us_per_op / 1e3)
         what = "layers" if over_layers else "iterations"
+        per_pass = f" in each of its {passes} forward-backward passes" if passes > 1 else ""
         how = (
-            f"batching the loop's {visits} {what} into one pass: {replaced:.0f} of the step's "
-            f"ops (forward and backward{', and the optimizer' if over_layers else ''} "
-            f"in the loop's share) at the measured {us_per_op:.1f} µs each"
+            f"batching the loop's {_per_pass(visits, passes)} {what}{per_pass} into one: "
+            f"{replaced:.0f} of the step's ops (forward and backward"
+            f"{', and the optimizer' if over_layers else ''} in the loop's share) at the "
+            f"measured {us_per_op:.1f} µs each"
         )
     elif not ev.accelerator:
         return []  # a small model on the CPU, with no loop to batch: nothing to change
@@ -123,6 +129,8 @@ def check(ev: Evidence) -> list[Finding]:
     if looped:
         site, visits, _, _ = looped[0]
         message += f"; {ev.location(site).short()} issues ops {visits} separate times per step"
+        if passes > 1:
+            message += f" ({_per_pass(visits, passes)} in each of {passes} forward-backward passes)"
     return [
         RULE.finding(
             ev,
@@ -141,6 +149,18 @@ def check(ev: Evidence) -> list[Finding]:
             saving_reason=f"Estimated as {how}.",
         )
     ]
+
+
+def _passes(backward_calls: int) -> int:
+    """Forward-backward passes in a step: one per backward (an L-BFGS closure evaluated
+    again and again, micro-batches of gradient accumulation), at least one."""
+    return max(1, backward_calls)
+
+
+def _per_pass(visits: int, passes: int) -> str:
+    """Visits of a line per pass: "~" when they do not split evenly (a closure's first
+    evaluation outside the probe, an iteration more in one pass)."""
+    return f"{'~' if visits % passes else ''}{visits / passes:.0f}"
 
 
 def _looped_lines(ev: Evidence) -> list[tuple[int, int, int, int]]:
