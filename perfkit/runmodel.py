@@ -206,6 +206,7 @@ class LoaderConfig:
     multiprocessing_context: str | None = None
     epochs: int = 0
     worker_spawns: int = 0
+    steps_fed: int | None = omitted()  # steps whose last batch it gave (None: not recorded)
     site: int | None = omitted()
 
 

@@ -51,6 +51,41 @@ def test_data_wait_is_measured_in_the_loaders_next(tmp_path):
     assert slow.config["dataloaders"][0]["num_workers"] == 0
 
 
+@pytest.mark.parametrize("auto_steps", [False, True])
+def test_a_starved_step_names_the_training_loader_not_the_evaluation_one(tmp_path, auto_steps):
+    """Both loaders are slow and built a line apart; only the training one gives the steps
+    their batches, so only its line is where the fix goes (pytorch/examples' mnist builds
+    train_loader and test_loader back to back). Decorated steps fetch their batch before
+    the step, automatic ones (cut at optimizer.step) inside it."""
+    from perfkit import analyze
+
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def train_step(x):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+
+    step = train_step if auto_steps else profile_step(train_step)
+    with Session(tmp_path / "run", **QUICK, auto_steps=auto_steps):  # probes on, as `perfkit run`
+        train = DataLoader(SlowDataset(48, 0.003), batch_size=4)
+        test = DataLoader(SlowDataset(8, 0.003), batch_size=4)
+        for _ in range(2):
+            for x, _y in train:
+                step(x)
+            with torch.no_grad():
+                for x, _y in test:
+                    model(x)
+    run = read_run(tmp_path / "run")
+    fed = sorted(d.get("steps_fed") or 0 for d in run.config["dataloaders"])
+    assert fed == [0, len(run.steps)]
+    [starved] = [f for f in analyze(tmp_path / "run").findings if f.rule == "data-starved"]
+    assert [loc.code for loc in starved.locations] == [
+        "train = DataLoader(SlowDataset(48, 0.003), batch_size=4)"
+    ]
+
+
 def test_loader_settings_and_worker_spawns(tmp_path):
     def run(out, persistent):
         loader = DataLoader(

@@ -27,7 +27,15 @@ from perfkit.runmodel import LoaderConfig
 class LoaderInfo:
     """What one DataLoader looked like and did; outlives the loader itself."""
 
-    __slots__ = ("dataset", "settings", "epochs", "worker_spawns", "site", "__weakref__")
+    __slots__ = (
+        "dataset",
+        "settings",
+        "epochs",
+        "worker_spawns",
+        "steps_fed",
+        "site",
+        "__weakref__",
+    )
 
     def __init__(self, dataset: str) -> None:
         self.dataset = dataset
@@ -35,6 +43,9 @@ class LoaderInfo:
         self.settings: dict[str, Any] = {}
         self.epochs = 0  # calls to iter(loader)
         self.worker_spawns = 0  # times a fresh set of worker processes was started
+        # Steps whose last batch came from this loader: the training loop's loader, told
+        # apart from an evaluation loader iterated between steps
+        self.steps_fed = 0
 
     def record(self, sites: SiteTable) -> LoaderConfig:
         return LoaderConfig(
@@ -42,6 +53,7 @@ class LoaderInfo:
             **self.settings,
             epochs=self.epochs,
             worker_spawns=self.worker_spawns,
+            steps_fed=self.steps_fed,
             site=sites.index(self.site) if self.site is not None else None,
         )
 
@@ -141,6 +153,7 @@ def _probe_next(original):
         info = getattr(self, _INFO_ATTR, None)
         if info is not None:
             sess.loaders[info] = None
+            sess.last_loader = info
         return batch
 
     return __next__

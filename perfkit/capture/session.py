@@ -124,6 +124,7 @@ class Session:
         self.step_count = 0  # steps recorded in ``steps``: the next step's index
         # DataLoaders that delivered batches during this session (an ordered set).
         self.loaders: dict[LoaderInfo, None] = {}
+        self.last_loader: LoaderInfo | None = None  # the one the latest batch came from
         self.dropped_steps = 0
         self.boundaries = StepBoundaries()
         self.window = (
@@ -343,6 +344,10 @@ class Session:
             )
         )
         self.step_count = index + 1
+        fed = self.last_loader
+        if fed is not None:  # the step's batch came from it (see LoaderInfo.steps_fed)
+            fed.steps_fed += 1
+            self.last_loader = None
         self.steps.maybe_fold()
         self._in_step = False
         self.work.after_step(index, now)

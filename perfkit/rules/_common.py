@@ -100,6 +100,13 @@ def net_growth(scans: Sequence[HeapScan], key: str) -> float:
     return float(getattr(scans[-1], key) - getattr(scans[0], key)) if scans else 0.0
 
 
+def feeding_loaders(loaders: Sequence[LoaderConfig]) -> list[LoaderConfig]:
+    """The loaders that gave the steps their batches (an evaluation loader iterated
+    between steps gives none); all of them for a run file that did not record it."""
+    feeding = [d for d in loaders if d.steps_fed]
+    return feeding or list(loaders)
+
+
 def loader_locations(ev: Evidence, loaders: Sequence[LoaderConfig]) -> list[Location]:
     """Where the loaders were built: the line to change for a DataLoader finding."""
     sites = {d.site for d in loaders if d.site is not None}

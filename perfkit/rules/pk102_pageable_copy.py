@@ -32,7 +32,7 @@ from __future__ import annotations
 from perfkit.evidence import Evidence, Need, share_text
 from perfkit.findings import Finding, Severity
 from perfkit.rules._base import Rule
-from perfkit.rules._common import site_totals, top_locations
+from perfkit.rules._common import feeding_loaders, site_totals, top_locations
 
 # Pinned copies run at roughly twice the bandwidth of pageable ones and can overlap compute;
 # the saving estimate assumes half the pageable copy time comes back.
@@ -48,7 +48,7 @@ def check(ev: Evidence) -> list[Finding]:
         return []
     steps = len(ev.timed_steps)
     per_step = sum(totals.values()) / max(steps, 1)
-    loaders = [d for d in run.config.dataloaders if not d.pin_memory]
+    loaders = [d for d in feeding_loaders(run.config.dataloaders) if not d.pin_memory]
     message = f"{per_step:.0f} pageable host-to-device copies per step"
     if loaders:
         message += f"; {len(loaders)} DataLoader(s) with pin_memory=False"

@@ -36,11 +36,12 @@ gives the same verdict run after run.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 
 from perfkit.evidence import Evidence, Need, NotApplicable, share_text
 from perfkit.findings import WARNING_SHARE, Finding
 from perfkit.rules._base import Rule
-from perfkit.rules._common import loader_locations, low_median
+from perfkit.rules._common import feeding_loaders, loader_locations, low_median
 from perfkit.runmodel import LoaderConfig
 from perfkit.thresholds import Threshold
 
@@ -66,7 +67,7 @@ def check(ev: Evidence) -> list[Finding]:
     if ev.run is not None and ev.timed_steps:
         waits = [s.data_wait_ms for s in ev.timed_steps]
         periods = [s.period_ms for s in ev.timed_steps]
-        loaders: tuple[LoaderConfig, ...] = ev.run.config.dataloaders
+        loaders: Sequence[LoaderConfig] = feeding_loaders(ev.run.config.dataloaders)
         source = "run"
     elif ev.trace is not None and ev.trace.steps:
         if not any(s.dataloader_us for s in ev.trace.steps):
