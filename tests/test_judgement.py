@@ -165,6 +165,19 @@ def test_syncs_only_inside_a_library_are_noted_with_its_own_fix():
     assert "logging_nan_inf_filter=False" in f.fix
 
 
+def test_a_library_read_once_an_epoch_is_not_a_share_of_the_steps_syncs():
+    """pytorch/examples' vae: `train_loss += loss.item()` every step; torchvision's
+    save_image in the test pass, inside one automatic step an epoch. The message's shares
+    are of the recurring syncs: no "(4% inside torchvision/utils.py)" beside "100%"."""
+    run = with_sites(cpu_run(), "train_loss += loss.item()", "save_image(comparison.cpu())")
+    for i, step in enumerate(run["steps"]):
+        once = [(1, "tolist in torchvision/utils.py", 6)] if i == 6 else []
+        step["events"] = sync_step([(0, "item", 1), *once])
+    [f] = report(run, ["host-sync"]).findings
+    assert "100% at train.py:10" in f.message and "inside" not in f.message
+    assert f.evidence["inside_libraries"] == {} and f.severity == Severity.WARNING
+
+
 def test_a_sync_that_recurs_leads_and_a_once_an_epoch_one_is_left_out():
     run = with_sites(cpu_run(), "total += loss.item()", "print(accuracy.item())")
     for i, step in enumerate(run["steps"]):

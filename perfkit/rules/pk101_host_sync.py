@@ -162,7 +162,7 @@ def _from_run(ev: Evidence, wait: tuple[float, float] | None) -> list[Finding]:
         f"{per_step:.0f} host sync{'s' if round(per_step) != 1 else ''} per step, "
         f"{share_text(top_share)} at {top.short()}{code_of(top)}"
     )
-    internal = _internal_share(ev)
+    internal = _internal_share(ev, set(totals))
     libraries = sorted(internal)
     if libraries:
         message += f" ({share_text(sum(internal.values()))} inside {', '.join(libraries)})"
@@ -224,13 +224,15 @@ def _libraries_by_site(ev: Evidence) -> dict[int, str]:
     return {site: where for site, where in found.items() if where}
 
 
-def _internal_share(ev: Evidence) -> dict[str, float]:
-    """Share of the timed steps' syncs made inside each library's code (kinds 'x in lib')."""
+def _internal_share(ev: Evidence, recurring: set[int]) -> dict[str, float]:
+    """Share of the timed steps' syncs made inside each library's code (kinds 'x in lib'),
+    of those at the ``recurring`` lines the finding's shares are of: a library read once an
+    epoch (an image saved in an evaluation) is not part of the step's syncs."""
     by_library: Counter[str] = Counter()
     total = 0
     for step in ev.timed_steps:
         for site in sites_of(step, "syncs"):
-            if site.site in ev.host_read_sites:
+            if site.site in ev.host_read_sites or site.site not in recurring:
                 continue
             total += site.count
             _, sep, where = site.kind.partition(" in ")
