@@ -89,6 +89,14 @@ def _config(table: dict[str, Any], path: Path, read_thresholds: bool) -> Config:
     output = table.get("output")
     if output is not None and (not isinstance(output, str) or not output):
         raise fail("output", "should be a folder name")
+    if read_thresholds and (lists["select"] or lists["ignore"]):
+        # Where a report judges, a misspelt rule is named with its file, not silently dropped.
+        from perfkit.rules import unknown_keys, unknown_rule_message
+
+        for key in ("select", "ignore"):
+            unknown_rule = unknown_keys(list(lists[key]))
+            if unknown_rule:
+                raise fail(key, f"has an {unknown_rule_message(unknown_rule[0])}")
     thresholds = table.get("thresholds", {})
     if not isinstance(thresholds, dict):
         raise fail("thresholds", "should be a table: [tool.perfkit.thresholds]")

@@ -40,6 +40,7 @@ def test_the_nearest_pyproject_with_the_table_is_read(tmp_path):
         ("selct = []\n", "selct is not a setting"),
         ("output = 3\n", "output should be a folder name"),
         ("select = [\n", "cannot read it"),
+        ('ignore = ["host-synk"]\n', "ignore has an unknown rule 'host-synk'"),
     ],
 )
 def test_a_bad_table_names_the_file_and_the_key(tmp_path, capsys, monkeypatch, table, problem):
@@ -83,3 +84,12 @@ def test_open_shows_the_html_report_in_the_browser(capsys, monkeypatch):
     assert Path(page).read_text(encoding="utf-8").startswith("<!doctype html>")
     code, _, err = invoke(capsys, "report", str(BEFORE), "--open", "-f", "json")
     assert code == 2 and "--open shows the HTML report" in err and len(opened) == 1
+
+
+def test_the_python_api_refuses_a_rule_that_does_not_exist():
+    import perfkit
+
+    with pytest.raises(ValueError, match="unknown rule 'PK999'"):
+        perfkit.analyze(BEFORE, select=["PK999"])
+    with pytest.raises(ValueError, match="did you mean 'host-sync'"):
+        perfkit.compare(BEFORE, BEFORE, ignore=["host-synk"])

@@ -78,11 +78,37 @@ def test_a_starved_step_names_the_training_loader_not_the_evaluation_one(tmp_pat
                 for x, _y in test:
                     model(x)
     run = read_run(tmp_path / "run")
+    # The evaluation between the two epochs lands before the second epoch's first step.
     fed = sorted(d.get("steps_fed") or 0 for d in run.config["dataloaders"])
-    assert fed == [0, len(run.steps)]
+    assert fed == [1, len(run.steps)]
     [starved] = [f for f in analyze(tmp_path / "run").findings if f.rule == "data-starved"]
     assert [loc.code for loc in starved.locations] == [
         "train = DataLoader(SlowDataset(48, 0.003), batch_size=4)"
+    ]
+
+
+def test_every_loader_a_step_takes_batches_from_feeds_it(tmp_path):
+    """zip(labeled, unlabeled): each step takes a batch from both, so both are the loop's
+    loaders; the slow one (no workers) is where the fix goes."""
+    from perfkit import analyze
+
+    @profile_step
+    def train_step(a, b):
+        time.sleep(0.002)
+
+    with Session(tmp_path / "run", **QUICK):
+        slow = DataLoader(SlowDataset(40, 0.003), batch_size=4)
+        fast = DataLoader(TensorDataset(torch.ones(40, 4)), batch_size=4)
+        for _ in range(2):
+            for a, b in zip(slow, fast, strict=True):
+                train_step(a, b)
+    run = read_run(tmp_path / "run")
+    assert [d["steps_fed"] for d in run.config["dataloaders"]] == [len(run.steps)] * 2
+    [starved] = [f for f in analyze(tmp_path / "run").findings if f.rule == "data-starved"]
+    assert "num_workers=0" in starved.message
+    assert [loc.code for loc in starved.locations] == [
+        "slow = DataLoader(SlowDataset(40, 0.003), batch_size=4)",
+        "fast = DataLoader(TensorDataset(torch.ones(40, 4)), batch_size=4)",
     ]
 
 

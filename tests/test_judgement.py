@@ -78,10 +78,11 @@ def test_a_crash_before_the_first_step_is_one_short_line_and_no_verdict(fmt):
     text = render(report(run), fmt)
     notice = (
         "the training stopped with UnpicklingError: Weights only load failed, do those steps "
-        "only if you trust the source.… before the first step"
+        "only if you trust the source. (1) In PyTorch 2.6, we changed the default value ... "
+        "before the first step"
     )
     assert notice in " ".join(text.split())  # the terminal wraps long lines
-    assert "x1b" not in text and "(1) In PyTorch" not in text and "covers the steps" not in text
+    assert "x1b" not in text and "\\x0a" not in text and "covers the steps" not in text
     assert "No problems found." not in text
     assert "Nothing could be judged: no training steps were recorded." in text
 
@@ -91,6 +92,7 @@ def test_an_error_line_is_short_and_plain():
 
     assert error_line("ValueError: bad") == "ValueError: bad"
     assert error_line("E: \x1b[31mred\x1b[0m text") == "E: red text"
+    assert error_line("Foo: \nthe real text\n\tmore") == "Foo: the real text more"
     long = error_line("E: " + "x" * 500)
     assert len(long) == MAX_ERROR_CHARS and long.endswith("…")
 
@@ -252,6 +254,33 @@ def test_reads_of_tensors_made_before_the_step_are_syncs_and_of_host_indices_are
     if not ops_followed:  # launch-bound says why it could not judge
         [reason] = [n.reason for n in report.not_checked if n.rule == "launch-bound"]
         assert "torch.compile is in use" in reason
+
+
+@pytest.mark.parametrize("ops_followed", [True, False])
+def test_a_models_output_used_as_an_index_under_no_grad_is_a_sync(
+    tmp_path, monkeypatch, ops_followed
+):
+    """`table[model(x).argmax()]` under no_grad: the output has no autograd history, yet
+    on a GPU run it is device data; reading it as an index waits for the GPU."""
+    import numpy as np
+    import torch
+
+    from perfkit import analyze as analyze_path
+    from perfkit.capture import probe_step
+    from tests.conftest import capture
+
+    if not ops_followed:
+        monkeypatch.setattr(probe_step, "compiled_code_ran", lambda: True)
+    model, x, table = torch.nn.Linear(8, 4), torch.randn(2, 8), np.arange(100)
+
+    def step():
+        with torch.no_grad():
+            return table[model(x).argmax()]
+
+    capture(tmp_path / "run", step, steps=20)
+    [sync] = [f for f in analyze_path(tmp_path / "run").findings if f.rule == "host-sync"]
+    assert sync.evidence["syncs_per_step"] == 1
+    assert [loc.code for loc in sync.locations] == ["return table[model(x).argmax()]"]
 
 
 def test_the_engine_says_what_a_rule_lacks_from_its_declared_needs():

@@ -60,6 +60,30 @@ def test_a_change_from_sketches_is_the_change_from_the_steps_within_their_roundi
     assert rounded.interval is not None and rounded.interval[0] <= rounded.interval[1]
 
 
+def test_a_small_change_of_a_long_run_is_not_rounded_to_a_whole_bucket():
+    """200,000 steps around a bucket's edge, then 0.1% slower: with each bucket read at its
+    middle the medians jumped a whole bucket (+2.02%, 'beyond noise', failing a 2% gate);
+    spread across their buckets they move with the steps."""
+    import numpy as np
+
+    from perfkit.analysis.noise import sketched_change
+
+    rng = np.random.default_rng(1)
+    edge = sketch.GAMMA**115
+    base = rng.normal(edge * 0.9995, edge * 0.01, 200_000)
+
+    def sketched(values):
+        counts: Counter[int] = Counter()
+        return counts, sketch.add_values(counts, values.tolist())
+
+    slower = sketched_change(sketched(base), sketched(base * 1.001))
+    assert slower is not None and slower.change == pytest.approx(0.001, abs=0.001)
+    again = sketched_change(
+        sketched(base), sketched(rng.normal(edge * 0.9995, edge * 0.01, 200_000))
+    )
+    assert again is not None and abs(again.change) < 0.002 and not again.beyond_noise
+
+
 def test_the_step_log_keeps_the_head_the_tail_and_what_is_measured_apart(monkeypatch):
     monkeypatch.setattr(steplog, "MAX_BLOCKS", 8)  # coarsening, within a small run
     log = StepLog()
@@ -238,3 +262,15 @@ def test_a_recut_after_thousands_of_folded_steps_keeps_their_events_and_data_wai
     first = run.steps[0]
     assert first.batches == 5_000
     assert first.events is not None and first.events.syncs.count == 5_000
+
+
+def test_the_hot_path_builds_whole_step_records(tmp_path):
+    """Session._close_step builds StepRecord with tuple.__new__ (no NamedTuple __new__ on
+    the hot path), which checks nothing: a field added to StepRecord must be filled too."""
+    from perfkit import Session
+
+    with Session(tmp_path / "run", **QUICK) as session:
+        with session.step():
+            pass
+        [record] = session.steps.recent
+        assert len(record) == len(StepRecord._fields) and record.phase in ("", "probe")

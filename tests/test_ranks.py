@@ -136,23 +136,29 @@ def test_a_summary_judged_by_other_code_is_not_used(tmp_path):
 
 
 def test_the_judge_version_follows_the_judging_code(tmp_path, monkeypatch):
+    """A rule, a severity cut-off (findings.py) or the sketch changed: another digest. A
+    report renderer changed: the same (its summaries still hold)."""
     package = Path(judge_version.__file__).parent
     copy = tmp_path / "perfkit"
-    for name in judge_version.JUDGING:
-        source = package / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, copy / name)
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(judge_version, "_PACKAGE", copy)
-    judge_version.judge_version.cache_clear()
-    try:
-        same = judge_version.judge_version()
-        rule = copy / "rules" / "pk301_data_starved.py"
-        rule.write_text(rule.read_text() + "# a changed rule\n")
+
+    def digest_after(edit: str) -> str:
+        source = copy / edit
+        source.write_text(source.read_text() + "# changed\n")
         judge_version.judge_version.cache_clear()
-        changed = judge_version.judge_version()
-        assert same.startswith(judge_version.__version__ + "+") and changed != same
+        return judge_version.judge_version()
+
+    try:
+        judge_version.judge_version.cache_clear()
+        first = judge_version.judge_version()
+        assert first.startswith(judge_version.__version__ + "+")
+        assert digest_after("report/text.py") == first
+        assert digest_after("capture/session.py") == first
+        seen = {first}
+        for edit in ("rules/pk301_data_starved.py", "findings.py", "sketch.py"):
+            seen.add(digest_after(edit))
+        assert len(seen) == 4
     finally:
         judge_version.judge_version.cache_clear()
 

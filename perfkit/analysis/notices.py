@@ -79,18 +79,18 @@ def run_notices(ev: Evidence) -> list[str]:
     return out + _window_not_reached(run)
 
 
-# An exception's message as a notice shows: its first line, this long at most (the run
-# file keeps it whole).
+# An exception's message as a notice shows it: this long at most (the run file keeps it
+# whole).
 MAX_ERROR_CHARS = 200
 # Terminal colour and style codes some libraries put in their messages (torch.load does)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def error_line(error: str) -> str:
-    """``Type: message`` as one short line: styling codes dropped, the first line kept."""
-    lines = [line.strip() for line in _ANSI.sub("", error).splitlines() if line.strip()]
-    text = lines[0] if lines else error
-    if len(lines) > 1 or len(text) > MAX_ERROR_CHARS:
+    """``Type: message`` as one short line: styling codes dropped, line breaks and runs of
+    spaces made one space, cut at MAX_ERROR_CHARS."""
+    text = " ".join(_ANSI.sub("", error).split())
+    if len(text) > MAX_ERROR_CHARS:
         text = text[: MAX_ERROR_CHARS - 1].rstrip() + "…"
     return text
 

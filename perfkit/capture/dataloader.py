@@ -32,7 +32,6 @@ class LoaderInfo:
         "settings",
         "epochs",
         "worker_spawns",
-        "steps_fed",
         "site",
         "__weakref__",
     )
@@ -43,17 +42,15 @@ class LoaderInfo:
         self.settings: dict[str, Any] = {}
         self.epochs = 0  # calls to iter(loader)
         self.worker_spawns = 0  # times a fresh set of worker processes was started
-        # Steps whose last batch came from this loader: the training loop's loader, told
-        # apart from an evaluation loader iterated between steps
-        self.steps_fed = 0
 
-    def record(self, sites: SiteTable) -> LoaderConfig:
+    def record(self, sites: SiteTable, steps_fed: int) -> LoaderConfig:
+        """``steps_fed``: the session's steps it gave batches to (Session.loaders)."""
         return LoaderConfig(
             dataset=self.dataset,
             **self.settings,
             epochs=self.epochs,
             worker_spawns=self.worker_spawns,
-            steps_fed=self.steps_fed,
+            steps_fed=steps_fed,
             site=sites.index(self.site) if self.site is not None else None,
         )
 
@@ -152,8 +149,8 @@ def _probe_next(original):
         )
         info = getattr(self, _INFO_ATTR, None)
         if info is not None:
-            sess.loaders[info] = None
-            sess.last_loader = info
+            sess.loaders.setdefault(info, 0)
+            sess.fetched_from.add(info)
         return batch
 
     return __next__

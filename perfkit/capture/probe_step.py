@@ -284,14 +284,15 @@ class StepProbe:
         """A scalar read at ``site`` on a CPU-only run: of device data (a sync on a GPU run)
         or of host data? With the mode pushed, where ``t`` came from says. Without it (the
         ops were not followed: torch.compile) a tensor with autograd history still comes
-        from the parameters. One without it, read ``implicit``-ly (used as an index, or read
-        inside a library: numpy slicing with an index drawn on the host), is not claimed as
+        from the parameters. One without it while grad is enabled does not (under no_grad a
+        model's output has none either): read ``implicit``-ly (used as an index, or inside
+        a library: numpy slicing with an index drawn on the host), it is not claimed as
         device data; an explicit read of it (``x.item()``) stays unknown, and counted."""
         if self._pushed:
             device = self._ops.is_device_data(t)
         elif t.requires_grad or t.grad_fn is not None:
             device = True
-        elif implicit:
+        elif implicit and torch.is_grad_enabled():
             device = False
         else:
             return

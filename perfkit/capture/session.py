@@ -123,8 +123,11 @@ class Session:
         self.steps = StepLog()
         self.step_count = 0  # steps recorded in ``steps``: the next step's index
         # DataLoaders that delivered batches during this session (an ordered set).
-        self.loaders: dict[LoaderInfo, None] = {}
-        self.last_loader: LoaderInfo | None = None  # the one the latest batch came from
+        # DataLoaders that delivered batches during this session (in order), and how many
+        # of its steps each gave batches to: the training loop's loaders, told apart from
+        # an evaluation loader iterated between steps.
+        self.loaders: dict[LoaderInfo, int] = {}
+        self.fetched_from: set[LoaderInfo] = set()  # since the last step closed
         self.dropped_steps = 0
         self.boundaries = StepBoundaries()
         self.window = (
@@ -344,10 +347,10 @@ class Session:
             )
         )
         self.step_count = index + 1
-        fed = self.last_loader
-        if fed is not None:  # the step's batch came from it (see LoaderInfo.steps_fed)
-            fed.steps_fed += 1
-            self.last_loader = None
+        if self.fetched_from:  # the loaders this step's batches came from
+            for info in self.fetched_from:
+                self.loaders[info] += 1
+            self.fetched_from.clear()
         self.steps.maybe_fold()
         self._in_step = False
         self.work.after_step(index, now)

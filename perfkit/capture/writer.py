@@ -203,7 +203,9 @@ class RunWriter:
             env=run_env,
             # Last: it lists the errors, those of the records above included.
             capture=_record(Capture, s.capture_info(), "capture") or Capture(),
-            config=s.config.record(sites, tuple(info.record(sites) for info in list(s.loaders))),
+            config=s.config.record(
+                sites, tuple(info.record(sites, fed) for info, fed in list(s.loaders.items()))
+            ),
             steps=(),
             outside_steps=OutsideSteps(
                 syncs=outside.syncs,

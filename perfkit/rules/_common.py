@@ -100,11 +100,19 @@ def net_growth(scans: Sequence[HeapScan], key: str) -> float:
     return float(getattr(scans[-1], key) - getattr(scans[0], key)) if scans else 0.0
 
 
+# A loader feeds the loop when it gave batches to at least this share of the steps the
+# busiest loader fed: both loaders of ``zip(labeled, unlabeled)`` do, an evaluation loader
+# iterated once an epoch between steps does not.
+FEEDING_SHARE = 0.5
+
+
 def feeding_loaders(loaders: Sequence[LoaderConfig]) -> list[LoaderConfig]:
-    """The loaders that gave the steps their batches (an evaluation loader iterated
-    between steps gives none); all of them for a run file that did not record it."""
-    feeding = [d for d in loaders if d.steps_fed]
-    return feeding or list(loaders)
+    """The loaders that gave the steps their batches; all of them for a run file that did
+    not record it."""
+    most = max((d.steps_fed or 0 for d in loaders), default=0)
+    if not most:
+        return list(loaders)
+    return [d for d in loaders if (d.steps_fed or 0) >= FEEDING_SHARE * most]
 
 
 def loader_locations(ev: Evidence, loaders: Sequence[LoaderConfig]) -> list[Location]:

@@ -174,14 +174,13 @@ def _looped_lines(ev: Evidence) -> list[tuple[int, int, int, int]]:
         slot[1] += hot.visits
         slot[2] += hot.calls
         slot[3] += hot.modules
-    # A loop that runs backward() as often as the line repeats is gradient accumulation:
-    # micro-batches are split on purpose (memory), not a loop to batch.
-    backward_calls = probe.backward_calls
-    accumulation = backward_calls if backward_calls > 1 else 0
+    # A line visited once per backward() is not a loop but the passes themselves (micro-
+    # batches of gradient accumulation, split on purpose): a loop repeats within a pass.
+    passes = _passes(probe.backward_calls)
     looped = [
         (site, v, c, m)
         for site, v, c, m in lines.values()
-        if v >= MIN_LINE_VISITS and v > accumulation
+        if v >= MIN_LINE_VISITS and v >= 2 * passes
     ]
     return sorted(looped, key=lambda t: -t[1])
 
