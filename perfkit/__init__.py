@@ -40,10 +40,10 @@ def analyze(
     ``report.findings`` are the findings; ``perfkit.report.render(report, "html")`` formats it.
     """
     from perfkit.analysis.rankfiles import report_path
-    from perfkit.rules import all_rules, thresholds_from_table
+    from perfkit.rules import all_rules, chosen_rules, thresholds_from_table
 
     tuned = thresholds_from_table(thresholds) if thresholds else None
-    chosen = _chosen(select, ignore)
+    chosen = chosen_rules(select, ignore)
     left_out = [r for r in all_rules() if r not in chosen]
     return report_path(path, chosen, left_out, thresholds=tuned)
 
@@ -63,20 +63,10 @@ def compare(
     ``select``, ``ignore`` and ``thresholds`` choose and tune the rules, as for ``analyze``.
     """
     from perfkit.analysis.compare import compare as compare_inputs
-    from perfkit.rules import thresholds_from_table
+    from perfkit.rules import chosen_rules, thresholds_from_table
 
     tuned = thresholds_from_table(thresholds) if thresholds else None
-    return compare_inputs(base, new, _chosen(select, ignore), tuned)
-
-
-def _chosen(select: list[str] | None, ignore: list[str] | None):
-    """The rules ``select`` and ``ignore`` leave; a key naming no rule is a ValueError."""
-    from perfkit.rules import select_rules, unknown_keys, unknown_rule_message
-
-    unknown = unknown_keys([*(select or ()), *(ignore or ())])
-    if unknown:
-        raise ValueError(unknown_rule_message(unknown[0]))
-    return select_rules(select, ignore)
+    return compare_inputs(base, new, chosen_rules(select, ignore), tuned)
 
 
 def __getattr__(name: str) -> Any:

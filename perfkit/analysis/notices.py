@@ -55,15 +55,11 @@ def run_notices(ev: Evidence) -> list[str]:
     error = run.env.error
     failed = [s for s in run.steps if s.error]
     # Without steps, the notice below says what that means for the report.
-    at, covers = (
-        (f" after {run.step_count} steps", "; the report covers the steps before it")
-        if run.steps
-        else (" before the first step", "")
-    )
+    at = f" after {run.step_count} steps" if run.steps else " before the first step"
+    covers = "; the report covers the steps before it" if run.steps else ""
     if run.env.interrupted:
-        saved = ", and the report covers the steps before it" if run.steps else ""
         out.append(
-            f"the process was stopped by {run.env.interrupted}{at}; the run was saved{saved}"
+            f"the process was stopped by {run.env.interrupted}{at}; the run was saved{covers}"
         )
     if error:
         out.append(f"the training stopped with {error_line(error)}{at}{covers}")

@@ -27,14 +27,7 @@ from perfkit.runmodel import LoaderConfig
 class LoaderInfo:
     """What one DataLoader looked like and did; outlives the loader itself."""
 
-    __slots__ = (
-        "dataset",
-        "settings",
-        "epochs",
-        "worker_spawns",
-        "site",
-        "__weakref__",
-    )
+    __slots__ = ("dataset", "settings", "epochs", "worker_spawns", "site", "__weakref__")
 
     def __init__(self, dataset: str) -> None:
         self.dataset = dataset

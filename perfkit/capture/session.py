@@ -122,7 +122,6 @@ class Session:
         self.eval_watch = EvalWatch()
         self.steps = StepLog()
         self.step_count = 0  # steps recorded in ``steps``: the next step's index
-        # DataLoaders that delivered batches during this session (an ordered set).
         # DataLoaders that delivered batches during this session (in order), and how many
         # of its steps each gave batches to: the training loop's loaders, told apart from
         # an evaluation loader iterated between steps.

@@ -53,12 +53,12 @@ def compare(base, new, fmt, output, force, fail_on_regression, select, ignore) -
     Example:  perfkit compare runs/before runs/after -o compare.html --fail-on-regression 5
     """
     from perfkit.analysis.compare import compare as compare_inputs
-    from perfkit.commands.report import chosen_rules
     from perfkit.config import load_config
     from perfkit.escape import terminal_line
     from perfkit.progress import reading
     from perfkit.report import for_path
     from perfkit.report.compare import WARNING, render, step_text
+    from perfkit.rules import chosen_rules
 
     config = load_config()
     rules = chosen_rules(

@@ -7,7 +7,6 @@ import sys
 import tempfile
 import webbrowser
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -16,9 +15,6 @@ from perfkit.commands.output import write_output
 from perfkit.config import load_config
 from perfkit.progress import reading
 from perfkit.report import FORMATS
-
-if TYPE_CHECKING:
-    from perfkit.rules._base import Rule
 
 
 def load_report(
@@ -30,21 +26,11 @@ def load_report(
     """Read the input and analyze it; bad input raises a one-line InputError.
     ``thresholds``: the project's, checked (``Config.thresholds``)."""
     from perfkit.analysis.rankfiles import report_path
-    from perfkit.rules import all_rules
+    from perfkit.rules import all_rules, chosen_rules
 
     chosen = chosen_rules(select, ignore)
     left_out = [r for r in all_rules() if r not in chosen]
     return report_path(path, chosen, unselected=left_out, thresholds=thresholds)
-
-
-def chosen_rules(select: list[str], ignore: list[str]) -> tuple[Rule, ...]:
-    """The rules --select and --ignore leave; an unknown key is an InputError."""
-    from perfkit.rules import select_rules, unknown_keys, unknown_rule_message
-
-    unknown = unknown_keys(select + ignore)
-    if unknown:
-        raise InputError(unknown_rule_message(unknown[0]))
-    return select_rules(select or None, ignore or None)
 
 
 @click.command(short_help="Report the bottlenecks in a run or trace.")

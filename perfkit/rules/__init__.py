@@ -50,6 +50,19 @@ def select_rules(select: list[str] | None, ignore: list[str] | None) -> tuple[Ru
     return tuple(r for r in chosen if not ignore or not matches(r, ignore))
 
 
+class UnknownRule(InputError, ValueError):
+    """A --select/--ignore key that names no rule: bad input to the CLI (exit 2), a
+    ValueError to the Python API."""
+
+
+def chosen_rules(select: list[str] | None, ignore: list[str] | None) -> tuple[Rule, ...]:
+    """``select_rules``, once every key is checked: the first unknown one is UnknownRule."""
+    unknown = unknown_keys([*(select or ()), *(ignore or ())])
+    if unknown:
+        raise UnknownRule(unknown_rule_message(unknown[0]))
+    return select_rules(select or None, ignore or None)
+
+
 def unknown_keys(keys: list[str]) -> list[str]:
     return [
         k
