@@ -31,17 +31,6 @@ def capture() -> None:
     perfkit("reference", *common, "-o", str(RUNS / "after"))
 
 
-def relative_paths() -> None:
-    """The committed run files name this checkout's files relative to it (a run file records
-    absolute paths: argv, cwd, the sites' files), so no one's checkout path is published."""
-    root = str(Path.cwd().resolve())
-    for run_file in sorted(RUNS.glob("*/run.json")):
-        text = run_file.read_text()
-        relative = text.replace(f'"cwd":"{root}"', '"cwd":"."').replace(f'"{root}/', '"')
-        if relative != text:
-            run_file.write_text(relative)
-
-
 def render() -> list[Path]:
     """Write every sample report; returns the files written."""
     inputs = {"before": RUNS / "before", "after": RUNS / "after", "resnet50-trace": TRACE}
@@ -65,7 +54,6 @@ def main() -> None:
     args = parser.parse_args()
     if not args.render:
         capture()
-    relative_paths()
     render()
 
 
