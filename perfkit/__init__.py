@@ -63,10 +63,10 @@ def compare(
     ``select``, ``ignore`` and ``thresholds`` choose and tune the rules, as for ``analyze``.
     """
     from perfkit.analysis.compare import compare as compare_inputs
-    from perfkit.rules import chosen_rules, thresholds_from_table
+    from perfkit.rules import thresholds_from_table
 
     tuned = thresholds_from_table(thresholds) if thresholds else None
-    return compare_inputs(base, new, chosen_rules(select, ignore), tuned)
+    return compare_inputs(base, new, select, ignore, tuned)
 
 
 def __getattr__(name: str) -> Any:

@@ -24,7 +24,7 @@ from perfkit.analysis.notices import notices
 from perfkit.analysis.ranks import representatives
 from perfkit.evidence import Evidence, phase_series
 from perfkit.findings import Report
-from perfkit.rules import all_rules
+from perfkit.rules import chosen_rules
 from perfkit.rules._base import Rule
 from perfkit.thresholds import Overrides
 
@@ -75,12 +75,14 @@ class Comparison:
 def compare(
     base: str | os.PathLike[str],
     new: str | os.PathLike[str],
-    rules: Sequence[Rule] | None = None,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
     thresholds: Overrides | None = None,
 ) -> Comparison:
-    """Read, analyze and compare two inputs; bad input raises InputError. ``rules``: those
-    whose findings are compared (all by default); ``thresholds``: the project's, checked."""
-    rules = all_rules() if rules is None else rules
+    """Read, analyze and compare two inputs; bad input (a key naming no rule too) raises
+    InputError. ``select``/``ignore``: the rules whose findings are compared, as report's;
+    ``thresholds``: the project's, checked."""
+    rules = chosen_rules(select, ignore)
     base_units, new_units = load_inputs(base), load_inputs(new)
     before, after = representatives(base_units), representatives(new_units)
     keys = [k for k in before if k in after] or [""]

@@ -58,14 +58,12 @@ def compare(base, new, fmt, output, force, fail_on_regression, select, ignore) -
     from perfkit.progress import reading
     from perfkit.report import for_path
     from perfkit.report.compare import WARNING, render, step_text
-    from perfkit.rules import chosen_rules
 
     config = load_config()
-    rules = chosen_rules(
-        split_keys(select) or list(config.select), split_keys(ignore) or list(config.ignore)
-    )
+    select = split_keys(select) or list(config.select)
+    ignore = split_keys(ignore) or list(config.ignore)
     with reading(sys.stderr.isatty()):
-        result = compare_inputs(base, new, rules, config.thresholds)
+        result = compare_inputs(base, new, select, ignore, config.thresholds)
     if fmt is None:
         chosen = for_path(output) if output else None
         fmt = chosen.name if chosen else "terminal"
